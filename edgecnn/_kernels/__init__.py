@@ -1,0 +1,1 @@
+"""Compiled Cython kernels (private). Call them through edgecnn.backends.cython."""

@@ -1,0 +1,1 @@
+"""Kernel backends with one signature each: reference (NumPy, the spec) and cython."""
