@@ -1,0 +1,198 @@
+"""Architectures for weights that carry none (a state_dict): built-ins and SPEC.json files.
+
+A spec is JSON:
+    {"name": "lenet5",
+     "input": {"height": 32, "width": 32, "channels": 1},
+     "layers": [{"type": "conv", "filters": 6, "kernel": 5},
+                {"type": "relu"}, {"type": "maxpool", "kernel": 2}, ...,
+                {"type": "flatten"}, {"type": "linear", "units": 120}, ...]}
+Layer types and keys are those of ``converters.layers`` (without the arrays). Weights are
+matched to the spec by order and shape, never by key name: the state_dict's tensors are
+grouped by module prefix ("features.0.weight" + "features.0.bias" -> "features.0") and
+taken in file order. A BatchNorm group right after a conv is accepted even when the spec
+does not list one (eps: the spec's "eps", default 1e-5, PyTorch's; a state_dict stores none).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from edgecnn.errors import ArchitectureError, InputFileError
+
+from .layers import SUPPORTED, build_float_graph
+
+_LENET_VARIANTS = {"lenet5": ("relu", "maxpool"), "lenet5-tanh": ("tanh", "maxpool"),
+                   "lenet5-avg": ("relu", "avgpool"), "lenet5-tanh-avg": ("tanh", "avgpool")}
+
+
+def _lenet5(act: str, pool: str) -> dict:
+    layers = []
+    for filters in (6, 16):
+        layers += [{"type": "conv", "filters": filters, "kernel": 5}, {"type": act},
+                   {"type": pool, "kernel": 2}]
+    layers.append({"type": "flatten"})
+    for units, last in ((120, False), (84, False), (10, True)):
+        layers.append({"type": "linear", "units": units})
+        if not last:
+            layers.append({"type": act})
+    return {"name": "lenet5", "input": {"height": 32, "width": 32, "channels": 1}, "layers": layers}
+
+
+def _alexnet() -> dict:
+    """torchvision's AlexNet layout (features, avgpool, classifier)."""
+    layers = [
+        {"type": "conv", "filters": 64, "kernel": 11, "stride": 4, "padding": 2}, {"type": "relu"},
+        {"type": "maxpool", "kernel": 3, "stride": 2},
+        {"type": "conv", "filters": 192, "kernel": 5, "padding": 2}, {"type": "relu"},
+        {"type": "maxpool", "kernel": 3, "stride": 2},
+        {"type": "conv", "filters": 384, "kernel": 3, "padding": 1}, {"type": "relu"},
+        {"type": "conv", "filters": 256, "kernel": 3, "padding": 1}, {"type": "relu"},
+        {"type": "conv", "filters": 256, "kernel": 3, "padding": 1}, {"type": "relu"},
+        {"type": "maxpool", "kernel": 3, "stride": 2},
+        {"type": "adaptive_avgpool", "output": [6, 6]}, {"type": "flatten"},
+        {"type": "dropout"}, {"type": "linear", "units": 4096}, {"type": "relu"},
+        {"type": "dropout"}, {"type": "linear", "units": 4096}, {"type": "relu"},
+        {"type": "linear", "units": 1000},
+    ]
+    return {"name": "alexnet", "input": {"height": 224, "width": 224, "channels": 3},
+            "layers": layers}
+
+
+BUILTIN = sorted(list(_LENET_VARIANTS) + ["alexnet"])
+
+
+def load_spec(arch: str) -> dict:
+    """A built-in architecture by name, or a SPEC.json file."""
+    if arch in _LENET_VARIANTS:
+        return _lenet5(*_LENET_VARIANTS[arch])
+    if arch == "alexnet":
+        return _alexnet()
+    if not arch.endswith(".json") and not os.path.exists(arch):
+        raise ArchitectureError(f"unknown --arch {arch!r}; use one of {', '.join(BUILTIN)} "
+                                "or a SPEC.json file (format in README.md)")
+    try:
+        with open(arch, encoding="utf-8") as f:
+            spec = json.load(f)
+    except FileNotFoundError:
+        raise InputFileError(f"{arch}: no such architecture file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArchitectureError(f"{arch}: not a valid JSON spec ({e})") from None
+    _check_spec(spec, arch)
+    return spec
+
+
+def _check_spec(spec, where: str) -> None:
+    if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list):
+        raise ArchitectureError(f"{where}: a spec is an object with a 'layers' list")
+    inp = spec.get("input")
+    if not isinstance(inp, dict) or not all(isinstance(inp.get(k), int) and inp[k] > 0
+                                            for k in ("height", "width", "channels")):
+        raise ArchitectureError(f"{where}: 'input' needs positive integers height, width, channels")
+    for i, layer in enumerate(spec["layers"]):
+        if not isinstance(layer, dict) or layer.get("type") not in SUPPORTED:
+            raise ArchitectureError(f"{where}: layer {i} has type {layer.get('type') if isinstance(layer, dict) else layer!r}; "
+                                    f"supported: {', '.join(SUPPORTED)}")
+
+
+def _groups(state_dict) -> list[tuple[str, dict]]:
+    """State-dict tensors grouped by module prefix, in file order."""
+    groups: "OrderedDict[str, dict]" = OrderedDict()
+    for key, value in state_dict.items():
+        prefix, _, leaf = key.rpartition(".")
+        groups.setdefault(prefix, {})[leaf] = value
+    return [(p, g) for p, g in groups.items() if set(g) - {"num_batches_tracked"}]
+
+
+def _group_kind(g: dict) -> str:
+    if "running_mean" in g and "running_var" in g:
+        return "batchnorm"
+    w = g.get("weight")
+    if w is None:
+        return "unknown"
+    return {4: "conv", 2: "linear"}.get(np.ndim(w), "unknown")
+
+
+def _describe(prefix, g) -> str:
+    return f"{prefix} ({_group_kind(g)}: " + ", ".join(
+        f"{k} {tuple(np.shape(v))}" for k, v in g.items() if k != "num_batches_tracked") + ")"
+
+
+def _expected(entry) -> str:
+    if entry["type"] == "conv":
+        k = entry.get("kernel")
+        return f"conv {entry.get('filters')}@{k}x{k}"
+    if entry["type"] == "linear":
+        return f"linear {entry.get('units')}"
+    return entry["type"]
+
+
+def bind_state_dict(spec: dict, state_dict, source: str) -> list[dict]:
+    """Spec layers with weights attached, matched by order and shape."""
+    groups = _groups(state_dict)
+    entries, gi = [], 0
+    c_in = spec["input"]["channels"]
+
+    def mismatch(reason):
+        exp = [_expected(e) for e in spec["layers"] if e["type"] in ("conv", "linear", "batchnorm")]
+        got = [_describe(p, g) for p, g in groups]
+        raise ArchitectureError(
+            f"{source} does not fit --arch {spec.get('name', '?')}: {reason}\n"
+            f"  the architecture expects: {'; '.join(exp)}\n"
+            f"  the file holds:           {'; '.join(got)}")
+
+    for index, entry in enumerate(spec["layers"]):
+        kind = entry["type"]
+        if kind not in ("conv", "linear", "batchnorm"):
+            entries.append(dict(entry))
+            continue
+        if gi >= len(groups):
+            mismatch(f"it has no weights left for {_expected(entry)}")
+        prefix, g = groups[gi]
+        if _group_kind(g) != kind:
+            mismatch(f"{prefix} is a {_group_kind(g)} where the architecture has {_expected(entry)}")
+        gi += 1
+        bound = dict(entry, name=prefix)
+        if kind == "batchnorm":
+            bound.update(gamma=g["weight"], beta=g["bias"], mean=g["running_mean"],
+                         var=g["running_var"], eps=entry.get("eps", spec.get("eps", 1e-5)))
+        else:
+            w = g["weight"]
+            want = entry.get("filters") if kind == "conv" else entry.get("units")
+            if want is not None and w.shape[0] != want:
+                mismatch(f"{prefix}.weight has {w.shape[0]} outputs where the architecture has "
+                         f"{_expected(entry)}")
+            if kind == "conv":
+                k = entry.get("kernel")
+                if k is not None and tuple(w.shape[2:]) != tuple(np.broadcast_to(k, 2)):
+                    mismatch(f"{prefix}.weight is {w.shape[2]}x{w.shape[3]} where the architecture "
+                             f"has {_expected(entry)}")
+                if w.shape[1] != c_in:
+                    mismatch(f"{prefix}.weight expects {w.shape[1]} input channels where the "
+                             f"previous layer gives {c_in}")
+                c_in = w.shape[0]
+            bound.update(weight=w, bias=g.get("bias"))
+        entries.append(bound)
+        # a BatchNorm group right after a conv/linear is folded even if the spec omits it
+        if (kind in ("conv", "linear") and gi < len(groups)
+                and _group_kind(groups[gi][1]) == "batchnorm"):
+            nxt = spec["layers"][index + 1:]
+            if not nxt or nxt[0]["type"] != "batchnorm":
+                p, bn = groups[gi]
+                gi += 1
+                entries.append({"type": "batchnorm", "name": p, "gamma": bn["weight"],
+                                "beta": bn["bias"], "mean": bn["running_mean"],
+                                "var": bn["running_var"], "eps": spec.get("eps", 1e-5)})
+    if gi != len(groups):
+        mismatch(f"{len(groups) - gi} weight group(s) left over, starting at {groups[gi][0]}")
+    return entries
+
+
+def graph_from_spec(spec: dict, state_dict, source: str, input_hwc=None, **graph_kwargs):
+    inp = spec["input"]
+    hwc = input_hwc or (inp["height"], inp["width"], inp["channels"])
+    return build_float_graph(bind_state_dict(spec, state_dict, source), hwc,
+                             name=spec.get("name", "model"), **graph_kwargs)
