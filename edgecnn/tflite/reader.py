@@ -1,0 +1,381 @@
+""".tflite flatbuffer -> IR graph: our files and int8 files from TensorFlow's converter.
+
+One subgraph, a sequential chain of supported builtin ops (each reads the previous op's
+output as its data input). SAME/VALID become explicit IR padding for the op's input shape.
+Weights come out as numpy arrays in the file's dtype and layout (conv OHWI, fully connected
+(O, I)), with their quantization (per-channel scales, zero points, quantized_dimension).
+Layer names are output tensor names; a name used twice gets a ``#<tensor index>`` suffix.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ir, shapes
+from ..errors import InputFileError, ModelFormatError, UnsupportedOpError
+from . import metadata, schema
+
+_NUMPY_TYPES = {"FLOAT32": np.float32, "INT8": np.int8, "INT32": np.int32, "INT64": np.int64,
+                "UINT8": np.uint8, "INT16": np.int16, "FLOAT16": np.float16}
+_FUSED = {"NONE": "none", "RELU": "relu", "RELU6": "relu6"}
+_STANDALONE = {"RELU": "relu", "RELU6": "relu6", "TANH": "tanh", "LOGISTIC": "sigmoid"}
+
+
+@dataclass
+class TfliteModel:
+    path: str
+    graph: ir.Graph
+    tensor_index: dict[str, int]  # IR activation tensor name -> tensor index in subgraph 0
+
+
+def load_tflite(path) -> TfliteModel:
+    """Read a .tflite file into the IR; raises InputFileError, ModelFormatError or
+    UnsupportedOpError with the file, operator and what is supported."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{path} is a folder, not a .tflite file") from None
+    except OSError as e:
+        raise InputFileError(f"cannot read {path}: {e.strerror}") from None
+    return from_flatbuffer(data, path)
+
+
+def from_flatbuffer(data: bytes, path: str = "<bytes>") -> TfliteModel:
+    fb = schema.load()
+    name = os.path.basename(path)
+    if len(data) < 8 or bytes(data[4:8]) != schema.FILE_IDENTIFIER:
+        raise ModelFormatError(
+            f"{name}: not a .tflite model (no '{schema.FILE_IDENTIFIER.decode()}' file "
+            "identifier at byte 4)")
+    root = int.from_bytes(bytes(data[:4]), "little")
+    if root >= len(data):
+        raise ModelFormatError(f"{name}: corrupt or truncated .tflite file (root offset {root} "
+                               f"past the end of {len(data)} bytes)")
+    try:
+        model = fb.ModelT.InitFromPackedBuf(data, 0)
+    except Exception as e:  # the generated reader fails in many ways on corrupt input
+        raise ModelFormatError(
+            f"{name}: corrupt or truncated .tflite file ({type(e).__name__}: {e})") from None
+    return _Reader(fb, model, data, path).read()
+
+
+class _Reader:
+    def __init__(self, fb, model, data, path):
+        self.fb, self.model, self.data, self.path = fb, model, data, path
+        self.file = os.path.basename(path)
+        self.type_names = schema.enum_names(fb.TensorType)
+        self.op_names = schema.enum_names(fb.BuiltinOperator)
+        self.buffers = model.buffers or []
+        subgraphs = model.subgraphs or []
+        if len(subgraphs) != 1:
+            raise UnsupportedOpError(
+                f"{self.file}: has {len(subgraphs)} subgraphs; edgecnn reads models with exactly "
+                "one (no control flow)")
+        self.sub = subgraphs[0]
+        self.tensors = self.sub.tensors or []
+        self.names = self._unique_names()
+        self.acts: dict[int, ir.Tensor] = {}
+
+    # --- tensors ----------------------------------------------------------------------
+
+    def _unique_names(self) -> list[str]:
+        raw = [_text(t.name) or f"tensor#{i}" for i, t in enumerate(self.tensors)]
+        seen: dict[str, int] = {}
+        for n in raw:
+            seen[n] = seen.get(n, 0) + 1
+        return [n if seen[n] == 1 else f"{n}#{i}" for i, n in enumerate(raw)]
+
+    def fail(self, msg):
+        raise ModelFormatError(f"{self.file}: {msg}")
+
+    def tensor(self, i: int, where: str):
+        if not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.tensors):
+            self.fail(f"{where} refers to tensor {i}, but the subgraph has {len(self.tensors)}")
+        return self.tensors[i]
+
+    def type_name(self, t) -> str:
+        return self.type_names.get(t.type, f"type {t.type}")
+
+    def shape(self, t) -> tuple[int, ...]:
+        return tuple(int(d) for d in t.shape) if t.shape is not None else ()
+
+    def quant(self, t):
+        q = t.quantization
+        if q is None or q.scale is None or len(q.scale) == 0:
+            return None
+        scale = np.asarray(q.scale, np.float32).reshape(-1)
+        zp = (np.zeros(scale.shape, np.int64) if q.zeroPoint is None or len(q.zeroPoint) == 0
+              else np.asarray(q.zeroPoint, np.int64).reshape(-1))
+        if zp.shape != scale.shape:
+            self.fail(f"tensor '{_text(t.name)}' has {scale.size} scales but {zp.size} zero points")
+        return ir.QuantParams(scale, zp, int(q.quantizedDimension))
+
+    def const(self, i: int, where: str) -> np.ndarray:
+        """A constant tensor's data, as a fresh numpy array of the file's dtype and shape."""
+        t = self.tensor(i, where)
+        dtype = _NUMPY_TYPES.get(self.type_name(t))
+        if dtype is None:
+            raise UnsupportedOpError(f"{self.file}: {where}: {self.type_name(t)} constants are "
+                                     "not supported")
+        raw = self.buffer_bytes(t.buffer, where)
+        shape = self.shape(t)
+        expected = math.prod(shape) * np.dtype(dtype).itemsize
+        if raw is None or len(raw) == 0:
+            raise UnsupportedOpError(f"{self.file}: {where}: tensor '{_text(t.name)}' is not a "
+                                     "constant (no data); edgecnn needs constant weights")
+        if len(raw) != expected:
+            self.fail(f"{where}: tensor '{_text(t.name)}' of shape {shape} and type "
+                      f"{self.type_name(t)} needs {expected} bytes but its buffer holds {len(raw)}")
+        return np.frombuffer(bytes(raw), dtype).reshape(shape).copy()
+
+    def buffer_bytes(self, b: int, where: str):
+        if not 0 <= b < len(self.buffers):
+            self.fail(f"{where} refers to buffer {b}, but the model has {len(self.buffers)}")
+        buf = self.buffers[b]
+        if buf.offset > 1:  # data stored after the flatbuffer (models over 2 GB)
+            end = buf.offset + buf.size
+            if end > len(self.data):
+                self.fail(f"buffer {b} runs past the end of the file (truncated?)")
+            return self.data[buf.offset:end]
+        return buf.data if buf.data is not None else None
+
+    def act(self, i: int, where: str) -> ir.Tensor:
+        """The IR activation tensor for tflite tensor ``i``."""
+        if i in self.acts:
+            return self.acts[i]
+        t = self.tensor(i, where)
+        kind = self.type_name(t)
+        if kind not in ("FLOAT32", "INT8"):
+            raise UnsupportedOpError(
+                f"{self.file}: {where}: tensor '{self.names[i]}' is {kind}; edgecnn runs float32 "
+                "and int8 activations only (uint8 is the deprecated quantization scheme)")
+        quant = self.quant(t)
+        if quant is not None and quant.per_channel:
+            raise UnsupportedOpError(f"{self.file}: {where}: activation '{self.names[i]}' is "
+                                     "quantized per channel; edgecnn expects per-tensor")
+        self.acts[i] = ir.Tensor(self.names[i], self.shape(t), kind.lower(), quant)
+        return self.acts[i]
+
+    # --- the graph --------------------------------------------------------------------
+
+    def op_name(self, op, k: int) -> str:
+        codes = self.model.operatorCodes or []
+        if not 0 <= op.opcodeIndex < len(codes):
+            self.fail(f"operator {k} uses opcode {op.opcodeIndex}, but the model has {len(codes)}")
+        oc = codes[op.opcodeIndex]
+        code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+        if code == self.fb.BuiltinOperator.CUSTOM:
+            return f"CUSTOM({_text(oc.customCode)})"
+        return self.op_names.get(code, f"builtin {code}")
+
+    def read(self) -> TfliteModel:
+        sub = self.sub
+        ins, outs = list(sub.inputs if sub.inputs is not None else []), \
+            list(sub.outputs if sub.outputs is not None else [])
+        if len(ins) != 1 or len(outs) != 1:
+            raise UnsupportedOpError(f"{self.file}: has {len(ins)} inputs and {len(outs)} outputs; "
+                                     "edgecnn reads single-input, single-output models")
+        prev = int(ins[0])
+        graph_input = self.act(prev, "the model input")
+        layers = []
+        for k, op in enumerate(sub.operators or []):
+            name = self.op_name(op, k)
+            handler = _HANDLERS.get(name)
+            if handler is None:
+                raise UnsupportedOpError(
+                    f"{self.file}: operator {k} is {name}, which edgecnn does not support "
+                    f"(supported: {', '.join(_HANDLERS)})")
+            op_ins = [int(i) for i in (op.inputs if op.inputs is not None else [])]
+            op_outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
+            where = f"operator {k} ({name})"
+            if len(op_outs) != 1:
+                raise UnsupportedOpError(f"{self.file}: {where} has {len(op_outs)} outputs; "
+                                         "edgecnn supports one")
+            if not op_ins or op_ins[0] != prev:
+                got = self.names[op_ins[0]] if op_ins and 0 <= op_ins[0] < len(self.names) else None
+                raise UnsupportedOpError(
+                    f"{self.file}: {where} reads '{got}' instead of the previous op's output "
+                    f"'{self.names[prev]}'; edgecnn reads sequential chains only")
+            x = self.act(prev, where)
+            out = self.act(op_outs[0], where)
+            layer = handler(self, _Op(op, op_ins, where), x, out)
+            layers.append(ir.replace(layer, name=out.name, inputs=(x.name,), output=out))
+            prev = op_outs[0]
+        if int(outs[0]) != prev:
+            raise UnsupportedOpError(f"{self.file}: the model output is not the last op's output; "
+                                     "edgecnn reads sequential chains only")
+        meta = self.metadata()
+        graph = ir.Graph(
+            input=graph_input, layers=tuple(layers),
+            preprocess=meta.preprocess if meta else None,
+            labels=meta.labels if meta else (),
+            name=(meta.graph_name if meta and meta.graph_name else
+                  os.path.splitext(self.file)[0] or "model"))
+        index = {t.name: i for i, t in self.acts.items()}
+        return TfliteModel(self.path, graph, index)
+
+    def metadata(self):
+        for entry in self.model.metadata or []:
+            if _text(entry.name) == metadata.NAME:
+                raw = self.buffer_bytes(entry.buffer, f"metadata '{metadata.NAME}'")
+                return metadata.decode(bytes(raw) if raw is not None else b"", self.file)
+        return None
+
+
+@dataclass
+class _Op:
+    op: object  # OperatorT
+    inputs: list
+    where: str
+
+    def options(self, cls):
+        opts = self.op.builtinOptions
+        return opts if isinstance(opts, cls) else cls()
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# --- one handler per op: (reader, op, input tensor, output tensor) -> IR layer ----------
+
+def _fused(r, op, opts) -> str:
+    name = schema.enum_names(r.fb.ActivationFunctionType).get(opts.fusedActivationFunction)
+    if name not in _FUSED:
+        raise UnsupportedOpError(f"{r.file}: {op.where}: fused activation {name} is not "
+                                 f"supported (supported: {', '.join(_FUSED)})")
+    return _FUSED[name]
+
+
+def _padding(r, op, opts, x, kernel, stride, dilation=(1, 1)):
+    if len(x.shape) != 4:
+        r.fail(f"{op.where}: input '{x.name}' has shape {x.shape}; expected NHWC")
+    if opts.padding == r.fb.Padding.VALID:
+        return (0, 0, 0, 0)
+    if opts.padding == r.fb.Padding.SAME:
+        return shapes.same_padding(x.shape[1], kernel[0], stride[0], dilation[0]) + \
+            shapes.same_padding(x.shape[2], kernel[1], stride[1], dilation[1])
+    raise UnsupportedOpError(f"{r.file}: {op.where}: padding type {opts.padding} is not "
+                             "SAME or VALID")
+
+
+def _weights(r, op, x, rank):
+    if len(op.inputs) < 2:
+        r.fail(f"{op.where}: has no weight input")
+    weight = r.const(op.inputs[1], f"{op.where} weights")
+    if weight.ndim != rank:
+        r.fail(f"{op.where}: weights have shape {weight.shape}; expected rank {rank}")
+    want = np.int8 if x.dtype == "int8" else np.float32
+    if weight.dtype != want:
+        raise UnsupportedOpError(
+            f"{r.file}: {op.where}: {weight.dtype} weights on a {x.dtype} input (hybrid or int4 "
+            "quantization) are not supported; edgecnn reads full-int8 or float models")
+    wq = r.quant(r.tensor(op.inputs[1], op.where)) if x.dtype == "int8" else None
+    bias = None
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        bias = r.const(op.inputs[2], f"{op.where} bias")
+        want_bias = np.int32 if x.dtype == "int8" else np.float32
+        if bias.dtype != want_bias or bias.shape != (weight.shape[0],):
+            raise UnsupportedOpError(
+                f"{r.file}: {op.where}: bias is {bias.dtype} {bias.shape}; expected "
+                f"{np.dtype(want_bias).name} ({weight.shape[0]},)")
+    return weight, bias, wq
+
+
+def _conv(r, op, x, out):
+    opts = op.options(r.fb.Conv2DOptionsT)
+    weight, bias, wq = _weights(r, op, x, 4)
+    stride = (int(opts.strideH), int(opts.strideW))
+    dilation = (int(opts.dilationHFactor), int(opts.dilationWFactor))
+    padding = _padding(r, op, opts, x, weight.shape[1:3], stride, dilation)
+    return ir.Conv2D(out.name, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                     activation=_fused(r, op, opts), weight_quant=wq)
+
+
+def _fully_connected(r, op, x, out):
+    opts = op.options(r.fb.FullyConnectedOptionsT)
+    if opts.weightsFormat != r.fb.FullyConnectedOptionsWeightsFormat.DEFAULT:
+        raise UnsupportedOpError(f"{r.file}: {op.where}: shuffled weight formats are not "
+                                 "supported")
+    if opts.keepNumDims and len(out.shape) != 2:
+        raise UnsupportedOpError(f"{r.file}: {op.where}: keep_num_dims with output shape "
+                                 f"{out.shape} is not supported")
+    weight, bias, wq = _weights(r, op, x, 2)
+    return ir.FullyConnected(out.name, weight, bias, activation=_fused(r, op, opts),
+                             weight_quant=wq)
+
+
+def _pool(cls):
+    def handler(r, op, x, out):
+        opts = op.options(r.fb.Pool2DOptionsT)
+        kernel = (int(opts.filterHeight), int(opts.filterWidth))
+        stride = (int(opts.strideH), int(opts.strideW))
+        return cls(out.name, kernel, stride, padding=_padding(r, op, opts, x, kernel, stride),
+                   activation=_fused(r, op, opts))
+    return handler
+
+
+def _pad(r, op, x, out):
+    if len(op.inputs) < 2:
+        r.fail(f"{op.where}: has no paddings input")
+    pads = r.const(op.inputs[1], f"{op.where} paddings")
+    if pads.shape != (4, 2) or len(x.shape) != 4:
+        raise UnsupportedOpError(f"{r.file}: {op.where}: paddings of shape {pads.shape} on input "
+                                 f"{x.shape}; edgecnn pads NHWC tensors only")
+    if pads[0].any() or pads[3].any() or (pads < 0).any():
+        raise UnsupportedOpError(f"{r.file}: {op.where}: paddings {pads.tolist()} pad the batch "
+                                 "or channel axis; edgecnn pads height and width only")
+    return ir.Pad(out.name, (int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1])))
+
+
+def _reshape(r, op, x, out):
+    return ir.Reshape(out.name)
+
+
+def _softmax(r, op, x, out):
+    return ir.Softmax(out.name, beta=float(op.options(r.fb.SoftmaxOptionsT).beta))
+
+
+def _activation(kind):
+    def handler(r, op, x, out):
+        return ir.Activation(out.name, kind)
+    return handler
+
+
+def _quantize(r, op, x, out):
+    if x.dtype != "float32" or out.dtype != "int8":
+        raise UnsupportedOpError(f"{r.file}: {op.where}: QUANTIZE {x.dtype} -> {out.dtype}; "
+                                 "edgecnn supports float32 -> int8 only (no requantize)")
+    return ir.Quantize(out.name)
+
+
+def _dequantize(r, op, x, out):
+    if x.dtype != "int8" or out.dtype != "float32":
+        raise UnsupportedOpError(f"{r.file}: {op.where}: DEQUANTIZE {x.dtype} -> {out.dtype}; "
+                                 "edgecnn supports int8 -> float32 only")
+    return ir.Dequantize(out.name)
+
+
+_HANDLERS = {
+    "CONV_2D": _conv,
+    "MAX_POOL_2D": _pool(ir.MaxPool2D),
+    "AVERAGE_POOL_2D": _pool(ir.AvgPool2D),
+    "FULLY_CONNECTED": _fully_connected,
+    "RESHAPE": _reshape,
+    "SOFTMAX": _softmax,
+    "QUANTIZE": _quantize,
+    "DEQUANTIZE": _dequantize,
+    "PAD": _pad,
+    **{op: _activation(kind) for op, kind in _STANDALONE.items()},
+}
+SUPPORTED_OPS = tuple(_HANDLERS)
