@@ -70,7 +70,7 @@ def _aligned_buffer_class(fb):
             builder.StartVector(1, len(payload), BUFFER_ALIGNMENT)
             builder.head -= len(payload)
             builder.Bytes[builder.head:builder.head + len(payload)] = payload
-            vector = builder.EndVector(len(payload))
+            vector = builder.EndVector()
             fb.BufferStart(builder)
             fb.BufferAddData(builder, vector)
             return fb.BufferEnd(builder)
@@ -247,6 +247,9 @@ def _weights(w, layer, x):
 
 def _conv(w, layer, x):
     fb = w.fb
+    if layer.bias is None and w.quantized(layer):
+        # LiteRT's int8 CONV_2D refuses a missing bias (conv.cc: has_bias); zeros are exact
+        layer = ir.replace(layer, bias=np.zeros(layer.weight.shape[0], np.int32))
     wi, bi = _weights(w, layer, x)
     opts = fb.Conv2DOptionsT()
     opts.padding = _padding_enum(w, layer, x, layer.weight.shape[1:3], layer.dilation)
