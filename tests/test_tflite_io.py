@@ -340,6 +340,11 @@ def test_without_metadata_name_comes_from_file(tmp_path):
     assert back.preprocess is None and back.labels == () and back.name == "lenet"
 
 
+def test_metadata_that_is_not_json_is_a_format_error():
+    with pytest.raises(ModelFormatError, match="m.tflite: the 'edgecnn' metadata is not"):
+        metadata.decode(b"\xff{", "m.tflite")
+
+
 def test_metadata_from_a_newer_edgecnn_is_refused():
     with pytest.raises(ModelFormatError, match="newer edgecnn"):
         metadata.decode(json.dumps({"format_version": 2}).encode(), "m.tflite")
@@ -462,6 +467,16 @@ def test_buffer_size_mismatch_is_a_format_error():
         from_flatbuffer(_pack(model), "m.tflite")
 
 
+def test_int8_weights_without_quantization_are_a_format_error():
+    graph = conv_fc_without_bias(np.random.default_rng(0))
+    model = fb.ModelT.InitFromPackedBuf(to_flatbuffer(graph), 0)
+    sub = model.subgraphs[0]
+    sub.tensors[sub.operators[1].inputs[1]].quantization = None
+    with pytest.raises(ModelFormatError, match=r"operator 1 \(FULLY_CONNECTED\): int8 weights "
+                                               "without quantization"):
+        from_flatbuffer(_pack(model), "m.tflite")
+
+
 def test_existing_output_needs_force(tmp_path):
     graph = conv_fc_without_bias(np.random.default_rng(0))
     path = tmp_path / "lenet.tflite"
@@ -496,3 +511,15 @@ def test_duplicate_ir_tensor_names_are_refused():
     graph = _graph(x, [ir.Activation("image", "relu", output=_out("image", 0.05, 0))])
     with pytest.raises(ArchitectureError, match="'image' is used twice"):
         to_flatbuffer(graph)
+
+
+def test_missing_schema_bindings_give_a_clear_error(monkeypatch):
+    from edgecnn.errors import EdgecnnError
+    monkeypatch.setattr(schema, "_CANDIDATES", ("edgecnn_no_such_schema_module", "json"))
+    schema.load.cache_clear()
+    try:
+        with pytest.raises(EdgecnnError, match=r"not installed.*json \(no flatbuffers object "
+                                               r"API\).*pip install ai-edge-litert"):
+            schema.load()
+    finally:
+        schema.load.cache_clear()

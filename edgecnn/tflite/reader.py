@@ -105,7 +105,10 @@ class _Reader:
         return self.type_names.get(t.type, f"type {t.type}")
 
     def shape(self, t) -> tuple[int, ...]:
-        return tuple(int(d) for d in t.shape) if t.shape is not None else ()
+        shape = tuple(int(d) for d in t.shape) if t.shape is not None else ()
+        if any(d < 0 for d in shape):
+            self.fail(f"tensor '{_text(t.name)}' has a negative dimension in shape {shape}")
+        return shape
 
     def quant(self, t):
         q = t.quantization
@@ -281,6 +284,8 @@ def _weights(r, op, x, rank):
             f"{r.file}: {op.where}: {weight.dtype} weights on a {x.dtype} input (hybrid or int4 "
             "quantization) are not supported; edgecnn reads full-int8 or float models")
     wq = r.quant(r.tensor(op.inputs[1], op.where)) if x.dtype == "int8" else None
+    if x.dtype == "int8" and wq is None:
+        r.fail(f"{op.where}: int8 weights without quantization parameters")
     bias = None
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         bias = r.const(op.inputs[2], f"{op.where} bias")
