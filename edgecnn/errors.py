@@ -44,3 +44,7 @@ class MismatchError(EdgecnnError):
     """A cross-check found a difference beyond the contract."""
 
     exit_code = 1
+
+
+class UsageError(EdgecnnError):
+    """A call or command line that cannot work as given (bad option, wrong input shape)."""

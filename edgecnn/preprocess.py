@@ -88,7 +88,7 @@ def load_image(path: str, pre: ir.Preprocess) -> np.ndarray:
     except _DECODE_ERRORS as exc:
         raise ImageError(f"{path}: cannot decode the image ({_reason(exc)}); re-save it as "
                          f"PNG or JPEG") from exc
-    return _normalize(img, pre)
+    return normalize_pixels(np.asarray(img), pre)
 
 
 def load_images(paths: Sequence[str], pre: ir.Preprocess
@@ -164,8 +164,10 @@ def _resize_and_crop(img: Image.Image, pre: ir.Preprocess, path: str) -> Image.I
     return img.crop((left, top, left + pre.width, top + pre.height))
 
 
-def _normalize(img: Image.Image, pre: ir.Preprocess) -> np.ndarray:
-    x = np.asarray(img, dtype=np.float32) / np.float32(255)
+def normalize_pixels(pixels: np.ndarray, pre: ir.Preprocess) -> np.ndarray:
+    """uint8 pixels already at the model's size and color (H, W) or (H, W, C) -> float32
+    (1, H, W, C): the last step of ``load_image``, for images held in arrays."""
+    x = np.asarray(pixels, dtype=np.float32) / np.float32(255)
     if x.ndim == 2:
         x = x[:, :, None]
     if pre.invert:

@@ -1,0 +1,240 @@
+"""The ``edgecnn`` command: a thin click group over the library. Commands parse, call, print.
+
+Exit codes, mapped here and only here: 0 success, 1 a cross-check found a mismatch,
+2 bad usage or bad input (every EdgecnnError), each as one line on stderr unless --debug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+import click
+
+from . import __version__
+from .errors import EdgecnnError, InputFileError, MismatchError
+
+ROUNDINGS = ("litert-ref", "double", "single", "fp32")
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgecnnError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def _floats(text):
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give one number or comma-separated numbers "
+                                 "(e.g. 0.485,0.456,0.406)") from None
+
+
+def _read_labels(path):
+    if path is None:
+        return ()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return tuple(line.strip() for line in f if line.strip())
+    except OSError as e:
+        raise InputFileError(f"{path}: cannot read labels ({e.strerror})") from None
+
+
+def _progress(label, length):
+    return click.progressbar(length=length, label=label, file=sys.stderr,
+                             show_pos=True, width=30)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Examples:\n\n  edgecnn demo\n\n  edgecnn convert lenet.pt --arch lenet5 "
+                    "--calib calib/ -o lenet.tflite\n\n  edgecnn infer lenet.tflite digit.png")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@click.version_option(__version__, prog_name="edgecnn")
+@click.pass_context
+def main(ctx, debug):
+    """int8 CNNs for CPUs and microcontrollers, checked bit for bit against LiteRT."""
+    ctx.obj = {"debug": debug}
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--arch", help="lenet5, lenet5-tanh, lenet5-avg, lenet5-tanh-avg, alexnet, or a "
+                             "SPEC.json; needed for a state_dict, not for a full pickled module.")
+@click.option("--calib", multiple=True, type=click.Path(), help="Folder or files of "
+              "representative images (repeatable).")
+@click.option("--calib-method", type=click.Choice(["minmax", "percentile"]), default="minmax",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output .tflite "
+              "[default: MODEL with .int8.tflite]")
+@click.option("--input-size", type=int, help="Square input size (default: from the arch or model).")
+@click.option("--color", type=click.Choice(["L", "RGB"]), help="Image color mode the model takes.")
+@click.option("--resize", type=int, help="Resize the shorter side to this, then center-crop.")
+@click.option("--mean", help="Per-channel mean after scaling pixels to [0, 1] (e.g. 0.5).")
+@click.option("--std", help="Per-channel std (e.g. 0.5).")
+@click.option("--invert", is_flag=True, default=None, help="Use 1 - x (dark digits on white).")
+@click.option("--labels", type=click.Path(dir_okay=False), help="Text file, one label per line.")
+@click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+def convert(model, arch, calib, calib_method, output, input_size, color, resize, mean, std,
+            invert, labels, force):
+    """Convert a float model (.pt, float .tflite) to a standard int8 .tflite.
+
+    \b
+    Examples:
+      edgecnn convert lenet.pt --arch lenet5 --calib calib/ --mean 0.5 --std 0.5 -o lenet.tflite
+      edgecnn convert alexnet_full.pt --calib photos/ -o alexnet.tflite
+    """
+    from .convert import convert as run_convert
+    from .preprocess import expand_image_paths
+    output = output or os.path.splitext(model)[0] + ".int8.tflite"
+    n = len(expand_image_paths(calib)) if calib else 0
+    with _progress("calibrating", n) as bar:
+        result = run_convert(model, output, arch=arch, calib=calib, method=calib_method,
+                             input_size=input_size, labels=_read_labels(labels), force=force,
+                             progress=bar.update, color=color, resize=resize, mean=_floats(mean),
+                             std=_floats(std), invert=invert)
+    for path, err in result.skipped_images:
+        click.echo(f"skipped {err}", err=True)
+    pre = result.int8_graph.preprocess
+    click.echo(f"wrote {output}: {len(result.int8_graph.layers)} int8 ops, calibrated on "
+               f"{result.calibration_images} images ({calib_method}); input "
+               f"{pre.height}x{pre.width} {pre.color}, mean {pre.mean}, std {pre.std}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True)
+@click.option("-k", "--top-k", default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON list, an object per image.")
+@click.option("--backend", type=click.Choice(["cython", "reference", "litert"]), default="cython",
+              show_default=True)
+@click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True)
+@click.option("--threads", default=1, show_default=True, help="Threads (LiteRT backend).")
+def infer(model, images, top_k, as_json, backend, rounding, threads):
+    """Classify images (files or folders) with an int8 .tflite.
+
+    \b
+    Examples:
+      edgecnn infer lenet.tflite digit.png more_digits/ --top-k 3
+      edgecnn infer lenet.tflite digits/ --json
+    """
+    from .model import load
+    from .preprocess import expand_image_paths, load_images
+    m = load(model, backend=backend, rounding=rounding, threads=threads)
+    paths = expand_image_paths(images)
+    results, failed = [], 0
+    for path, item in load_images(paths, m.preprocess):
+        if isinstance(item, Exception):
+            failed += 1
+            click.echo(f"error: {item}", err=True)
+            continue
+        top = m.top_k(m.scores(m.run(m.input_from_float(item))), top_k)
+        results.append({"image": path, "top": [p.to_dict() for p in top]})
+        if not as_json:
+            click.echo(f"{path}: " + ", ".join(f"{p.label} {p.score:.3f}" for p in top))
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    if failed:
+        click.echo(f"error: {failed} of {len(paths)} images could not be read", err=True)
+        sys.exit(2)
+
+
+def format_verify(report) -> str:
+    unit = "LSB"
+    lines = [f"{report.model}: edgecnn ({report.backend}, rounding {report.rounding}) vs "
+             f"{report.litert} {'BUILTIN_REF' if report.against == 'litert-ref' else 'default (XNNPACK)'}"
+             f", {report.inputs} inputs ({report.input_source})",
+             f"{'tensor':<28} {'op':<22} {'shape':<18} {'max diff':>9} {'exact':>8}"]
+    for r in report.rows:
+        diff = f"{r.max_diff:g} {'abs' if r.dtype == 'float32' else unit}"
+        lines.append(f"{r.name[:28]:<28} {r.op[:22]:<22} {str(r.shape):<18} {diff:>9} "
+                     f"{100 * r.exact_share:7.2f}%")
+    if report.against == "litert":
+        lines.append(f"top-1 agreement: {report.top1_agree}/{report.inputs} "
+                     f"({100 * report.top1_agree / report.inputs:.1f}%)")
+    verdict = "bit-exact" if report.tolerance == 0 else f"within {report.tolerance} LSB"
+    lines.append(f"{'PASS' if report.ok else 'FAIL'}: contract is {verdict}; max difference "
+                 f"{report.max_diff:g}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--images", multiple=True, type=click.Path(), help="Images or folders (repeatable); "
+              "default: seeded random int8 inputs.")
+@click.option("--against", type=click.Choice(["litert-ref", "litert"]), default="litert-ref",
+              show_default=True)
+@click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True)
+@click.option("--backend", type=click.Choice(["cython", "reference"]), default="cython",
+              show_default=True)
+@click.option("--tolerance", type=int, help="Allowed LSB difference [default: 0 against "
+              "litert-ref or with fp32 rounding, else 2].")
+@click.option("--count", default=20, show_default=True, help="Random inputs when no --images.")
+@click.option("--json", "as_json", is_flag=True)
+def verify(model, images, against, rounding, backend, tolerance, count, as_json):
+    """Compare every tensor with LiteRT on the same inputs; exit 1 on a mismatch.
+
+    \b
+    Examples:
+      edgecnn verify lenet.tflite --images test_images/
+      edgecnn verify lenet.tflite --against litert --rounding fp32 --json
+    """
+    from .verify import verify as run_verify
+    report = run_verify(model, images or None, against, rounding, backend, tolerance, count)
+    for path, err in report.skipped:
+        click.echo(f"skipped {err}", err=True)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_verify(report))
+    if not report.ok:
+        raise MismatchError(f"{model}: edgecnn and LiteRT differ by up to {report.max_diff:g} "
+                            f"(allowed {report.tolerance}); see the table above")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--arch", help="For a .pt state_dict: the architecture.")
+@click.option("--input-size", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def summary(model, arch, input_size, as_json):
+    """Per layer: output shape, parameters, MACs, receptive field, memory.
+
+    \b
+    Examples:
+      edgecnn summary lenet.tflite
+      edgecnn summary lenet.pt --arch lenet5
+    """
+    from .convert import import_float_graph
+    from .summary import format_summary, summarize
+    from .tflite.reader import load_tflite
+    if model.lower().endswith(".tflite"):
+        if not os.path.exists(model):
+            raise InputFileError(f"{model}: no such file; check the path")
+        graph = load_tflite(model).graph
+    else:
+        graph = import_float_graph(model, arch, input_size)
+    s = summarize(graph)
+    click.echo(json.dumps(s.to_dict(), indent=2) if as_json else format_summary(s))
+
+
+@main.command()
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="edgecnn-demo",
+              show_default=True, help="Folder for the converted model.")
+@click.option("--force", is_flag=True, help="Overwrite a model left by an earlier demo.")
+def demo(out, force):
+    """Bundled LeNet-5: convert, infer sample digits, verify against LiteRT, print figures."""
+    from .demo import run_demo
+    figures = run_demo(out, force, echo=click.echo, progress=_progress)
+    if not figures.verify_ok:
+        raise MismatchError(f"the bundled model is not bit-exact against LiteRT "
+                            f"(max difference {figures.verify_max_diff:g} LSB)")

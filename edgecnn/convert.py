@@ -1,0 +1,116 @@
+"""``edgecnn convert``: a trained float model -> a standard int8 ``.tflite``.
+
+source file --import--> float graph --fold BN--> --fuse ReLU, split padding--> calibrate on
+images --> quantize (TFLite int8 spec) --> write .tflite with preprocessing and labels in
+its metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from . import ir, shapes
+from .calibrate import calibrate
+from .errors import CalibrationError, InputFileError, UnsupportedOpError
+from .fold import fold_batchnorm
+from .passes import fuse_activations, split_explicit_padding
+from .preprocess import expand_image_paths, load_images
+from .quantize import quantize_graph
+from .tflite.reader import load_tflite
+from .tflite.writer import write_tflite
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CALIB_BATCH = 16
+
+
+@dataclass
+class ConvertResult:
+    float_graph: ir.Graph  # folded and fused: the float baseline the int8 graph approximates
+    int8_graph: ir.Graph
+    output_path: str
+    calibration_images: int
+    skipped_images: list = field(default_factory=list)  # (path, error message)
+
+
+def import_float_graph(source: str, arch: Optional[str] = None,
+                       input_size: Optional[int] = None) -> ir.Graph:
+    """Any supported source format -> a float IR graph (shapes inferred, BN not yet folded)."""
+    if not os.path.exists(source):
+        raise InputFileError(f"{source}: no such file; check the path")
+    ext = os.path.splitext(source)[1].lower()
+    if ext in (".pt", ".pth", ".ckpt", ".bin", ".tar"):
+        from .converters.pytorch import load_pytorch
+        return load_pytorch(source, arch, input_size)
+    if ext == ".tflite":
+        graph = load_tflite(source).graph
+        if graph.is_quantized:
+            raise UnsupportedOpError(f"{source} is already an int8 model; run it with "
+                                     "'edgecnn infer' or check it with 'edgecnn verify'")
+        return graph
+    if ext == ".onnx":
+        raise UnsupportedOpError(f"{source}: ONNX import is not implemented yet; export the "
+                                 "model's state_dict with torch.save and pass --arch")
+    raise UnsupportedOpError(f"{source}: unknown model format {ext!r}; edgecnn converts "
+                             "PyTorch .pt/.pth and float .tflite files")
+
+
+def default_preprocess(graph: ir.Graph, arch: Optional[str] = None, **overrides) -> ir.Preprocess:
+    """Preprocessing from the model's input shape, the architecture's conventions and the
+    user's options (those that are not None win)."""
+    _, h, w, c = graph.input.shape
+    fields = dict(height=h, width=w, color="L" if c == 1 else "RGB", resize=0,
+                  mean=(0.0,), std=(1.0,), invert=False)
+    if arch == "alexnet" or (c == 3 and h == 224 and w == 224):
+        fields.update(resize=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return ir.Preprocess(**fields)
+
+
+def prepare_float_graph(graph: ir.Graph) -> ir.Graph:
+    """Fold BN, fuse ReLU/ReLU6 and make every padding TFLite-expressible."""
+    return split_explicit_padding(fuse_activations(fold_batchnorm(shapes.infer_shapes(graph))))
+
+
+def calibration_batches(paths: Sequence[str], pre: ir.Preprocess, skipped: list,
+                        batch: int = CALIB_BATCH):
+    """Preprocessed calibration images in batches; bad files are recorded and skipped."""
+    pending = []
+    for path, item in load_images(paths, pre):
+        if isinstance(item, Exception):
+            skipped.append((path, str(item)))
+            continue
+        pending.append(item)
+        if len(pending) == batch:
+            yield np.concatenate(pending)
+            pending = []
+    if pending:
+        yield np.concatenate(pending)
+
+
+def convert(source: str, output: str, *, arch: Optional[str] = None,
+            calib: Optional[Sequence[str]] = None, method: str = "minmax",
+            input_size: Optional[int] = None, labels: Sequence[str] = (), force: bool = False,
+            progress: Optional[Callable[[int], None]] = None, **preprocess_overrides) -> ConvertResult:
+    if os.path.exists(output) and not force:
+        raise InputFileError(f"{output} exists; pass --force to overwrite it")
+    float_graph = prepare_float_graph(import_float_graph(source, arch, input_size))
+    pre = default_preprocess(float_graph, arch, **preprocess_overrides)
+    if pre.channels != float_graph.input.shape[3]:
+        raise UnsupportedOpError(f"--color {pre.color} gives {pre.channels} channels but the model "
+                                 f"takes {float_graph.input.shape[3]}")
+    if not calib:
+        raise CalibrationError("convert needs representative images: pass --calib DIR "
+                               "(100 or so images like the ones the model will see)")
+    paths = expand_image_paths(calib)
+    skipped: list = []
+    ranges = calibrate(float_graph, calibration_batches(paths, pre, skipped), method,
+                       progress=progress)
+    int8 = quantize_graph(float_graph, ranges).replace(preprocess=pre, labels=tuple(labels))
+    write_tflite(int8, output, force=force)
+    return ConvertResult(float_graph.replace(preprocess=pre, labels=tuple(labels)), int8, output,
+                         len(paths) - len(skipped), skipped)

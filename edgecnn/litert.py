@@ -1,0 +1,66 @@
+"""LiteRT (TFLite) as the cross-check: its reference kernels and its default XNNPACK path.
+
+``ai_edge_litert`` is the maintained runtime; ``tflite_runtime`` (frozen at 2.14, numpy < 2)
+is a fallback import only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import EdgecnnError, ModelFormatError
+
+MODES = {"litert-ref": "LiteRT reference kernels (BUILTIN_REF)",
+         "litert": "LiteRT default path (XNNPACK)"}
+
+
+def _interpreter_module():
+    try:
+        from ai_edge_litert import interpreter
+        return interpreter
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter
+        return interpreter
+    except ImportError:
+        raise EdgecnnError("LiteRT is not installed: pip install ai-edge-litert") from None
+
+
+def litert_version() -> str:
+    try:
+        from importlib.metadata import version
+        return "ai-edge-litert " + version("ai-edge-litert")
+    except Exception:
+        return "tflite-runtime"
+
+
+class LiteRTRunner:
+    """One model file in LiteRT. ``mode`` is "litert-ref" (BUILTIN_REF, every tensor kept) or
+    "litert" (the default op resolver with XNNPACK)."""
+
+    def __init__(self, path: str, mode: str = "litert-ref", threads: int = 1):
+        mod = _interpreter_module()
+        kwargs = {"model_path": path, "num_threads": threads}
+        if mode == "litert-ref":
+            kwargs.update(experimental_op_resolver_type=mod.OpResolverType.BUILTIN_REF,
+                          experimental_preserve_all_tensors=True)
+        elif mode != "litert":
+            raise ValueError(mode)
+        try:
+            self.interpreter = mod.Interpreter(**kwargs)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelFormatError(f"{path}: LiteRT cannot load it ({str(e).splitlines()[0]})") from None
+        self.mode = mode
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self._in["index"], np.ascontiguousarray(x, self._in["dtype"]))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out["index"]).copy()
+
+    def tensor(self, index: int) -> np.ndarray:
+        """A tensor kept by experimental_preserve_all_tensors (reference mode)."""
+        return self.interpreter.get_tensor(index).copy()
