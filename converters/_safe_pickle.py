@@ -298,8 +298,10 @@ class SafeUnpickler:
     def _call(self, func, args):
         if isinstance(func, ClassRef):
             raise _Refuse(func.qualname)
+        if isinstance(func, InertObject):
+            raise _Refuse(f"an instance of {func.cls.qualname}")
         if not isinstance(func, SafeCallable):
-            raise _Refuse(getattr(func, "qualname", type(func).__name__))
+            raise _Refuse(getattr(func, "qualname", f"a {type(func).__name__}"))
         if not isinstance(args, tuple):
             raise ModelFormatError("REDUCE arguments must be a tuple")
         return func.fn(*args)

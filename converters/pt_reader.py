@@ -158,7 +158,9 @@ def _read_legacy(name, blob):
                  "pass a file written by torch.save")
     if not blob or blob[:1] not in (b"\x80", b"\x8a", b"L", b"I"):
         raise ModelFormatError(not_torch)
-    reader = SafeUnpickler(blob, name)
+    # persistent ids belong in the 4th pickle only; here they read as an empty storage so that
+    # a bare pickle is still read to its end, and a hostile one is reported as such
+    reader = SafeUnpickler(blob, name, persistent_load=lambda pid: StorageRef("", "u1", "", 0))
     try:
         magic = reader.load()
     except UnsafePickleError:
@@ -167,6 +169,7 @@ def _read_legacy(name, blob):
         raise ModelFormatError(not_torch) from None
     if magic != LEGACY_MAGIC:  # a bare pickle, already read safely (so a hostile one was refused)
         raise ModelFormatError(not_torch)
+    reader.persistent_load = None
     version = reader.load()
     if version != LEGACY_PROTOCOL:
         raise ModelFormatError(f"{name}: legacy PyTorch protocol {version!r}, expected {LEGACY_PROTOCOL}; {RESAVE}")
