@@ -1,0 +1,124 @@
+"""Import -> float graph: edgecnn's NHWC float graph computes what torch computed.
+
+The forward fixtures hold torch's own output (tests/fixtures/make_forward_fixtures.py), so
+these tests prove the layout conversions (OIHW -> OHWI, the C,H,W flatten order), BN folding
+with the file's eps, and --arch matching, without torch installed.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from edgecnn import ir
+from edgecnn.convert import import_float_graph, prepare_float_graph
+from edgecnn.converters.layers import build_float_graph
+from edgecnn.errors import ArchitectureError, UnsupportedOpError
+from edgecnn.float_runtime import run_float
+
+FIX = os.path.join(os.path.dirname(__file__), "fixtures")
+PT = os.path.join(FIX, "pt")
+
+
+def forward_fixture(name):
+    with np.load(os.path.join(FIX, "forward", name + ".npz")) as d:
+        return d["x"].transpose(0, 2, 3, 1).copy(), d["y"]  # NCHW -> NHWC
+
+
+def assert_matches_torch(graph, name):
+    x, y = forward_fixture(name)
+    got = run_float(graph, x)
+    np.testing.assert_allclose(got, y, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["lenet5_module", "lenet5s_bn_module", "lenet5s_tanh_avg_module",
+                                  "sequential_module"])
+def test_pickled_module_without_arch_matches_torch(name):
+    x, _ = forward_fixture(name)
+    graph = import_float_graph(os.path.join(PT, name + ".pt"), input_size=x.shape[1])
+    assert_matches_torch(graph, name)  # BN unfolded
+    assert_matches_torch(prepare_float_graph(graph), name)  # BN folded, ReLU fused
+
+
+def test_pickled_lenet_input_size_is_inferred_from_the_first_dense_layer():
+    graph = import_float_graph(os.path.join(PT, "lenet5_module.pt"))
+    assert graph.input.shape == (1, 32, 32, 1)
+    graph = import_float_graph(os.path.join(PT, "lenet5s_bn_module.pt"))
+    assert graph.input.shape == (1, 16, 16, 1)
+
+
+def test_folding_keeps_the_eps_stored_in_the_module():
+    graph = import_float_graph(os.path.join(PT, "lenet5s_bn_module.pt"))
+    eps = [layer.eps for layer in graph.layers if isinstance(layer, ir.BatchNorm)]
+    assert eps == [1e-5, 1e-3]
+    folded = prepare_float_graph(graph)
+    assert not any(isinstance(layer, ir.BatchNorm) for layer in folded.layers)
+
+
+@pytest.mark.parametrize("name", ["lenet5_state_dict", "lenet5_state_dict_legacy"])
+def test_state_dict_with_arch_lenet5_matches_the_module(name):
+    graph = import_float_graph(os.path.join(PT, name + ".pt"), arch="lenet5")
+    assert_matches_torch(prepare_float_graph(graph), "lenet5_module")
+
+
+def test_state_dict_with_bn_and_a_spec_file_carrying_eps(tmp_path):
+    spec = {"name": "lenet5s-bn", "input": {"height": 16, "width": 16, "channels": 1},
+            "layers": [{"type": "conv", "filters": 6, "kernel": 5}, {"type": "batchnorm"},
+                       {"type": "relu"}, {"type": "maxpool", "kernel": 2},
+                       {"type": "conv", "filters": 16, "kernel": 5},
+                       {"type": "batchnorm", "eps": 1e-3}, {"type": "relu"},
+                       {"type": "maxpool", "kernel": 2}, {"type": "flatten"},
+                       {"type": "linear", "units": 120}, {"type": "relu"},
+                       {"type": "linear", "units": 84}, {"type": "relu"},
+                       {"type": "linear", "units": 10}]}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    graph = import_float_graph(os.path.join(PT, "lenet5s_bn_state_dict.pt"), arch=str(path))
+    assert_matches_torch(prepare_float_graph(graph), "lenet5s_bn_module")
+
+
+def test_builtin_arch_accepts_batchnorm_found_in_the_weights():
+    graph = import_float_graph(os.path.join(PT, "lenet5s_bn_state_dict.pt"), arch="lenet5",
+                               input_size=16)
+    assert sum(isinstance(layer, ir.BatchNorm) for layer in graph.layers) == 2
+
+
+def test_arch_mismatch_shows_both_lists():
+    with pytest.raises(ArchitectureError) as e:
+        import_float_graph(os.path.join(PT, "lenet5_state_dict.pt"), arch="alexnet")
+    text = str(e.value)
+    assert "conv 64@11x11" in text and "features.0 (conv: weight (6, 1, 5, 5)" in text
+
+
+def test_state_dict_without_arch_asks_for_it():
+    with pytest.raises(ArchitectureError, match="pass --arch"):
+        import_float_graph(os.path.join(PT, "lenet5_state_dict.pt"))
+
+
+def test_unknown_arch_name_lists_the_builtins():
+    with pytest.raises(ArchitectureError, match="lenet5, lenet5-avg"):
+        import_float_graph(os.path.join(PT, "lenet5_state_dict.pt"), arch="resnet50")
+
+
+def test_adaptive_pool_becomes_an_average_pool_when_the_input_is_larger():
+    graph = import_float_graph(os.path.join(PT, "sequential_module.pt"), input_size=8)
+    pools = [layer for layer in graph.layers if isinstance(layer, ir.AvgPool2D)]
+    assert len(pools) == 1 and pools[0].kernel == (4, 4)
+
+
+def test_adaptive_pool_with_uneven_windows_is_refused():
+    entries = [{"type": "adaptive_avgpool", "output": [2, 2]}, {"type": "flatten"},
+               {"type": "linear", "weight": np.zeros((2, 12), np.float32), "bias": None}]
+    assert build_float_graph(entries, (4, 4, 3)).layers[0].kernel == (2, 2)
+    with pytest.raises(UnsupportedOpError, match="uneven windows"):
+        build_float_graph(entries, (5, 5, 3))
+
+
+def test_onnx_and_unknown_formats_are_clear_errors(tmp_path):
+    for ext in (".onnx", ".h5"):
+        p = tmp_path / ("m" + ext)
+        p.write_bytes(b"x")
+        with pytest.raises(UnsupportedOpError, match=ext.strip(".").upper() if ext == ".onnx"
+                           else "unknown model format"):
+            import_float_graph(str(p))
