@@ -260,7 +260,8 @@ class SafeUnpickler:
 
     def _read(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise ModelFormatError(f"pickle declares {n} bytes at byte {self.pos} but the data ends at {len(self.data)}")
+            raise ModelFormatError(f"pickle declares {n} bytes at byte {self.pos} "
+                                   f"but the data ends at {len(self.data)}")
         out = self.data[self.pos:self.pos + n].tobytes()
         self.pos += n
         return out
@@ -284,7 +285,7 @@ class SafeUnpickler:
                 raise type(e)(f"{self.source}: {e}") from None
             raise
         except (IndexError, KeyError, TypeError, ValueError, AttributeError, struct.error,
-                UnicodeDecodeError, OverflowError, MemoryError) as e:
+                UnicodeDecodeError, OverflowError, MemoryError, RecursionError) as e:
             raise ModelFormatError(
                 f"{self.source}: corrupt pickle near byte {self.pos} ({type(e).__name__}: {e}); "
                 "re-save the file with torch.save"
@@ -474,9 +475,9 @@ class SafeUnpickler:
                 items = self._pop_mark()
                 raise _Refuse(getattr(items[0], "qualname", "an object") if items else "an object")
             elif op in (0x82, 0x83, 0x84):  # EXT1/2/4
-                raise UnsafePickleError(
-                    f"{self.source}: refuses the copyreg extension-registry opcode EXT{ {0x82: 1, 0x83: 2, 0x84: 4}[op]}; "
-                    "edgecnn loads only tensors and torch.nn module data")
+                ext = {0x82: 1, 0x83: 2, 0x84: 4}[op]
+                raise UnsafePickleError(f"{self.source}: refuses the copyreg extension-registry opcode EXT{ext}; "
+                                        "edgecnn loads only tensors and torch.nn module data")
             elif op in (0x97, 0x98):  # NEXT_BUFFER, READONLY_BUFFER
                 raise ModelFormatError(f"{self.source}: uses out-of-band pickle buffers, which torch.save never writes")
             else:

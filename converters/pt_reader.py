@@ -78,7 +78,10 @@ def load_pt(path) -> PtFile:
                                "and save it again with torch.save")
     else:
         obj, storages = _read_legacy(name, blob)
-    return _to_ptfile(path, name, obj, storages)
+    try:
+        return _to_ptfile(path, name, obj, storages)
+    except RecursionError:
+        raise ModelFormatError(f"{name}: nests its data too deeply to be a checkpoint; {RESAVE}") from None
 
 
 # ----------------------------------------------------------------------------- containers
@@ -128,7 +131,8 @@ def _read_zip(path, name, blob):
         pkls = [n for n in members if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkls) != 1:
             what = "no data.pkl" if not pkls else f"{len(pkls)} data.pkl records"
-            raise ModelFormatError(f"{name}: not a PyTorch checkpoint ({what} in the zip); pass a file written by torch.save")
+            raise ModelFormatError(f"{name}: not a PyTorch checkpoint ({what} in the zip); "
+                                   "pass a file written by torch.save")
         prefix = pkls[0][: -len("data.pkl")]
         if prefix + "constants.pkl" in members or any(n.startswith(prefix + "code/") for n in members):
             raise ModelFormatError(f"{name}: is a TorchScript archive (torch.jit.save); save the weights with "
@@ -191,7 +195,8 @@ def _read_legacy(name, blob):
         raise ModelFormatError(f"{name}: legacy storage key list is malformed; {RESAVE}")
     missing = sorted(set(refs) - set(keys))
     if missing:
-        raise ModelFormatError(f"{name}: the pickle refers to storage {missing[0]!r} that the file does not hold; {RESAVE}")
+        raise ModelFormatError(f"{name}: the pickle refers to storage {missing[0]!r} "
+                               f"that the file does not hold; {RESAVE}")
     raw, pos = {}, reader.pos
     for key in keys:
         if pos + 8 > len(blob):
@@ -280,8 +285,8 @@ def _to_ptfile(path, name, obj, storages) -> PtFile:
                 raise ModelFormatError(f"{name}: holds an empty dict; save model.state_dict() with torch.save")
             bad = next(k for k, v in obj.items() if not isinstance(v, TensorRef))
             if any(isinstance(v, TensorRef) for v in obj.values()):
-                raise ModelFormatError(f"{name}: state_dict entry {bad!r} is a {type(obj[bad]).__name__}, not a tensor; "
-                                       "save model.state_dict() with torch.save")
+                raise ModelFormatError(f"{name}: state_dict entry {bad!r} is a {type(obj[bad]).__name__}, "
+                                       "not a tensor; save model.state_dict() with torch.save")
             keys = ", ".join(repr(k) for k in list(obj)[:6])
             raise ModelFormatError(f"{name}: holds a dict with keys {keys} but no tensors and none of "
                                    f"{', '.join(CHECKPOINT_KEYS)}; save model.state_dict() with torch.save")

@@ -109,7 +109,7 @@ def test_lenet5_module_record():
         "dilation": (1, 1), "groups": 1, "padding_mode": "zeros"}
     assert list(conv.parameters) == ["weight", "bias"] and conv.parameters["weight"].shape == (6, 1, 5, 5)
     pool = feats.children["2"]
-    assert (pool.attrs["kernel_size"], pool.attrs["stride"], pool.attrs["padding"], pool.attrs["ceil_mode"]) == (2, 2, 0, False)
+    assert [pool.attrs[k] for k in ("kernel_size", "stride", "padding", "ceil_mode")] == [2, 2, 0, False]
     assert (cls.children["0"].attrs["in_features"], cls.children["0"].attrs["out_features"]) == (400, 120)
     assert m.children["flatten"].attrs["start_dim"] == 1
     assert all(not k.startswith("_") for k in conv.attrs)
@@ -167,7 +167,7 @@ def test_reader_never_imports_torch(tmp_path):
             "from edgecnn.converters.pt_reader import load_pt\n"
             f"pt = load_pt({os.path.join(FIXTURES, 'lenet5_module.pt')!r})\n"
             "assert pt.module.type_name == 'LeNet5'\n"
-            "assert not any(m == 'torch' or m.startswith('torch.') for m in sys.modules if sys.modules[m] is not None)\n")
+            "assert not [m for m in sys.modules if m.startswith('torch.')]\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
@@ -248,7 +248,32 @@ def test_untyped_storage_is_bytes(tmp_path):
     assert got.dtype == np.uint8 and got.tolist() == [1, 2, 3, 255]
 
 
-@pytest.mark.parametrize("size,stride,offset", [((4, 4), (4, 1), 0), ((12,), (1,), 1), ((3,), (6,), 0), ((3,), (-1,), 5), ((2,), (1,), -1)])
+def test_big_endian_byteorder_record(tmp_path):
+    pkl = _state_dict_pickle([("w", _tensor("0", 12, (12,), (1,)))])
+    path = tmp_path / "be.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("model/data.pkl", pkl)
+        zf.writestr("model/byteorder", "big")
+        zf.writestr("model/data/0", WEIGHTS.astype(">f4").tobytes())
+    got = load_pt(path).state_dict["w"]
+    assert got.dtype == np.float32 and got.dtype.isnative
+    np.testing.assert_array_equal(got, WEIGHTS)
+
+
+def test_tensor_subclass_and_parameter_wrappers(tmp_path):
+    plain = _tensor("0", 12, (2, 6), (6, 1))
+    subclass = (_g("torch._tensor", "_rebuild_from_type_v2") + b"(" + _g("torch._utils", "_rebuild_tensor_v2")
+                + _g("torch", "Tensor") + plain[len(_g("torch._utils", "_rebuild_tensor_v2")):-1] + b"}tR")
+    param = _g("torch._utils", "_rebuild_parameter_with_state") + b"(" + plain + b"\x88" + _g(
+        "collections", "OrderedDict") + b")R}tR"
+    pkl = _state_dict_pickle([("a", subclass), ("b", param)])
+    sd = load_pt(_zip(tmp_path / "wrap.pt", pkl, {"0": WEIGHTS.tobytes()})).state_dict
+    np.testing.assert_array_equal(sd["a"], WEIGHTS.reshape(2, 6))
+    np.testing.assert_array_equal(sd["b"], WEIGHTS.reshape(2, 6))
+
+
+@pytest.mark.parametrize("size,stride,offset", [
+    ((4, 4), (4, 1), 0), ((12,), (1,), 1), ((3,), (6,), 0), ((3,), (-1,), 5), ((2,), (1,), -1)])
 def test_tensor_outside_its_storage_is_refused(tmp_path, size, stride, offset):
     pkl = _state_dict_pickle([("layer.weight", _tensor("0", 12, size, stride, offset))])
     with pytest.raises(ModelFormatError) as err:
@@ -380,7 +405,8 @@ CRAFTED = {
     "obj": (lambda cmd: b"(cos\nsystem\nS'" + cmd.encode() + b"'\no.", "os.system"),
     "rebuild_from_type": (lambda cmd: b"\x80\x02" + _g("torch._tensor", "_rebuild_from_type_v2") + b"("
                           + _g("os", "system") + _g("torch", "Tensor") + b"(" + _s(cmd) + b"t}tR.", "os.system"),
-    "reduce_on_record": (lambda cmd: b"\x80\x02" + _g("__main__", "Net") + b")\x81(" + _s(cmd) + b"tR.", "__main__.Net"),
+    "reduce_on_record": (lambda cmd: b"\x80\x02" + _g("__main__", "Net") + b")\x81(" + _s(cmd) + b"tR.",
+                         "__main__.Net"),
 }
 
 
@@ -390,6 +416,18 @@ def test_crafted_opcodes_are_refused(tmp_path, marker, name):
     with pytest.raises(UnsafePickleError) as err:
         load_pt(_zip(tmp_path / f"{name}.pt", build(f"touch {marker}"), {}))
     assert glob in _one_line(err, f"{name}.pt")
+
+
+def test_deep_nesting_is_a_format_error(tmp_path):
+    deep_tuple = b")" + b"\x85" * 100_000  # ((((...),),),): fine for the loop, too deep for the reader
+    module = _g("m", "Net") + b")\x81}(" + _s("_modules") + b"}" + _s("deep") + deep_tuple + b"ub."
+    with pytest.raises(ModelFormatError) as err:
+        load_pt(_zip(tmp_path / "deep.pt", b"\x80\x02" + module, {}))
+    assert "too deeply" in _one_line(err, "deep.pt")
+    deep_list = b"\x80\x02]" + b"(]" * 100_000 + b"e" * 100_000 + b"."
+    with pytest.raises(ModelFormatError) as err:
+        load_pt(_zip(tmp_path / "list.pt", deep_list, {}))
+    assert "holds a list" in _one_line(err, "list.pt")
 
 
 def test_extension_opcodes_are_refused(tmp_path):
@@ -402,10 +440,12 @@ def test_inert_records_of_user_classes_are_not_called(tmp_path):
     # NEWOBJ + BUILD of a class that does not exist anywhere: fine as data, since nothing is imported
     module = (_g("my_private_pkg.models", "TinyNet") + b")\x81}(" + _s("training") + b"\x89" + _s("_parameters")
               + b"}(" + _s("w") + _tensor("0", 12, (12,), (1,)) + b"u" + _s("_buffers") + b"}" + _s("_modules")
-              + b"}" + _s("width") + _i(7) + b"ub")
+              + b"}" + _s("width") + _i(7) + _s("shape") + _g("torch", "Size") + b"(" + _tuple((1, 2)) + b"tR"
+              + _s("device") + _g("torch", "device") + b"(" + _s("cuda") + _i(1) + b"tR"
+              + _s("dtype") + _g("torch", "float32") + _s("fn") + _g("torch.nn.functional", "relu") + b"ub")
     pt = load_pt(_zip(tmp_path / "user.pt", b"\x80\x02" + module + b".", {"0": WEIGHTS.tobytes()}))
-    assert (pt.kind, pt.module.qualname, pt.module.attrs) == ("module", "my_private_pkg.models.TinyNet",
-                                                               {"training": False, "width": 7})
+    assert (pt.kind, pt.module.qualname) == ("module", "my_private_pkg.models.TinyNet")
+    assert pt.module.attrs == {"training": False, "width": 7, "shape": (1, 2), "device": "cuda:1"}
     np.testing.assert_array_equal(pt.state_dict["w"], WEIGHTS)
 
 
