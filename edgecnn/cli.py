@@ -53,9 +53,25 @@ def _read_labels(path):
         raise InputFileError(f"{path}: cannot read labels ({e.strerror})") from None
 
 
-def _progress(label, length):
-    return click.progressbar(length=length, label=label, file=sys.stderr,
-                             show_pos=True, width=30)
+class _progress:
+    """A click progress bar on stderr that appears at the first update, so an error raised
+    before any work starts stays a single line."""
+
+    def __init__(self, label, length):
+        self._args = dict(length=length, label=label, file=sys.stderr, show_pos=True, width=30)
+        self._bar = None
+
+    def update(self, n):
+        if self._bar is None:
+            self._bar = click.progressbar(**self._args).__enter__()
+        self._bar.update(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
@@ -96,9 +112,10 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
       edgecnn convert lenet.pt --arch lenet5 --calib calib/ --mean 0.5 --std 0.5 -o lenet.tflite
       edgecnn convert alexnet_full.pt --calib photos/ -o alexnet.tflite
     """
-    from .convert import convert as run_convert
+    from .convert import check_output, convert as run_convert
     from .preprocess import expand_image_paths
     output = output or os.path.splitext(model)[0] + ".int8.tflite"
+    check_output(output, force)
     n = len(expand_image_paths(calib)) if calib else 0
     with _progress("calibrating", n) as bar:
         result = run_convert(model, output, arch=arch, calib=calib, method=calib_method,

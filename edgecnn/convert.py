@@ -92,12 +92,19 @@ def calibration_batches(paths: Sequence[str], pre: ir.Preprocess, skipped: list,
         yield np.concatenate(pending)
 
 
+def check_output(output: str, force: bool) -> None:
+    """Refuse to overwrite an existing file unless forced (checked before any work starts)."""
+    if os.path.exists(output) and not force:
+        raise InputFileError(f"{output} exists; pass --force to overwrite it")
+    if os.path.isdir(output):
+        raise InputFileError(f"{output} is a folder; give the output .tflite file name")
+
+
 def convert(source: str, output: str, *, arch: Optional[str] = None,
             calib: Optional[Sequence[str]] = None, method: str = "minmax",
             input_size: Optional[int] = None, labels: Sequence[str] = (), force: bool = False,
             progress: Optional[Callable[[int], None]] = None, **preprocess_overrides) -> ConvertResult:
-    if os.path.exists(output) and not force:
-        raise InputFileError(f"{output} exists; pass --force to overwrite it")
+    check_output(output, force)
     float_graph = prepare_float_graph(import_float_graph(source, arch, input_size))
     pre = default_preprocess(float_graph, arch, **preprocess_overrides)
     if pre.channels != float_graph.input.shape[3]:
