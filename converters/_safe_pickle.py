@@ -9,8 +9,8 @@ apart structurally, and opcodes we do not need are refused by name.
 
 The rule for globals (GLOBAL, STACK_GLOBAL, INST): a global is one of
   1. a *data constructor* in ``SAFE_CALLABLES`` (OrderedDict, set, torch.Size,
-     torch._utils._rebuild_tensor_v2, ...): our own re-implementation, called with
-     checked arguments; it builds plain data and touches nothing outside this module;
+     torch._utils._rebuild_tensor_v2, numpy scalars, ...): our own re-implementation, called
+     with checked arguments; it builds plain data and touches nothing outside this module;
   2. a *constant* (``torch.float32``, ``torch.FloatStorage``): a dtype marker;
   3. anything else becomes an inert ``ClassRef(module, name)``. A ClassRef can only be
      stored as a value, or instantiated through NEWOBJ / NEWOBJ_EX / ``copyreg._reconstructor``
@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import _compat_pickle  # name tables only: python 2 -> 3 module renames
 import codecs
+import re
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
+
+import numpy as np
 
 from edgecnn.errors import EdgecnnError, ModelFormatError, UnsafePickleError
 
@@ -44,7 +47,7 @@ STORAGE_TYPES = {
     "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
     "ByteStorage": "u1", "BoolStorage": "?", "ComplexFloatStorage": "<c8", "ComplexDoubleStorage": "<c16",
     # untyped storages are bytes; a tensor built on one is uint8, as in torch
-    "UntypedStorage": "u1", "storage.UntypedStorage": "u1", "storage._UntypedStorage": "u1",
+    "UntypedStorage": "u1", "_UntypedStorage": "u1",
 }
 
 
@@ -184,6 +187,27 @@ def _torch_device(kind, index=None):
     return kind if index is None else f"{kind}:{index}"
 
 
+@dataclass(eq=False)
+class NumpyDType:
+    """``numpy.dtype("f8", False, True)`` as pickled; BUILD then sets its byte order."""
+
+    spec: str
+    byteorder: str = "<"
+
+
+def _numpy_dtype(spec, align=False, copy=True):
+    if not isinstance(spec, str) or not re.fullmatch(r"[biufc][0-9]{1,2}", spec):
+        raise ModelFormatError(f"numpy.dtype({spec!r}) is not a plain numeric dtype")
+    return NumpyDType(spec)
+
+
+def _numpy_scalar(dtype, data):
+    # numpy.core.multiarray.scalar(dtype, raw bytes): e.g. a np.float64 metric in a checkpoint
+    if not isinstance(dtype, NumpyDType) or not isinstance(data, bytes):
+        raise ModelFormatError("numpy scalar needs a numeric dtype and its bytes")
+    return np.frombuffer(data, np.dtype(dtype.byteorder + dtype.spec), 1)[0]
+
+
 def _reconstructor(cls, base, state):
     # copyreg._reconstructor(cls, base, state): protocol 0/1 object creation; base is not called
     if not isinstance(cls, ClassRef):
@@ -211,6 +235,9 @@ SAFE_CALLABLES = {
         "_codecs.encode": _codecs_encode,
         "copyreg._reconstructor": _reconstructor,
         "copyreg.__newobj__": _newobj,
+        "numpy.dtype": _numpy_dtype,
+        "numpy.core.multiarray.scalar": _numpy_scalar,
+        "numpy._core.multiarray.scalar": _numpy_scalar,
         "torch.Size": _torch_size,
         "torch.device": _torch_device,
         "torch._utils._rebuild_tensor": _rebuild_tensor,
@@ -235,13 +262,8 @@ def resolve_global(module: str, name: str):
     if module == "torch" and name in TORCH_DTYPES:
         return DType(qualname, TORCH_DTYPES[name])
     if module in ("torch", "torch.storage", "torch.cuda") and name in STORAGE_TYPES:
-        return DType(qualname, STORAGE_TYPES[name])
-    if module == "torch" and name.startswith("storage.") and name in STORAGE_TYPES:
-        return DType(qualname, STORAGE_TYPES[name])
+        return DType(qualname, STORAGE_TYPES[name])  # torch.cuda.FloatStorage: pre-1.0 GPU saves
     return ClassRef(module, name)
-
-
-_MARK = object()
 
 
 class SafeUnpickler:
@@ -495,6 +517,11 @@ class SafeUnpickler:
                 target.state.update(state)
             else:
                 target.state = state
+        elif isinstance(target, NumpyDType):
+            order = state[1] if isinstance(state, tuple) and len(state) > 1 else None
+            if order not in ("<", ">", "|", "="):
+                raise ModelFormatError(f"numpy dtype state {state!r} has no byte order")
+            target.byteorder = "<" if order in ("|", "=") else order
         elif isinstance(target, dict):
             pass  # attributes on an OrderedDict subclass, e.g. a state_dict's _metadata
         elif isinstance(target, TensorRef):

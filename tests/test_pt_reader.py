@@ -162,6 +162,15 @@ def test_checkpoint_holding_a_full_module():
     _assert_same(pt.state_dict, load_pt(os.path.join(FIXTURES, "lenet5s_module_legacy.pt")).state_dict)
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_numpy_scalars_in_a_checkpoint(tmp_path, protocol):
+    extras = {"best_acc": np.float64(0.98), "step": np.int64(-7), "lr": np.float32(1e-3), "ok": np.bool_(True)}
+    got = SafeUnpickler(pickle.dumps(extras, protocol), "x").load()
+    assert got == extras and [type(v) for v in got.values()] == [type(v) for v in extras.values()]
+    with pytest.raises(UnsafePickleError):  # numpy arrays go through a REDUCE we do not allow
+        SafeUnpickler(pickle.dumps(np.zeros(2), protocol), "x").load()
+
+
 def test_reader_never_imports_torch(tmp_path):
     code = ("import sys; sys.modules['torch'] = None\n"
             "from edgecnn.converters.pt_reader import load_pt\n"
