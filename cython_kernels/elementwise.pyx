@@ -1,2 +1,132 @@
-# cython: language_level=3
-# placeholder until the kernel lands
+# cython: boundscheck=False, wraparound=False, cdivision=True, language_level=3
+# Element-wise int8 kernels, twins of edgecnn/reference/quantize.py and softmax.py: requantize
+# (int32 (M, C) -> int8, per channel on the last axis), pad, quantize/dequantize, ReLU/ReLU6,
+# 256-entry table lookups (tanh/logistic tables built with the C library's tanhf/expf in
+# float32, as LiteRT's LUTPopulate), and the gemmlowp fixed-point int8 softmax (output scale
+# 1/256, zero point -128). Arrays are flat C-contiguous views; wrappers reshape without copying.
+from libc.math cimport expf, roundf, tanhf
+from libc.stdint cimport int8_t, int32_t
+
+from fixedpoint cimport (EC_ROUND_DOUBLE, EC_ROUND_F64, EC_ROUND_FP32, EC_ROUND_SINGLE,
+                         ec_exp_on_negative_values_q5, ec_get_reciprocal, ec_mbqm_double,
+                         ec_rdbp, ec_requantize, ec_srdhm)
+
+
+def requantize(const int32_t[:, ::1] acc, const int32_t[::1] multiplier,
+               const int32_t[::1] shift, const double[::1] real_scale, int policy,
+               int output_offset, int act_min, int act_max, int8_t[:, ::1] out):
+    cdef Py_ssize_t m = acc.shape[0], ch = acc.shape[1], i, c, k
+    cdef Py_ssize_t per_channel = multiplier.shape[0] > 1
+    with nogil:
+        for i in range(m):
+            for c in range(ch):
+                k = c if per_channel else 0
+                out[i, c] = ec_requantize(acc[i, c], policy, multiplier[k], shift[k],
+                                          real_scale[k], output_offset, act_min, act_max)
+
+
+def pad_s8(const int8_t[:, :, ::1] x, int pad_top, int pad_left, int pad_value,
+           int8_t[:, :, ::1] out):
+    cdef Py_ssize_t h = x.shape[0], w = x.shape[1], ch = x.shape[2]
+    cdef Py_ssize_t oh = out.shape[0], ow = out.shape[1], y, xx, c
+    with nogil:
+        for y in range(oh):
+            for xx in range(ow):
+                if pad_top <= y < pad_top + h and pad_left <= xx < pad_left + w:
+                    for c in range(ch):
+                        out[y, xx, c] = x[y - pad_top, xx - pad_left, c]
+                else:
+                    for c in range(ch):
+                        out[y, xx, c] = <int8_t>pad_value
+
+
+def quantize_s8(const float[::1] x, float scale, int zero_point, int8_t[::1] out):
+    """round_half_away(x / scale) in float32 (roundf), + zero point, clamped."""
+    cdef Py_ssize_t i
+    cdef float q
+    cdef int32_t v
+    with nogil:
+        for i in range(x.shape[0]):
+            q = roundf(x[i] / scale)
+            q = min(max(q, -1e9), 1e9)  # keep the int conversion defined; clamps below anyway
+            v = <int32_t>q + zero_point
+            out[i] = <int8_t>min(max(v, -128), 127)
+
+
+def dequantize_s8(const int8_t[::1] x, double scale, int zero_point, float[::1] out):
+    """float32(double(scale) * (q - zp))."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = <float>(scale * <double>(<int32_t>x[i] - zero_point))
+
+
+def relu_s8(const int8_t[::1] x, int input_offset, int output_offset, int multiplier,
+            int shift, int act_min, int act_max, int8_t[::1] out):
+    """clamp(output_offset + MBQM(x - input_offset, M0, shift)) (policy double)."""
+    cdef Py_ssize_t i
+    cdef int32_t v
+    with nogil:
+        for i in range(x.shape[0]):
+            v = output_offset + ec_mbqm_double(<int32_t>x[i] - input_offset, multiplier, shift)
+            out[i] = <int8_t>min(max(v, act_min), act_max)
+
+
+def activation_lut(int kind, float s_in, int zp_in, float s_out, int zp_out, int8_t[::1] out):
+    """LiteRT LUTPopulate<int8_t>, float32 throughout; kind 0 = tanh, 1 = logistic."""
+    cdef int q
+    cdef float v, t, r
+    cdef float inv_out = 1.0 / s_out
+    cdef int32_t y
+    for q in range(-128, 128):
+        v = s_in * <float>(q - zp_in)
+        if kind == 0:
+            t = tanhf(v)
+        else:
+            t = <float>1.0 / (<float>1.0 + expf(-v))
+        r = roundf(t * inv_out)
+        y = <int32_t>(r + <float>zp_out)
+        out[q + 128] = <int8_t>min(max(y, -128), 127)
+
+
+def lut_s8(const int8_t[::1] x, const int8_t[::1] lut, int8_t[::1] out):
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = lut[<int32_t>x[i] + 128]
+
+
+cdef inline int32_t _scaled_exp(int32_t diff, int32_t multiplier, int left_shift) noexcept nogil:
+    # Q5.26 difference (diff >= diff_min keeps diff << left_shift inside int32), exp in Q0.31
+    return ec_exp_on_negative_values_q5(ec_srdhm(diff * (1 << left_shift), multiplier))
+
+
+def softmax_s8(const int8_t[::1] x, int input_multiplier, int input_left_shift, int diff_min,
+               int8_t[::1] out):
+    """gemmlowp softmax: sum of exps in Q12.19 (|sum| <= N * 2^19, fine for N < 4096)."""
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef int32_t max_in_row = -128, diff, sum_of_exps = 0, recip, y
+    cdef int num_bits_over_unit
+    with nogil:
+        for i in range(n):
+            max_in_row = max(max_in_row, <int32_t>x[i])
+        for i in range(n):
+            diff = <int32_t>x[i] - max_in_row
+            if diff >= diff_min:
+                sum_of_exps = sum_of_exps + ec_rdbp(
+                    _scaled_exp(diff, input_multiplier, input_left_shift), 12)
+        recip = ec_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit)
+        for i in range(n):
+            diff = <int32_t>x[i] - max_in_row
+            if diff >= diff_min:
+                y = ec_rdbp(ec_srdhm(recip, _scaled_exp(diff, input_multiplier,
+                                                        input_left_shift)),
+                            num_bits_over_unit + 31 - 8) - 128
+                out[i] = <int8_t>min(max(y, -128), 127)
+            else:
+                out[i] = -128
+
+
+# The policy codes of fixedpoint.h, for the test that they equal params.ROUNDING_POLICIES.
+POLICY_CODES = {"double": EC_ROUND_DOUBLE, "f64": EC_ROUND_F64, "single": EC_ROUND_SINGLE,
+                "fp32": EC_ROUND_FP32}

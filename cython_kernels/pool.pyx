@@ -1,2 +1,62 @@
-# cython: language_level=3
-# placeholder until the kernel lands
+# cython: boundscheck=False, wraparound=False, cdivision=True, language_level=3
+# int8 MAX_POOL_2D / AVERAGE_POOL_2D, twins of edgecnn/reference/pool.py (LiteRT
+# reference_integer_ops pooling). x int8 (H, W, C), out int8 (OH, OW, C), C-contiguous; only
+# in-image taps count. Average: int32 sum (|sum| <= 128 * taps) divided by the number of valid
+# taps, ties away from zero. Both clamp to [act_min, act_max].
+from libc.stdint cimport int8_t, int32_t
+
+
+def max_pool_s8(const int8_t[:, :, ::1] x, int filter_h, int filter_w, int stride_h,
+                int stride_w, int pad_top, int pad_left, int act_min, int act_max,
+                int8_t[:, :, ::1] out):
+    cdef Py_ssize_t h = x.shape[0], wd = x.shape[1], ch = x.shape[2]
+    cdef Py_ssize_t oh = out.shape[0], ow = out.shape[1]
+    cdef Py_ssize_t oy, ox, c, iy, ix, y0, y1, x0, x1
+    cdef int32_t v
+    cdef int8_t* op
+    with nogil:
+        for oy in range(oh):
+            y0 = max(oy * stride_h - pad_top, 0)
+            y1 = min(oy * stride_h - pad_top + filter_h, h)
+            for ox in range(ow):
+                x0 = max(ox * stride_w - pad_left, 0)
+                x1 = min(ox * stride_w - pad_left + filter_w, wd)
+                op = &out[oy, ox, 0]
+                for c in range(ch):
+                    op[c] = -128
+                for iy in range(y0, y1):
+                    for ix in range(x0, x1):
+                        for c in range(ch):
+                            if x[iy, ix, c] > op[c]:
+                                op[c] = x[iy, ix, c]
+                for c in range(ch):
+                    v = min(max(<int32_t>op[c], act_min), act_max)
+                    op[c] = <int8_t>v
+
+
+def avg_pool_s8(const int8_t[:, :, ::1] x, int filter_h, int filter_w, int stride_h,
+                int stride_w, int pad_top, int pad_left, int act_min, int act_max,
+                int8_t[:, :, ::1] out):
+    cdef Py_ssize_t h = x.shape[0], wd = x.shape[1], ch = x.shape[2]
+    cdef Py_ssize_t oh = out.shape[0], ow = out.shape[1]
+    cdef Py_ssize_t oy, ox, c, iy, ix, y0, y1, x0, x1
+    cdef int32_t total, count, avg
+    with nogil:
+        for oy in range(oh):
+            y0 = max(oy * stride_h - pad_top, 0)
+            y1 = min(oy * stride_h - pad_top + filter_h, h)
+            for ox in range(ow):
+                x0 = max(ox * stride_w - pad_left, 0)
+                x1 = min(ox * stride_w - pad_left + filter_w, wd)
+                count = <int32_t>((y1 - y0) * (x1 - x0))
+                for c in range(ch):
+                    total = 0
+                    for iy in range(y0, y1):
+                        for ix in range(x0, x1):
+                            total = total + x[iy, ix, c]
+                    # C division truncates: +-count/2 first gives ties away from zero
+                    if total > 0:
+                        avg = (total + count // 2) // count
+                    else:
+                        avg = (total - count // 2) // count
+                    out[oy, ox, c] = <int8_t>min(max(avg, act_min), act_max)

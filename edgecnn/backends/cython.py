@@ -1,0 +1,106 @@
+"""The cython backend: thin wrappers over the compiled kernels in edgecnn._kernels.
+
+Same names and signatures as edgecnn.backends.reference. Arrays go straight through: the
+caller passes C-contiguous arrays of the right dtypes and shapes (checked once at prepare
+time, not here). Every kernel writes into ``out`` and returns None; none allocates, except that
+relu/relu6/tanh/logistic given raw quantization parameters derive their small parameter
+records first (prepare-time work; use relu_s8_params / lut_s8 with prepared data in hot paths).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._kernels import conv as _conv
+from .._kernels import elementwise as _ew
+from .._kernels import fully_connected as _fc
+from .._kernels import pool as _pool
+from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Requant,
+                                SoftmaxParams, make_relu_params)
+
+NAME = "cython"
+
+__all__ = ["conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
+           "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8", "relu6_s8",
+           "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
+
+_LUT_KINDS = {"tanh": 0, "logistic": 1}
+
+
+def conv2d_s8(x, w, bias, p: ConvParams, rq: Requant, out) -> None:
+    _conv.conv2d_s8(x, w, bias, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
+                    p.dilation_w, p.input_offset, rq.multiplier, rq.shift, rq.real_scale,
+                    rq.policy, rq.output_offset, rq.act_min, rq.act_max, out)
+
+
+def fully_connected_s8(x, w, bias, p: FCParams, rq: Requant, out) -> None:
+    _fc.fully_connected_s8(x, w, bias, p.input_offset, rq.multiplier, rq.shift, rq.real_scale,
+                           rq.policy, rq.output_offset, rq.act_min, rq.act_max, out)
+
+
+def max_pool_s8(x, p: PoolParams, out) -> None:
+    _pool.max_pool_s8(x, p.filter_h, p.filter_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left,
+                      p.act_min, p.act_max, out)
+
+
+def avg_pool_s8(x, p: PoolParams, out) -> None:
+    _pool.avg_pool_s8(x, p.filter_h, p.filter_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left,
+                      p.act_min, p.act_max, out)
+
+
+def pad_s8(x, pad_top: int, pad_left: int, pad_value: int, out) -> None:
+    _ew.pad_s8(x, pad_top, pad_left, pad_value, out)
+
+
+def requantize(acc, rq: Requant, out) -> None:
+    c = acc.shape[-1] if acc.ndim else 1
+    _ew.requantize(acc.reshape(-1, c), rq.multiplier, rq.shift, rq.real_scale, rq.policy,
+                   rq.output_offset, rq.act_min, rq.act_max, out.reshape(-1, c))
+
+
+def softmax_s8(x, p: SoftmaxParams, out) -> None:
+    _ew.softmax_s8(x, p.input_multiplier, p.input_left_shift, p.diff_min, out)
+
+
+def quantize_s8(x, scale: float, zero_point: int, out) -> None:
+    _ew.quantize_s8(x.reshape(-1), float(np.float32(scale)), zero_point, out.reshape(-1))
+
+
+def dequantize_s8(x, scale: float, zero_point: int, out) -> None:
+    _ew.dequantize_s8(x.reshape(-1), float(np.float32(scale)), zero_point, out.reshape(-1))
+
+
+def relu_s8_params(x, p: ReluParams, out) -> None:
+    _ew.relu_s8(x.reshape(-1), p.input_offset, p.output_offset, p.multiplier, p.shift,
+                p.act_min, p.act_max, out.reshape(-1))
+
+
+def relu_s8(x, s_in: float, zp_in: int, s_out: float, zp_out: int, out) -> None:
+    relu_s8_params(x, make_relu_params(s_in, zp_in, s_out, zp_out, six=False), out)
+
+
+def relu6_s8(x, s_in: float, zp_in: int, s_out: float, zp_out: int, out) -> None:
+    relu_s8_params(x, make_relu_params(s_in, zp_in, s_out, zp_out, six=True), out)
+
+
+def activation_lut(kind: str, s_in: float, zp_in: int, s_out: float, zp_out: int) -> np.ndarray:
+    """The int8[256] tanh / logistic table (prepare time; LiteRT's LUTPopulate)."""
+    if kind not in _LUT_KINDS:
+        raise ValueError(f"unknown table activation {kind!r}; expected tanh or logistic")
+    table = np.empty(256, np.int8)
+    _ew.activation_lut(_LUT_KINDS[kind], s_in, zp_in, s_out, zp_out, table)
+    return table
+
+
+def lut_s8(x, lut, out) -> None:
+    _ew.lut_s8(x.reshape(-1), lut, out.reshape(-1))
+
+
+def tanh_s8(x, s_in: float, zp_in: int, out) -> None:
+    """int8 TANH; output quantization fixed by TFLite: scale 1/128, zero point 0."""
+    lut_s8(x, activation_lut("tanh", s_in, zp_in, 1.0 / 128, 0), out)
+
+
+def logistic_s8(x, s_in: float, zp_in: int, out) -> None:
+    """int8 LOGISTIC; output quantization fixed by TFLite: scale 1/256, zero point -128."""
+    lut_s8(x, activation_lut("logistic", s_in, zp_in, 1.0 / 256, -128), out)
