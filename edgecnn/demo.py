@@ -15,7 +15,7 @@ from importlib import resources
 import numpy as np
 from PIL import Image
 
-from .convert import convert
+from .convert import check_output, convert
 from .float_runtime import run_float
 from .model import load
 from .preprocess import expand_image_paths, normalize_pixels
@@ -60,6 +60,7 @@ def run_demo(out: str, force: bool, echo, progress) -> DemoFigures:
     data = data_dir()
     os.makedirs(out, exist_ok=True)
     model_path = os.path.join(out, "lenet5.int8.tflite")
+    check_output(model_path, force)
     calib = os.path.join(data, "calib")
     echo(f"1. convert {os.path.join(data, 'lenet5.pt')} (--arch lenet5, mean 0.5, std 0.5)")
     with progress("   calibrating", len(expand_image_paths([calib]))) as bar:
