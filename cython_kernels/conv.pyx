@@ -15,7 +15,7 @@ def conv2d_s8(const int8_t[:, :, ::1] x, const int8_t[:, :, :, ::1] w,
               int dilation_h, int dilation_w, int input_offset,
               const int32_t[::1] multiplier, const int32_t[::1] shift,
               const double[::1] real_scale, int policy, int output_offset, int act_min,
-              int act_max, int8_t[:, :, ::1] out):
+              int act_max, int8_t[:, :, ::1] out, int num_threads=1):
     cdef Py_ssize_t h = x.shape[0], wd = x.shape[1], cin = x.shape[2]
     cdef Py_ssize_t cout = w.shape[0], kh = w.shape[1], kw = w.shape[2]
     cdef Py_ssize_t oh = out.shape[0], ow = out.shape[1]
@@ -24,7 +24,7 @@ def conv2d_s8(const int8_t[:, :, ::1] x, const int8_t[:, :, :, ::1] w,
     cdef const int8_t* xp
     cdef const int8_t* wp
     with nogil:
-        for oy in prange(oh, schedule="static"):
+        for oy in prange(oh, schedule="static", num_threads=num_threads):
             for ox in range(ow):
                 for co in range(cout):
                     acc = bias[co]

@@ -12,14 +12,15 @@ from fixedpoint cimport ec_requantize
 def fully_connected_s8(const int8_t[::1] x, const int8_t[:, ::1] w, const int32_t[::1] bias,
                        int input_offset, const int32_t[::1] multiplier,
                        const int32_t[::1] shift, const double[::1] real_scale, int policy,
-                       int output_offset, int act_min, int act_max, int8_t[::1] out):
+                       int output_offset, int act_min, int act_max, int8_t[::1] out,
+                       int num_threads=1):
     cdef Py_ssize_t n = x.shape[0], o = w.shape[0], oc, i
     cdef Py_ssize_t per_channel = multiplier.shape[0] > 1
     cdef Py_ssize_t c
     cdef int32_t acc
     cdef const int8_t* wp
     with nogil:
-        for oc in prange(o, schedule="static"):
+        for oc in prange(o, schedule="static", num_threads=num_threads):
             acc = bias[oc]
             wp = &w[oc, 0]
             for i in range(n):

@@ -196,7 +196,8 @@ def test_pool_matches_builtin_ref(kind, activation):
         padding = "same" if i % 2 else "valid"
         if padding == "valid":
             h, w = max(h, kh), max(w, kw)
-            (oh, pt), (ow, pl) = (valid_output(h, kh, stride[0]), 0), (valid_output(w, kw, stride[1]), 0)
+            oh, ow = valid_output(h, kh, stride[0]), valid_output(w, kw, stride[1])
+            pt = pl = 0
         else:
             (oh, pt), (ow, pl) = same_padding(h, kh, stride[0]), same_padding(w, kw, stride[1])
         scale, zp = float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128))

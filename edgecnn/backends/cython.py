@@ -20,22 +20,33 @@ from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Re
 
 NAME = "cython"
 
-__all__ = ["conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
-           "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8", "relu6_s8",
-           "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
+__all__ = ["set_num_threads", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
+           "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
+           "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
 
 _LUT_KINDS = {"tanh": 0, "logistic": 1}
+_threads = 1
+
+
+def set_num_threads(n: int) -> None:
+    """OpenMP threads for conv (over output rows) and fully connected (over outputs).
+
+    One by default: on a loaded or small machine an OpenMP team costs milliseconds per call,
+    more than a LeNet layer takes on one core.
+    """
+    global _threads
+    _threads = max(1, int(n))
 
 
 def conv2d_s8(x, w, bias, p: ConvParams, rq: Requant, out) -> None:
     _conv.conv2d_s8(x, w, bias, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
                     p.dilation_w, p.input_offset, rq.multiplier, rq.shift, rq.real_scale,
-                    rq.policy, rq.output_offset, rq.act_min, rq.act_max, out)
+                    rq.policy, rq.output_offset, rq.act_min, rq.act_max, out, _threads)
 
 
 def fully_connected_s8(x, w, bias, p: FCParams, rq: Requant, out) -> None:
     _fc.fully_connected_s8(x, w, bias, p.input_offset, rq.multiplier, rq.shift, rq.real_scale,
-                           rq.policy, rq.output_offset, rq.act_min, rq.act_max, out)
+                           rq.policy, rq.output_offset, rq.act_min, rq.act_max, out, _threads)
 
 
 def max_pool_s8(x, p: PoolParams, out) -> None:

@@ -71,7 +71,7 @@ def relu_s8_params(x: np.ndarray, p: ReluParams, out: np.ndarray) -> None:
 
 
 def activation_lut(kind: str, s_in: float, zp_in: int, s_out: float, zp_out: int) -> np.ndarray:
-    """TFLite LUTPopulate<int8_t>: table[q + 128] = clamp(round(f(s_in * (q - zp_in)) / s_out) + zp).
+    """TFLite LUTPopulate<int8_t>: lut[q + 128] = clamp(round(f(s_in * (q - zp_in)) / s_out) + zp).
 
     All in float32: the dequantized input, f (tanhf, or 1 / (1 + expf(-v))), the product with
     1 / s_out; rounding half away from zero (roundf), then the zero point added in float.
