@@ -3,7 +3,8 @@
 x int8 (N,), out int8 (N,) with scale 1/256 and zero point -128. gemmlowp fixed point:
 d = x - max(x) rescaled to Q5.26 by (input_multiplier, input_left_shift); exp(d) in Q0.31 for
 d >= diff_min (else 0); the sum in Q12.19; its reciprocal by Newton-Raphson; each output is
-RoundingDivideByPOT(recip * exp, num_bits_over_unit + 23) - 128, clamped.
+RoundingDivideByPOT(recip * exp, num_bits_over_unit + 23) - 128, clamped. That exponent stays
+<= 31 while the sum of exps is below 2^28, i.e. for any input when N < 512 (gemmlowp's limit).
 """
 
 from __future__ import annotations
