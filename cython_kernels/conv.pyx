@@ -1,4 +1,5 @@
-# cython: boundscheck=False, wraparound=False, cdivision=True, language_level=3
+# cython: cdivision=True, language_level=3
+# (boundscheck and wraparound come from setup.py: off, or on with EDGECNN_DEBUG=1)
 # int8 CONV_2D, twin of edgecnn/reference/conv.py (LiteRT reference_integer_ops::ConvPerChannel).
 # x int8 (H, W, Cin), w int8 (Cout, KH, KW, Cin) in [-127, 127], bias int32 (Cout,), out int8
 # (OH, OW, Cout), all C-contiguous. Out-of-image taps are skipped (padding = input zero point).

@@ -1,4 +1,5 @@
-# cython: boundscheck=False, wraparound=False, cdivision=True, language_level=3
+# cython: cdivision=True, language_level=3
+# (boundscheck and wraparound come from setup.py: off, or on with EDGECNN_DEBUG=1)
 # Element-wise int8 kernels, twins of edgecnn/reference/quantize.py and softmax.py: requantize
 # (int32 (M, C) -> int8, per channel on the last axis), pad, quantize/dequantize, ReLU/ReLU6,
 # 256-entry table lookups (tanh/logistic tables built with the C library's tanhf/expf in

@@ -1,4 +1,5 @@
-# cython: boundscheck=False, wraparound=False, cdivision=True, language_level=3
+# cython: cdivision=True, language_level=3
+# (boundscheck and wraparound come from setup.py: off, or on with EDGECNN_DEBUG=1)
 # int8 FULLY_CONNECTED, twin of edgecnn/reference/fully_connected.py (LiteRT
 # reference_integer_ops::FullyConnected). x int8 (N,), w int8 (O, N) in [-127, 127] row-major,
 # bias int32 (O,), out int8 (O,). int32 accumulation: |(x + input_offset) * w| < 2^15, safe for

@@ -1,4 +1,5 @@
-# cython: boundscheck=False, wraparound=False, cdivision=True, language_level=3
+# cython: cdivision=True, language_level=3
+# (boundscheck and wraparound come from setup.py: off, or on with EDGECNN_DEBUG=1)
 # int8 MAX_POOL_2D / AVERAGE_POOL_2D, twins of edgecnn/reference/pool.py (LiteRT
 # reference_integer_ops pooling). x int8 (H, W, C), out int8 (OH, OW, C), C-contiguous; only
 # in-image taps count. Average: int32 sum (|sum| <= 128 * taps) divided by the number of valid

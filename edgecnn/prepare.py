@@ -134,11 +134,19 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
 
 
 def _prepare_activation(layer, K, s_in, zp_in, s_out, zp_out, in3, out3) -> Step:
-    fn = getattr(K, f"{'logistic' if layer.kind == 'sigmoid' else layer.kind}_s8", None)
-    if fn is None:
-        _unsupported(layer.name, f"int8 {layer.kind} on this backend")
+    """Standalone activations as LiteRT runs them: RELU/RELU6 rescale to the output
+    quantization and clamp; TANH/LOGISTIC read a 256-entry table built once here."""
     flat_in, flat_out = (math.prod(in3),), (math.prod(out3),)
-    return Step(layer, lambda a, o: fn(a, s_in, zp_in, s_out, zp_out, o), flat_in, flat_out)
+    if layer.kind in ("relu", "relu6"):
+        rp = P.make_relu_params(s_in, zp_in, s_out, zp_out, six=layer.kind == "relu6")
+        return Step(layer, lambda a, o: K.relu_s8_params(a, rp, o), flat_in, flat_out)
+    fixed = {"tanh": (1.0 / 128, 0), "sigmoid": (1.0 / 256, -128)}[layer.kind]
+    if abs(s_out - fixed[0]) > 1e-9 * fixed[0] or zp_out != fixed[1]:
+        raise ModelFormatError(f"{layer.name}: int8 {layer.kind} output must have scale "
+                               f"{fixed[0]} and zero point {fixed[1]} (TFLite's fixed range), got "
+                               f"{s_out} and {zp_out}")
+    lut = K.activation_lut("tanh" if layer.kind == "tanh" else "logistic", s_in, zp_in, *fixed)
+    return Step(layer, lambda a, o: K.lut_s8(a, lut, o), flat_in, flat_out)
 
 
 def _unsupported(name, what):
