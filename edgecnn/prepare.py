@@ -98,6 +98,9 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
         rq = P.make_requant(s_in, _weight_scales(layer, w.shape[0]), s_out, zp_out,
                             layer.activation, "conv", rounding)
         b = _bias(layer)
+        bind = getattr(K, "bind_conv2d", None)  # a backend may pack weights once, here
+        if bind is not None:
+            return Step(layer, bind(w, b, p, rq, in3, out3), in3, out3)
         return Step(layer, lambda a, o: K.conv2d_s8(a, w, b, p, rq, o), in3, out3)
     if isinstance(layer, ir.FullyConnected):
         n_in = math.prod(x.shape[1:])
@@ -107,6 +110,9 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
         rq = P.make_requant(s_in, _weight_scales(layer, w.shape[0]), s_out, zp_out,
                             layer.activation, "fc", rounding)
         b = _bias(layer)
+        bind = getattr(K, "bind_fully_connected", None)
+        if bind is not None:
+            return Step(layer, bind(w, b, p, rq), (n_in,), (w.shape[0],))
         return Step(layer, lambda a, o: K.fully_connected_s8(a, w, b, p, rq, o), (n_in,),
                     (w.shape[0],))
     if isinstance(layer, (ir.MaxPool2D, ir.AvgPool2D)):
