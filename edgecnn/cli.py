@@ -138,7 +138,7 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
 @click.option("--backend", type=click.Choice(["cython", "reference", "litert"]), default="cython",
               show_default=True)
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True)
-@click.option("--threads", default=1, show_default=True, help="Threads (LiteRT backend).")
+@click.option("--threads", default=1, show_default=True, help="Threads for the kernels.")
 def infer(model, images, top_k, as_json, backend, rounding, threads):
     """Classify images (files or folders) with an int8 .tflite.
 

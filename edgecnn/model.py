@@ -57,7 +57,7 @@ class Model:
         if backend == "litert":
             self._runner = LiteRTRunner(path, "litert", threads)
         else:
-            self._runner = Runtime(self.graph, backend, rounding)
+            self._runner = Runtime(self.graph, backend, rounding, threads=threads)
 
     @property
     def preprocess(self) -> ir.Preprocess:

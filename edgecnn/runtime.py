@@ -28,11 +28,16 @@ class Runtime:
     """An int8 graph bound to kernels and buffers; ``invoke`` has no Python per element."""
 
     def __init__(self, graph: ir.Graph, backend: str = "cython", rounding: str = "litert-ref",
-                 preserve_all: bool = False):
+                 preserve_all: bool = False, threads: int = 1):
         self.graph = graph
         self.backend = backend
         self.rounding = rounding
-        self.plan = prepare(graph, kernels_for(backend), rounding, preserve_all)
+        kernels = kernels_for(backend)
+        if threads < 1:
+            raise UsageError(f"--threads {threads}: give 1 or more")
+        if hasattr(kernels, "set_num_threads"):
+            kernels.set_num_threads(threads)  # process-wide: the OpenMP team of the kernels
+        self.plan = prepare(graph, kernels, rounding, preserve_all)
         self._steps = [(s.run, self.plan.buffers[s.layer.inputs[0]].reshape(s.in_shape),
                         self.plan.buffers[s.layer.output.name].reshape(s.out_shape))
                        for s in self.plan.steps if not s.view_only]
