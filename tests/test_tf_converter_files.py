@@ -2,11 +2,6 @@
 tests/fixtures/make_tf_fixtures.py; TensorFlow is never imported here): the reader takes
 them, and ``verify`` against LiteRT's reference kernels is bit-exact on every tensor, on
 each backend and through the CLI.
-
-tf_pad_tanh.tflite (PAD, standalone TANH and LOGISTIC) is read here but not yet verified:
-prepare calls standalone activation kernels as ``fn(a, s_in, zp_in, s_out, zp_out, out)``
-while ``tanh_s8``/``logistic_s8`` take ``(x, s_in, zp_in, out)``; add it to VERIFIED once
-they agree.
 """
 
 from __future__ import annotations
@@ -39,7 +34,6 @@ FIXTURES = {
                      "FullyConnected", "Activation:sigmoid", "FullyConnected"],
                     ((1, 16, 16, 1), "int8"), ((1, 5), "int8")),
 }
-VERIFIED = ["tf_lenet5_float_io", "tf_lenet5_int8_io", "tf_small_same_avg"]
 BACKENDS = ["reference", "cython"]
 
 
@@ -109,7 +103,7 @@ def test_reader_explicit_padding():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", VERIFIED)
+@pytest.mark.parametrize("name", list(FIXTURES))
 def test_verify_bit_exact_against_litert_ref(name, backend):
     report = verify(path_of(name), None, against="litert-ref", backend=backend, count=8, seed=3)
     diffs = {r.name: r.max_diff for r in report.rows if r.max_diff != 0}
@@ -118,7 +112,7 @@ def test_verify_bit_exact_against_litert_ref(name, backend):
     assert all(r.exact == r.total > 0 for r in report.rows)
 
 
-@pytest.mark.parametrize("name", VERIFIED)
+@pytest.mark.parametrize("name", list(FIXTURES))
 def test_cli_verify_exits_zero(name):
     r = CliRunner().invoke(main, ["verify", path_of(name)])
     assert r.exit_code == 0, r.output
