@@ -91,7 +91,12 @@ def run_demo(out: str, force: bool, echo, progress) -> DemoFigures:
         for i, img in enumerate(images[:VERIFY_IMAGES]):
             Image.fromarray(img, "L").save(os.path.join(tmp, f"heldout_{i:04d}.png"))
         report = verify(model_path, [tmp])
+        xnn = verify(model_path, [tmp], against="litert")
     exact = sum(r.max_diff == 0 for r in report.rows)
     echo(f"4. verify against {report.litert} BUILTIN_REF on {report.inputs} held-out digits: "
          f"{exact}/{len(report.rows)} tensors bit-exact -> {'PASS' if report.ok else 'FAIL'}")
+    out = xnn.rows[0]
+    echo(f"5. against LiteRT's default XNNPACK path (float32 rescale, ties to even): output max "
+         f"{out.max_diff:g} LSB, {100 * out.exact_share:.1f}% of logits equal, top-1 agrees on "
+         f"{xnn.top1_agree}/{xnn.inputs} (--rounding fp32 reproduces that path)")
     return DemoFigures(len(labels), f_top1, q_top1, report.ok, report.inputs, report.max_diff)

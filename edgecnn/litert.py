@@ -6,6 +6,10 @@ is a fallback import only.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import numpy as np
 
 from .errors import EdgecnnError, ModelFormatError
@@ -35,6 +39,26 @@ def litert_version() -> str:
         return "tflite-runtime"
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence LiteRT's C++ INFO lines ("Created TensorFlow Lite XNNPACK delegate") while an
+    interpreter is built; its errors still arrive as Python exceptions."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stderr (e.g. a test runner)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 class LiteRTRunner:
     """One model file in LiteRT. ``mode`` is "litert-ref" (BUILTIN_REF, every tensor kept) or
     "litert" (the default op resolver with XNNPACK)."""
@@ -48,8 +72,9 @@ class LiteRTRunner:
         elif mode != "litert":
             raise ValueError(mode)
         try:
-            self.interpreter = mod.Interpreter(**kwargs)
-            self.interpreter.allocate_tensors()
+            with _quiet_native_stderr():
+                self.interpreter = mod.Interpreter(**kwargs)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelFormatError(f"{path}: LiteRT cannot load it ({str(e).splitlines()[0]})") from None
         self.mode = mode
