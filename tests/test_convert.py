@@ -122,3 +122,31 @@ def test_onnx_and_unknown_formats_are_clear_errors(tmp_path):
         with pytest.raises(UnsupportedOpError, match=ext.strip(".").upper() if ext == ".onnx"
                            else "unknown model format"):
             import_float_graph(str(p))
+
+
+def test_float_tflite_converts_to_a_bit_exact_int8_model(tmp_path):
+    from PIL import Image
+
+    from edgecnn.convert import convert
+    from edgecnn.tflite.writer import write_tflite
+    from edgecnn.verify import verify
+
+    x, y = forward_fixture("lenet5_module")
+    float_graph = prepare_float_graph(import_float_graph(os.path.join(PT, "lenet5_module.pt")))
+    write_tflite(float_graph, str(tmp_path / "float.tflite"))
+    reread = import_float_graph(str(tmp_path / "float.tflite"))
+    np.testing.assert_allclose(run_float(reread, x), y, rtol=1e-4, atol=1e-4)
+
+    rng = np.random.default_rng(5)
+    os.makedirs(tmp_path / "calib")
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(tmp_path / "calib" / f"{i}.png")
+    convert(str(tmp_path / "float.tflite"), str(tmp_path / "int8.tflite"),
+            calib=[str(tmp_path / "calib")], method="percentile")
+    assert verify(str(tmp_path / "int8.tflite"), [str(tmp_path / "calib")]).ok
+
+
+def test_an_int8_tflite_is_not_converted_again(tmp_path):
+    tf_file = os.path.join(FIX, "tflite", "tf_lenet5_int8_io.tflite")
+    with pytest.raises(UnsupportedOpError, match="already an int8 model"):
+        import_float_graph(tf_file)
