@@ -1,0 +1,91 @@
+/* edgecnn firmware kernels: portable C99 int8 ops, the twins of edgecnn/reference/ (the NumPy spec).
+ *
+ * Layout NHWC without the batch dimension: images are (H, W, C), vectors (N,), row-major.
+ * Activations int8 in [-128, 127]; weights int8 in [-127, 127] (zero point 0), conv OHWI,
+ * fully connected (C_out, C_in); biases int32 with scale s_in * s_w[c]. The parameter structs
+ * carry the field names of edgecnn/reference/params.py (tests/test_firmware.py checks it).
+ * Kernels check nothing and allocate nothing: the generated model owns every buffer.
+ */
+#ifndef EDGECNN_KERNELS_H
+#define EDGECNN_KERNELS_H
+
+#include <stdint.h>
+
+#include "fixedpoint.h"
+
+/* Bumped whenever a struct below or a kernel signature changes; the generated model records
+ * the version it was written for and ec_model_init() refuses a mismatch. */
+#define EC_FORMAT_VERSION 1
+
+typedef struct {
+    int32_t h, w, c;
+} ec_dims_t;
+
+/* int32 accumulator -> int8 per output channel. multiplier/shift are NULL under the f64 and
+ * fp32 policies, real_scale is NULL under double and single (only what the policy reads). */
+typedef struct {
+    const int32_t *multiplier; /* M0 in [2^30, 2^31), 0 for tiny scales */
+    const int32_t *shift;      /* > 0 is a left shift: M = M0 * 2^(shift - 31) */
+    const double *real_scale;  /* s_in * s_w[c] / s_out */
+    int32_t policy;            /* EC_ROUND_* */
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} ec_requant_t;
+
+typedef struct {
+    int32_t stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+    int32_t input_offset; /* -zp_in */
+} ec_conv_params_t;
+
+typedef struct {
+    int32_t filter_h, filter_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max;
+} ec_pool_params_t;
+
+typedef struct {
+    int32_t input_offset; /* -zp_in */
+} ec_fc_params_t;
+
+typedef struct {
+    int32_t input_multiplier; /* Q31 multiplier of beta * s_in * 2^26 */
+    int32_t input_left_shift; /* >= 0 */
+    int32_t diff_min;         /* x - max below this gives exp = 0 */
+} ec_softmax_params_t;
+
+typedef struct {
+    int32_t input_offset; /* zp_in, subtracted */
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+    int32_t act_min;
+    int32_t act_max;
+} ec_relu_params_t;
+
+/* One output channel through the model's rounding policy (fixedpoint.h does the arithmetic). */
+static inline int8_t ec_requantize_channel(int32_t acc, const ec_requant_t *rq, int32_t c) {
+    return ec_requantize(acc, rq->policy, rq->multiplier ? rq->multiplier[c] : 0,
+                         rq->shift ? rq->shift[c] : 0, rq->real_scale ? rq->real_scale[c] : 0.0,
+                         rq->output_offset, rq->act_min, rq->act_max);
+}
+
+void ec_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w, int32_t kh,
+                  int32_t kw, const int32_t *bias, const ec_conv_params_t *p,
+                  const ec_requant_t *rq, int8_t *out, const ec_dims_t *out_dims);
+void ec_fully_connected_s8(const int8_t *x, int32_t n_in, const int8_t *w, const int32_t *bias,
+                           const ec_fc_params_t *p, const ec_requant_t *rq, int8_t *out,
+                           int32_t n_out);
+void ec_max_pool_s8(const int8_t *x, const ec_dims_t *x_dims, const ec_pool_params_t *p,
+                    int8_t *out, const ec_dims_t *out_dims);
+void ec_avg_pool_s8(const int8_t *x, const ec_dims_t *x_dims, const ec_pool_params_t *p,
+                    int8_t *out, const ec_dims_t *out_dims);
+void ec_pad_s8(const int8_t *x, const ec_dims_t *x_dims, int32_t pad_top, int32_t pad_left,
+               int32_t pad_value, int8_t *out, const ec_dims_t *out_dims);
+void ec_softmax_s8(const int8_t *x, int32_t n, const ec_softmax_params_t *p, int8_t *out);
+void ec_relu_s8_params(const int8_t *x, int32_t n, const ec_relu_params_t *p, int8_t *out);
+void ec_lut_s8(const int8_t *x, int32_t n, const int8_t *lut, int8_t *out);
+void ec_quantize_s8(const float *x, int32_t n, float scale, int32_t zero_point, int8_t *out);
+void ec_dequantize_s8(const int8_t *x, int32_t n, float scale, int32_t zero_point, float *out);
+/* Reshape as a copy, for the rare plan that cannot alias input and output. */
+void ec_copy_s8(const int8_t *x, int32_t n, int8_t *out);
+
+#endif /* EDGECNN_KERNELS_H */

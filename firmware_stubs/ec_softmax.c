@@ -1,0 +1,35 @@
+/* int8 SOFTMAX, the twin of edgecnn/reference/softmax.py (LiteRT reference_ops::Softmax).
+ * x (N,), out (N,) with scale 1/256 and zero point -128. d = x - max(x) rescaled to Q5.26; exp(d)
+ * in Q0.31 for d >= diff_min (else 0); the sum in Q12.19 (below 2^28 for N < 512, so the final
+ * shift stays <= 31); its reciprocal; out = RoundingDivideByPOT(recip * exp, bits + 23) - 128.
+ * The exps are computed twice (sum, then output) so the kernel needs no scratch buffer.
+ */
+#include "ec_kernels.h"
+
+static int32_t ec_softmax_exp(int32_t diff, const ec_softmax_params_t *p) {
+    /* valid diffs lie in [diff_min, 0]: diff * 2^left_shift fits int32 by construction */
+    int32_t scaled = ec_srdhm(diff * ((int32_t)1 << p->input_left_shift), p->input_multiplier);
+    return ec_exp_on_negative_values_q5(scaled);
+}
+
+void ec_softmax_s8(const int8_t *x, int32_t n, const ec_softmax_params_t *p, int8_t *out) {
+    int32_t i, max = -128, sum_of_exps = 0, recip;
+    int num_bits_over_unit;
+    for (i = 0; i < n; i++)
+        if (x[i] > max) max = x[i];
+    for (i = 0; i < n; i++) {
+        const int32_t diff = (int32_t)x[i] - max;
+        if (diff >= p->diff_min) sum_of_exps += ec_rdbp(ec_softmax_exp(diff, p), 12);
+    }
+    recip = ec_get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
+    for (i = 0; i < n; i++) {
+        const int32_t diff = (int32_t)x[i] - max;
+        int32_t y = -128;
+        if (diff >= p->diff_min) {
+            y = ec_rdbp(ec_srdhm(recip, ec_softmax_exp(diff, p)), num_bits_over_unit + 31 - 8) - 128;
+            if (y > 127) y = 127;
+            if (y < -128) y = -128;
+        }
+        out[i] = (int8_t)y;
+    }
+}

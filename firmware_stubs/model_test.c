@@ -1,0 +1,103 @@
+/* Runs the generated model over a file of input records and prints one line of outputs each.
+ *
+ *   model_test [in.bin]     (default in.bin; on Cortex-M the file is read over semihosting)
+ *
+ * in.bin holds records of EC_MODEL_INPUT_BYTES bytes each (the input tensor, NHWC, int8 or
+ * little-endian float32). Each output line is the output tensor as decimal int8 values, or for a
+ * float32 output the IEEE bit patterns in hex (exact). A last line "# inferences N ticks T"
+ * gives the port's timer total over the N invocations. Exit status 0, or 1 on a bad input file,
+ * 2 when the model and the kernels disagree on the format version.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "ec_port.h"
+#include "model.h"
+
+static char ec_line[128];
+static int32_t ec_line_len;
+
+static void ec_flush(void) {
+    ec_port_write(ec_line, ec_line_len);
+    ec_line_len = 0;
+}
+
+static void ec_put(const char *s, int32_t n) {
+    if (ec_line_len + n > (int32_t)sizeof(ec_line)) ec_flush();
+    memcpy(ec_line + ec_line_len, s, (size_t)n);
+    ec_line_len += n;
+}
+
+static void ec_put_uint(uint32_t v, uint32_t base, int min_digits) {
+    char tmp[12];
+    int k = 0;
+    do {
+        tmp[k++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v || k < min_digits);
+    while (k) ec_put(&tmp[--k], 1);
+}
+
+static void ec_put_int(int32_t v) {
+    if (v < 0) ec_put("-", 1);
+    ec_put_uint(v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v, 10, 1);
+}
+
+static void ec_print_output(void) {
+    int32_t i;
+    for (i = 0; i < EC_MODEL_OUTPUT_COUNT; i++) {
+        if (i) ec_put(" ", 1);
+#if EC_MODEL_OUTPUT_IS_FLOAT
+        {
+            uint32_t bits;
+            memcpy(&bits, (const float *)ec_model_output() + i, 4);
+            ec_put("0x", 2);
+            ec_put_uint(bits, 16, 8);
+        }
+#else
+        ec_put_int(((const int8_t *)ec_model_output())[i]);
+#endif
+    }
+    ec_put("\n", 1);
+    ec_flush();
+}
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : "in.bin";
+    uint32_t ticks = 0;
+    int32_t count = 0;
+    int handle;
+    if (ec_model_init() != 0) {
+        ec_port_log("model_test: the model was generated for another kernel format version");
+        return 2;
+    }
+    handle = ec_port_open(path);
+    if (handle < 0) {
+        ec_port_log("model_test: cannot open the input file (give records of the input tensor)");
+        return 1;
+    }
+    for (;;) {
+        int32_t got = ec_port_read(handle, ec_model_input(), EC_MODEL_INPUT_BYTES);
+        uint32_t t0;
+        if (got == 0) break;
+        if (got != EC_MODEL_INPUT_BYTES) {
+            ec_port_log("model_test: the input file is not a whole number of input records");
+            ec_port_close(handle);
+            return 1;
+        }
+        ec_port_timer_start();
+        t0 = ec_port_ticks();
+        ec_model_invoke();
+        ticks += ec_port_ticks() - t0;
+        ec_print_output();
+        count++;
+    }
+    ec_port_close(handle);
+    ec_put("# inferences ", 13);
+    ec_put_int(count);
+    ec_put(" ticks ", 7);
+    ec_put_uint(ticks, 10, 1);
+    ec_put("\n", 1);
+    ec_flush();
+    return 0;
+}
