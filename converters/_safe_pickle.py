@@ -26,6 +26,7 @@ from __future__ import annotations
 import _compat_pickle  # name tables only: python 2 -> 3 module renames
 import codecs
 import re
+import reprlib
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -115,9 +116,39 @@ class _Refuse(Exception):
     """Internal: carries an UnsafePickleError text up to the loop, which adds the file name."""
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+
+
+def short(value) -> str:
+    """A bounded repr for error messages: a hostile pickle can build values whose full repr is
+    exponential (a tuple holding the same tuple twice, 100 levels deep) or megabytes long."""
+    return _REPR.repr(value)
+
+
+KEY_TYPES = (str, bytes, int, float, bool, type(None))
+
+
+def _key(value):
+    """``value`` if it may be a dict key or set member. Hashing a tuple walks all of it (not
+    cached), so a 100-level tuple of shared tuples would hash for ever; torch writes str and
+    int keys only, so keys are scalars or flat tuples of scalars."""
+    if isinstance(value, KEY_TYPES) or (
+            isinstance(value, tuple) and all(isinstance(v, KEY_TYPES) for v in value)):
+        return value
+    raise ModelFormatError(f"a dict key or set member is a {type(value).__name__}; "
+                           "checkpoints use strings and numbers")
+
+
+def _keys(items):
+    for item in items:
+        _key(item)
+    return items
+
+
 def _ints(x, what):
     if not isinstance(x, tuple) or not all(type(v) is int for v in x):
-        raise ModelFormatError(f"{what} must be a tuple of ints, got {x!r}")
+        raise ModelFormatError(f"{what} must be a tuple of ints, got {short(x)}")
     return x
 
 
@@ -126,7 +157,7 @@ def _rebuild_tensor(storage, offset, size, stride, *_ignored):
     if not isinstance(storage, StorageRef):
         raise ModelFormatError(f"a tensor is built on {type(storage).__name__}, not on a storage")
     if type(offset) is not int:
-        raise ModelFormatError(f"tensor storage offset must be an int, got {offset!r}")
+        raise ModelFormatError(f"tensor storage offset must be an int, got {short(offset)}")
     return TensorRef(storage, offset, _ints(tuple(size), "tensor size"), _ints(tuple(stride), "tensor stride"))
 
 
@@ -144,7 +175,14 @@ def _rebuild_from_type_v2(func, new_type, args, state):
 
 
 def _ordered_dict(*args):
-    return OrderedDict(*args) if args else OrderedDict()
+    if not args:
+        return OrderedDict()
+    if len(args) != 1 or not isinstance(args[0], (list, tuple, dict)):
+        raise ModelFormatError("OrderedDict() is only accepted with a list of pairs")
+    pairs = list(args[0].items()) if isinstance(args[0], dict) else list(args[0])
+    if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+        raise ModelFormatError("OrderedDict() is only accepted with a list of pairs")
+    return OrderedDict((_key(k), v) for k, v in pairs)
 
 
 def _codecs_encode(text, encoding="utf-8"):
@@ -166,7 +204,7 @@ def _collection(kind):
     def build(items=()):
         if not isinstance(items, (list, tuple, set, frozenset)):
             raise ModelFormatError(f"{kind.__name__}() is only accepted with a list of items")
-        return kind(items)
+        return kind(_keys(items) if kind in (set, frozenset) else items)
 
     return build
 
@@ -183,7 +221,7 @@ def _torch_size(dims=()):
 
 def _torch_device(kind, index=None):
     if not isinstance(kind, str) or (index is not None and type(index) is not int):
-        raise ModelFormatError(f"torch.device({kind!r}, {index!r}) is not a device")
+        raise ModelFormatError(f"torch.device({short(kind)}, {short(index)}) is not a device")
     return kind if index is None else f"{kind}:{index}"
 
 
@@ -197,7 +235,7 @@ class NumpyDType:
 
 def _numpy_dtype(spec, align=False, copy=True):
     if not isinstance(spec, str) or not re.fullmatch(r"[biufc][0-9]{1,2}", spec):
-        raise ModelFormatError(f"numpy.dtype({spec!r}) is not a plain numeric dtype")
+        raise ModelFormatError(f"numpy.dtype({short(spec)}) is not a plain numeric dtype")
     return NumpyDType(spec)
 
 
@@ -424,12 +462,12 @@ class SafeUnpickler:
                 s.append({})
             elif op == 0x64:  # DICT
                 items = self._pop_mark()
-                self.stack.append(dict(zip(items[::2], items[1::2])))
+                self.stack.append(dict(zip(_keys(items[::2]), items[1::2])))
             elif op == 0x8F:  # EMPTY_SET
                 s.append(set())
             elif op == 0x91:  # FROZENSET
                 items = self._pop_mark()
-                self.stack.append(frozenset(items))
+                self.stack.append(frozenset(_keys(items)))
             elif op in (0x61, 0x65):  # APPEND, APPENDS
                 items = [s.pop()] if op == 0x61 else self._pop_mark()
                 target = self.stack[-1]
@@ -446,13 +484,13 @@ class SafeUnpickler:
                 if not isinstance(target, dict):
                     raise ModelFormatError(f"SETITEM on a {type(target).__name__}")
                 for k, v in zip(items[::2], items[1::2]):
-                    target[k] = v
+                    target[_key(k)] = v
             elif op == 0x90:  # ADDITEMS
                 items = self._pop_mark()
                 target = self.stack[-1]
                 target = target.listitems if isinstance(target, InertObject) else target
                 if isinstance(target, set):
-                    target.update(items)
+                    target.update(_keys(items))
                 elif isinstance(target, list):
                     target.extend(items)
                 else:
@@ -510,6 +548,8 @@ class SafeUnpickler:
     def _build(target, state):
         if isinstance(target, InertObject):
             if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
+                if not all(part is None or isinstance(part, dict) for part in state):
+                    raise ModelFormatError("BUILD state (dict, slots) holds something else")
                 merged = dict(state[0] or {})
                 merged.update(state[1] or {})
                 state = merged
@@ -520,7 +560,7 @@ class SafeUnpickler:
         elif isinstance(target, NumpyDType):
             order = state[1] if isinstance(state, tuple) and len(state) > 1 else None
             if order not in ("<", ">", "|", "="):
-                raise ModelFormatError(f"numpy dtype state {state!r} has no byte order")
+                raise ModelFormatError(f"numpy dtype state {short(state)} has no byte order")
             target.byteorder = "<" if order in ("|", "=") else order
         elif isinstance(target, dict):
             pass  # attributes on an OrderedDict subclass, e.g. a state_dict's _metadata

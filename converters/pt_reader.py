@@ -18,9 +18,12 @@ inert ``ModuleRecord`` tree (class names, hyperparameters, parameters, buffers, 
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import os
 import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Optional
@@ -29,13 +32,23 @@ import numpy as np
 
 from edgecnn.errors import InputFileError, ModelFormatError, UnsafePickleError
 
-from ._safe_pickle import ClassRef, DType, InertObject, SafeUnpickler, StorageRef, TensorRef
+from ._safe_pickle import ClassRef, DType, InertObject, SafeUnpickler, StorageRef, TensorRef, short
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")  # tried in this order
 ZIP_EXPANSION_LIMIT = 64  # declared uncompressed bytes per file byte (torch stores, never deflates)
 MAX_MODULE_DEPTH = 64
+# Materialized tensors may not exceed the file's bytes by more than this factor (plus a
+# slack): tied weights and expanded (stride 0) tensors stay well inside it, while a pickle
+# naming one big tensor a million times, or an expanded tensor of 2**40 elements, is refused
+# before anything is allocated.
+TENSOR_EXPANSION_LIMIT = 4
+TENSOR_SLACK = 256 << 20
+# zipfile's own errors, and what its decompressors raise on corrupt or exotic members
+# (an encrypted member is a RuntimeError, an unknown method NotImplementedError).
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+               RuntimeError, zlib.error, lzma.LZMAError, struct.error, UnicodeDecodeError)
 RESAVE = "re-save it with torch.save"
 PLAIN = (int, float, bool, str, type(None))
 
@@ -78,8 +91,9 @@ def load_pt(path) -> PtFile:
                                "and save it again with torch.save")
     else:
         obj, storages = _read_legacy(name, blob)
+    budget = _Budget(TENSOR_EXPANSION_LIMIT * len(blob) + TENSOR_SLACK)
     try:
-        return _to_ptfile(path, name, obj, storages)
+        return _to_ptfile(path, name, obj, storages, budget)
     except RecursionError:
         raise ModelFormatError(f"{name}: nests its data too deeply to be a checkpoint; {RESAVE}") from None
 
@@ -90,22 +104,24 @@ def load_pt(path) -> PtFile:
 def _storage_pid(name, pid, known_keys, legacy):
     """Check a torch persistent id: ('storage', storage_type, key, location, numel[, view])."""
     if not isinstance(pid, tuple) or not pid:
-        raise ModelFormatError(f"{name}: unexpected persistent id {pid!r}; {RESAVE}")
+        raise ModelFormatError(f"{name}: unexpected persistent id {short(pid)}; {RESAVE}")
     if pid[0] == "module" and legacy and len(pid) == 4 and isinstance(pid[1], ClassRef):
         return pid[1]  # legacy saves put each nn.Module class (with its source) in a persistent id
     if pid[0] != "storage" or len(pid) not in (5, 6):
-        raise ModelFormatError(f"{name}: unexpected persistent id {pid[:1]!r}; {RESAVE}")
+        raise ModelFormatError(f"{name}: unexpected persistent id {short(pid[:1])}; {RESAVE}")
     storage_type, key, location, numel = pid[1:5]
     if not isinstance(storage_type, DType):
-        raise ModelFormatError(f"{name}: storage {key!r} has type {getattr(storage_type, 'qualname', storage_type)!r}, "
-                               "not a torch storage type")
+        raise ModelFormatError(f"{name}: storage {short(key)} has type "
+                               f"{short(getattr(storage_type, 'qualname', storage_type))}, not a torch storage type")
     if not isinstance(key, str) or not isinstance(location, str) or type(numel) is not int or numel < 0:
-        raise ModelFormatError(f"{name}: malformed storage persistent id {pid!r}; {RESAVE}")
+        raise ModelFormatError(f"{name}: malformed storage persistent id {short(pid)}; {RESAVE}")
     if known_keys is not None and key not in known_keys:
-        raise ModelFormatError(f"{name}: data.pkl refers to storage {key!r} but the archive has no data/{key}; "
-                               f"the file is incomplete, {RESAVE}")
+        raise ModelFormatError(f"{name}: data.pkl refers to storage {short(key)} but the archive has no "
+                               f"data/{short(key)[1:-1]}; the file is incomplete, {RESAVE}")
     view = None
     if len(pid) == 6 and pid[5] is not None:
+        if not isinstance(pid[5], tuple) or len(pid[5]) != 3:
+            raise ModelFormatError(f"{name}: malformed storage view in persistent id {short(pid)}; {RESAVE}")
         view_key, offset, size = pid[5]
         view = (offset, size)
     return StorageRef(key, storage_type.np_dtype, location, numel, view)
@@ -115,7 +131,7 @@ def _read_zip(path, name, blob):
     try:
         zf = zipfile.ZipFile(path)
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except _ZIP_ERRORS as e:
         raise ModelFormatError(f"{name}: truncated or corrupt zip ({e}); {RESAVE}") from None
     with zf:
         declared = 0
@@ -152,8 +168,9 @@ def _read_zip(path, name, blob):
 
             obj = SafeUnpickler(pkl, name, persistent_load).load()
             raw = {k: zf.read(data_prefix + k) for k in storage_refs}
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-            raise ModelFormatError(f"{name}: truncated or corrupt zip ({e}); {RESAVE}") from None
+        except _ZIP_ERRORS as e:
+            raise ModelFormatError(f"{name}: truncated or corrupt zip ({type(e).__name__}: {short(str(e))[1:-1]}); "
+                                   f"{RESAVE}") from None
     return obj, _storages(name, storage_refs, raw, big_endian)
 
 
@@ -176,9 +193,9 @@ def _read_legacy(name, blob):
     reader.persistent_load = None
     version = reader.load()
     if version != LEGACY_PROTOCOL:
-        raise ModelFormatError(f"{name}: legacy PyTorch protocol {version!r}, expected {LEGACY_PROTOCOL}; {RESAVE}")
+        raise ModelFormatError(f"{name}: legacy PyTorch protocol {short(version)}, expected {LEGACY_PROTOCOL}; {RESAVE}")
     sys_info = reader.load()
-    little = not isinstance(sys_info, dict) or sys_info.get("little_endian", True)
+    little = not isinstance(sys_info, dict) or sys_info.get("little_endian", True) is not False
     refs = {}
 
     def persistent_load(pid):
@@ -239,8 +256,23 @@ def _storages(name, refs, raw, big_endian):
     return out
 
 
-def _tensor(name, tensor_name, t: TensorRef, storages) -> np.ndarray:
+class _Budget:
+    """Bytes the tensors of one file may still materialize (TENSOR_EXPANSION_LIMIT)."""
+
+    def __init__(self, nbytes):
+        self.left = nbytes
+
+    def take(self, name, tensor_name, nbytes):
+        if nbytes > self.left:
+            raise ModelFormatError(f"{name}: tensor {short(tensor_name)} would bring the tensors to more than "
+                                   f"{TENSOR_EXPANSION_LIMIT}x the file's size (a tensor repeated or expanded "
+                                   f"far beyond its storage); the file is corrupt or hostile, {RESAVE}")
+        self.left -= nbytes
+
+
+def _tensor(name, tensor_name, t: TensorRef, storages, budget) -> np.ndarray:
     """A contiguous copy of ``t``, checked to stay inside its storage."""
+    tensor_name = short(tensor_name)[1:-1] if isinstance(tensor_name, str) else short(tensor_name)
     base = storages[t.storage.key]
     if t.storage.view is not None:
         start, size = t.storage.view
@@ -250,32 +282,39 @@ def _tensor(name, tensor_name, t: TensorRef, storages) -> np.ndarray:
         base = base[start:start + size]
     size, stride, offset = t.size, t.stride, t.offset
     if len(size) != len(stride) or offset < 0 or any(v < 0 for v in size + stride):
-        raise ModelFormatError(f"{name}: tensor {tensor_name!r} has size {size}, stride {stride}, offset {offset}; "
-                               f"the file is corrupt, {RESAVE}")
+        raise ModelFormatError(f"{name}: tensor {tensor_name!r} has size {short(size)}, stride {short(stride)}, "
+                               f"offset {offset}; the file is corrupt, {RESAVE}")
+    numel = 1
+    for n in size:
+        numel *= n
+    budget.take(name, tensor_name, numel * base.itemsize)
     if 0 not in size:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))
         if last >= base.size:
-            raise ModelFormatError(f"{name}: tensor {tensor_name!r} (size {size}, stride {stride}, offset {offset}) "
-                                   f"reads element {last} of storage {t.storage.key!r} which holds {base.size}; "
-                                   f"the file is corrupt, {RESAVE}")
-    flat = base[offset:].copy() if 0 not in size else base[:0].copy()
-    view = np.lib.stride_tricks.as_strided(flat, shape=size, strides=[s * flat.itemsize for s in stride])
+            raise ModelFormatError(f"{name}: tensor {tensor_name!r} (size {short(size)}, stride {short(stride)}, "
+                                   f"offset {offset}) reads element {last} of storage {short(t.storage.key)} which "
+                                   f"holds {base.size}; the file is corrupt, {RESAVE}")
+    if 0 in size:
+        return np.zeros(size, base.dtype)
+    # a read-only strided view of the storage, checked above to stay inside it; copied once
+    view = np.lib.stride_tricks.as_strided(base[offset:], shape=size, strides=[s * base.itemsize for s in stride],
+                                           writeable=False)
     return np.array(view, copy=True, order="C")
 
 
 # ----------------------------------------------------------------------------- interpretation
 
 
-def _to_ptfile(path, name, obj, storages) -> PtFile:
+def _to_ptfile(path, name, obj, storages, budget) -> PtFile:
     for _ in range(2):  # a checkpoint dict holds the state_dict or module one level down
         if isinstance(obj, InertObject):
             if not _is_module(obj):
-                raise ModelFormatError(f"{name}: holds a pickled {obj.cls.qualname}, not a state_dict or a "
+                raise ModelFormatError(f"{name}: holds a pickled {short(obj.cls.qualname)[1:-1]}, not a state_dict or a "
                                        "torch.nn.Module; save model.state_dict() with torch.save")
-            record, flat = _module(name, obj, "", storages, ())
+            record, flat = _module(name, obj, "", storages, (), budget)
             return PtFile(path, "module", flat, record)
         if isinstance(obj, dict) and obj and all(isinstance(v, TensorRef) for v in obj.values()):
-            return PtFile(path, "state_dict", _state_dict(name, obj, storages))
+            return PtFile(path, "state_dict", _state_dict(name, obj, storages, budget))
         if isinstance(obj, dict):
             inner = next((k for k in CHECKPOINT_KEYS if k in obj), None)
             if inner is not None:
@@ -285,9 +324,9 @@ def _to_ptfile(path, name, obj, storages) -> PtFile:
                 raise ModelFormatError(f"{name}: holds an empty dict; save model.state_dict() with torch.save")
             bad = next(k for k, v in obj.items() if not isinstance(v, TensorRef))
             if any(isinstance(v, TensorRef) for v in obj.values()):
-                raise ModelFormatError(f"{name}: state_dict entry {bad!r} is a {type(obj[bad]).__name__}, "
+                raise ModelFormatError(f"{name}: state_dict entry {short(bad)} is a {type(obj[bad]).__name__}, "
                                        "not a tensor; save model.state_dict() with torch.save")
-            keys = ", ".join(repr(k) for k in list(obj)[:6])
+            keys = ", ".join(short(k) for k in list(obj)[:6])
             raise ModelFormatError(f"{name}: holds a dict with keys {keys} but no tensors and none of "
                                    f"{', '.join(CHECKPOINT_KEYS)}; save model.state_dict() with torch.save")
         break
@@ -296,12 +335,12 @@ def _to_ptfile(path, name, obj, storages) -> PtFile:
                            "save model.state_dict() with torch.save")
 
 
-def _state_dict(name, obj, storages):
+def _state_dict(name, obj, storages, budget):
     out = OrderedDict()
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise ModelFormatError(f"{name}: state_dict key {key!r} is not a string")
-        out[key] = _tensor(name, key, value, storages)
+            raise ModelFormatError(f"{name}: state_dict key {short(key)} is not a string")
+        out[key] = _tensor(name, key, value, storages, budget)
     return out
 
 
@@ -309,35 +348,55 @@ def _is_module(obj):
     return isinstance(obj, InertObject) and isinstance(obj.state, dict) and "_modules" in obj.state
 
 
-def _plain(value):
-    """A hyperparameter value as plain data (lists become tuples), or None if it is not plain."""
+MAX_PLAIN_ITEMS = 4096  # a hyperparameter is a number, a string or a short tuple
+
+
+def _plain(value, budget=None):
+    """A hyperparameter value as plain data (lists become tuples), or None if it is not plain
+    (or too big: the budget keeps a tuple of shared tuples from being walked for ever)."""
+    budget = budget if budget is not None else [MAX_PLAIN_ITEMS]
+    budget[0] -= 1
+    if budget[0] < 0:
+        return None
     if isinstance(value, PLAIN):
         return (value,)
     if isinstance(value, (tuple, list)):
-        items = [_plain(v) for v in value]
-        return None if any(i is None for i in items) else (tuple(i[0] for i in items),)
+        items = []
+        for v in value:
+            item = _plain(v, budget)
+            if item is None:
+                return None
+            items.append(item[0])
+        return (tuple(items),)
     return None
 
 
-def _named_tensors(name, prefix, what, table, storages):
+def _named_tensors(name, prefix, what, table, storages, budget):
     if not isinstance(table, dict):
         raise ModelFormatError(f"{name}: module {prefix or '(root)'!r} has {what} of type {type(table).__name__}")
     out = OrderedDict()
     for key, value in table.items():
+        if not isinstance(key, str):
+            raise ModelFormatError(f"{name}: module {prefix or '(root)'!r} has a {what[1:]} key {short(key)} "
+                                   "that is not a string")
         if value is not None and not isinstance(value, TensorRef):
-            raise ModelFormatError(f"{name}: {what[1:-1]} {prefix + key!r} is a {type(value).__name__}, not a tensor")
-        out[key] = None if value is None else _tensor(name, prefix + key, value, storages)
+            raise ModelFormatError(f"{name}: {what[1:-1]} {short(prefix + key)} is a {type(value).__name__}, "
+                                   "not a tensor")
+        out[key] = None if value is None else _tensor(name, prefix + key, value, storages, budget)
     return out
 
 
-def _module(name, obj, prefix, storages, path_ids):
+def _module(name, obj, prefix, storages, path_ids, budget):
     """(ModuleRecord, flat state_dict) for ``obj``; the state_dict follows torch's key order."""
     if len(path_ids) > MAX_MODULE_DEPTH or id(obj) in path_ids:
         raise ModelFormatError(f"{name}: module {prefix.rstrip('.')!r} nests too deep or contains itself")
     state = obj.state
-    params = _named_tensors(name, prefix, "_parameters", state.get("_parameters", {}), storages)
-    buffers = _named_tensors(name, prefix, "_buffers", state.get("_buffers", {}), storages)
+    params = _named_tensors(name, prefix, "_parameters", state.get("_parameters", {}), storages, budget)
+    buffers = _named_tensors(name, prefix, "_buffers", state.get("_buffers", {}), storages, budget)
     non_persistent = state.get("_non_persistent_buffers_set") or set()
+    if not isinstance(non_persistent, (set, frozenset, list, tuple)):
+        raise ModelFormatError(f"{name}: module {prefix or '(root)'!r} has _non_persistent_buffers_set of type "
+                               f"{type(non_persistent).__name__}")
     flat = OrderedDict((prefix + k, v) for k, v in params.items() if v is not None)
     flat.update((prefix + k, v) for k, v in buffers.items() if v is not None and k not in non_persistent)
     attrs = {}
@@ -354,8 +413,9 @@ def _module(name, obj, prefix, storages, path_ids):
             continue
         if not _is_module(child):
             what = child.cls.qualname if isinstance(child, InertObject) else type(child).__name__
-            raise ModelFormatError(f"{name}: child {prefix + str(key)!r} is a {what}, not a torch.nn.Module")
-        children[key], sub = _module(name, child, f"{prefix}{key}.", storages, path_ids + (id(obj),))
+            raise ModelFormatError(f"{name}: child {short(prefix + str(key))} is a {short(what)[1:-1]}, "
+                                   "not a torch.nn.Module")
+        children[key], sub = _module(name, child, f"{prefix}{key}.", storages, path_ids + (id(obj),), budget)
         flat.update(sub)
     qualname = obj.cls.qualname
     record = ModuleRecord(qualname, qualname.rsplit(".", 1)[-1], attrs, dict(params), dict(buffers), dict(children))

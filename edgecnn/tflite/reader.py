@@ -5,6 +5,8 @@ output as its data input). SAME/VALID become explicit IR padding for the op's in
 Weights come out as numpy arrays in the file's dtype and layout (conv OHWI, fully connected
 (O, I)), with their quantization (per-channel scales, zero points, quantized_dimension).
 Layer names are output tensor names; a name used twice gets a ``#<tensor index>`` suffix.
+Before any of that, ``validate`` checks the file's structure and every tensor, buffer,
+quantization and operator, and refuses a model whose tensors exceed ``max_memory`` bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 
 from .. import ir, shapes
 from ..errors import InputFileError, ModelFormatError, UnsupportedOpError
-from . import metadata, schema
+from . import metadata, schema, validate
+from .validate import DEFAULT_MAX_MEMORY
 
 _NUMPY_TYPES = {"FLOAT32": np.float32, "INT8": np.int8, "INT32": np.int32, "INT64": np.int64,
                 "UINT8": np.uint8, "INT16": np.int16, "FLOAT16": np.float16}
@@ -32,9 +35,12 @@ class TfliteModel:
     tensor_index: dict[str, int]  # IR activation tensor name -> tensor index in subgraph 0
 
 
-def load_tflite(path) -> TfliteModel:
+def load_tflite(path, max_memory: int = DEFAULT_MAX_MEMORY) -> TfliteModel:
     """Read a .tflite file into the IR; raises InputFileError, ModelFormatError or
-    UnsupportedOpError with the file, operator and what is supported."""
+    UnsupportedOpError with the file, operator and what is supported.
+
+    ``max_memory``: the bytes all tensors of the model may declare together (activations and
+    constants, default 4 GiB); a model over it is refused before anything is allocated."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
@@ -45,10 +51,11 @@ def load_tflite(path) -> TfliteModel:
         raise InputFileError(f"{path} is a folder, not a .tflite file") from None
     except OSError as e:
         raise InputFileError(f"cannot read {path}: {e.strerror}") from None
-    return from_flatbuffer(data, path)
+    return from_flatbuffer(data, path, max_memory)
 
 
-def from_flatbuffer(data: bytes, path: str = "<bytes>") -> TfliteModel:
+def from_flatbuffer(data: bytes, path: str = "<bytes>",
+                    max_memory: int = DEFAULT_MAX_MEMORY) -> TfliteModel:
     fb = schema.load()
     name = os.path.basename(path)
     if len(data) < 8 or bytes(data[4:8]) != schema.FILE_IDENTIFIER:
@@ -59,12 +66,16 @@ def from_flatbuffer(data: bytes, path: str = "<bytes>") -> TfliteModel:
     if root >= len(data):
         raise ModelFormatError(f"{name}: corrupt or truncated .tflite file (root offset {root} "
                                f"past the end of {len(data)} bytes)")
+    data = bytes(data)
+    validate.check_structure(fb, data, name)
     try:
         model = fb.ModelT.InitFromPackedBuf(data, 0)
     except Exception as e:  # the generated reader fails in many ways on corrupt input
-        raise ModelFormatError(
-            f"{name}: corrupt or truncated .tflite file ({type(e).__name__}: {e})") from None
-    return _Reader(fb, model, data, path).read()
+        raise ModelFormatError(f"{name}: corrupt or truncated .tflite file ({type(e).__name__}: "
+                               f"{validate.label(e, 80)})") from None
+    reader = _Reader(fb, model, data, path)
+    validate.check_model(reader, max_memory)
+    return reader.read()
 
 
 class _Reader:
