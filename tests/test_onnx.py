@@ -1,0 +1,248 @@
+"""ONNX import: the float graph computes what torch computed, and converts bit-exactly.
+
+The .onnx fixtures and torch's forward outputs come from
+tests/fixtures/onnx/make_onnx_fixtures.py (legacy and torch.export exporters), so these
+tests need onnx but not torch. Small graphs for single ops and failure cases are built
+here with onnx.helper.
+"""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgecnn import ir
+from edgecnn.calibrate import calibrate
+from edgecnn.convert import prepare_float_graph
+from edgecnn.converters.onnx_model import load_onnx
+from edgecnn.errors import (ArchitectureError, ModelFormatError, UnsupportedOpError,
+                            UsageError)
+from edgecnn.float_runtime import run_float
+from edgecnn.quantize import quantize_graph
+from edgecnn.tflite.writer import write_tflite
+from edgecnn.verify import verify
+
+FIX = os.path.join(os.path.dirname(__file__), "fixtures", "onnx")
+FIXTURES = ["lenet5", "lenet5s_bn", "lenet5s_bn_folded", "mixed_opset10",
+            "mixed_opset13_dynamic_hw", "mixed_dynamo"]
+
+
+def fixture(name):
+    with np.load(os.path.join(FIX, name + ".npz")) as d:
+        return os.path.join(FIX, name + ".onnx"), d["x"].transpose(0, 2, 3, 1).copy(), d["y"]
+
+
+def input_size(name):
+    return 16 if "dynamic_hw" in name else None
+
+
+def assert_close(got, want):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def make_model(tmp_path, nodes, inits=None, in_shape=(1, 2, 4, 4), outputs=("y",), opset=13,
+               name="m"):
+    """A hand-built ONNX file: input "x" (float32), the given nodes and initializers."""
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()])
+    path = str(tmp_path / f"{name}.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+    return path
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fixture_float_graph_matches_torch(name):
+    path, x, y = fixture(name)
+    graph = load_onnx(path, input_size=input_size(name))
+    assert_close(run_float(graph, x), y)  # BN unfolded, activations separate
+    assert_close(run_float(prepare_float_graph(graph), x), y)  # BN folded, ReLU/ReLU6 fused
+
+
+def test_batchnorm_eps_comes_from_the_node():
+    graph = load_onnx(fixture("lenet5s_bn")[0])
+    eps = [layer.eps for layer in graph.layers if isinstance(layer, ir.BatchNorm)]
+    assert eps == pytest.approx([1e-5, 1e-3], rel=1e-6)  # ONNX stores epsilon as float32
+    assert not any(isinstance(layer, ir.BatchNorm) for layer in prepare_float_graph(graph).layers)
+
+
+def test_batchnorm_hand_built_eps_quarter(tmp_path):
+    c = 2
+    gamma, beta, mean = rand(c, seed=1), rand(c, seed=2), rand(c, seed=3)
+    var = np.abs(rand(c, seed=4)) + 0.1
+    w = rand(c, c, 1, 1, seed=5)
+    path = make_model(tmp_path, [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["y"], name="bn",
+                         epsilon=0.25)], dict(w=w, g=gamma, b=beta, m=mean, v=var))
+    graph = load_onnx(path)
+    assert [layer.eps for layer in graph.layers if isinstance(layer, ir.BatchNorm)] == [0.25]
+    x = rand(1, 4, 4, c, seed=6)
+    conv = x @ w[:, :, 0, 0].T
+    assert_close(run_float(graph, x), (conv - mean) / np.sqrt(var + 0.25) * gamma + beta)
+
+
+def test_folded_export_equals_the_unfolded_one():
+    _, x, _ = fixture("lenet5s_bn")
+    unfolded = load_onnx(fixture("lenet5s_bn")[0])
+    folded = load_onnx(fixture("lenet5s_bn_folded")[0])
+    assert_close(run_float(folded, x), run_float(unfolded, x))
+
+
+def test_opset10_clip_attributes_and_opset13_constant_inputs_both_give_relu6():
+    for name in ("mixed_opset10", "mixed_opset13_dynamic_hw"):
+        graph = load_onnx(fixture(name)[0], input_size=16)
+        kinds = [layer.kind for layer in graph.layers if isinstance(layer, ir.Activation)]
+        assert kinds[0] == "relu6"
+
+
+def test_dynamic_batch_is_accepted_and_the_flatten_order_is_chw():
+    path, x, y = fixture("lenet5")  # batch is the dim_param "batch"; x holds two images
+    graph = load_onnx(path)
+    assert graph.input.shape == (1, 32, 32, 1) and x.shape[0] == 2
+    assert_close(run_float(graph, x), y)
+
+
+def test_dynamic_height_width_asks_for_input_size():
+    path = fixture("mixed_opset13_dynamic_hw")[0]
+    with pytest.raises(ArchitectureError, match="dynamic height or width; pass --input-size"):
+        load_onnx(path)
+    assert load_onnx(path, input_size=24).input.shape == (1, 24, 24, 3)
+    with pytest.raises(ArchitectureError, match="fixed at 16x16; drop --input-size 24"):
+        load_onnx(fixture("mixed_opset10")[0], input_size=24)
+
+
+@pytest.mark.parametrize("name", ["lenet5s_bn", "mixed_dynamo"])
+def test_convert_to_int8_is_bit_exact_against_litert(name, tmp_path):
+    path, x, _ = fixture(name)
+    float_graph = prepare_float_graph(load_onnx(path))
+    rng = np.random.default_rng(3)
+    batches = [rng.standard_normal((8,) + float_graph.input.shape[1:]).astype(np.float32)
+               for _ in range(2)]
+    int8 = quantize_graph(float_graph, calibrate(float_graph, batches))
+    out = str(tmp_path / f"{name}.tflite")
+    write_tflite(int8, out)
+    report = verify(out)
+    assert report.ok, report.to_dict()
+
+
+def test_matmul_then_add_folds_into_one_dense_layer(tmp_path):
+    w, b = rand(32, 5, seed=1), rand(5, seed=2)  # MatMul weights are (in, out)
+    path = make_model(tmp_path, [
+        helper.make_node("Flatten", ["x"], ["f"], name="flat"),
+        helper.make_node("MatMul", ["f", "w"], ["mm"], name="mm"),
+        helper.make_node("Add", ["b", "mm"], ["y"], name="bias")], dict(w=w, b=b))
+    graph = load_onnx(path)
+    assert [type(layer).__name__ for layer in graph.layers] == ["Reshape", "FullyConnected"]
+    x = rand(1, 4, 4, 2, seed=3)
+    x_chw = x.transpose(0, 3, 1, 2).reshape(1, -1)  # ONNX flattens C,H,W
+    assert_close(run_float(graph, x), x_chw @ w + b)
+
+
+def test_gemm_without_transb_with_alpha_beta_dropout_identity_and_reshape(tmp_path):
+    w, c = rand(32, 3, seed=1), rand(1, 3, seed=2)
+    path = make_model(tmp_path, [
+        helper.make_node("Reshape", ["x", "shape"], ["r"], name="view"),
+        helper.make_node("Dropout", ["r"], ["d"], name="drop", ratio=0.5),
+        helper.make_node("Gemm", ["d", "w", "c"], ["g"], name="fc", alpha=0.5, beta=2.0),
+        helper.make_node("Identity", ["g"], ["y"], name="id")],
+        dict(w=w, c=c, shape=np.array([1, -1], np.int64)), opset=10)
+    graph = load_onnx(path)
+    assert [type(layer).__name__ for layer in graph.layers] == ["Reshape", "FullyConnected"]
+    x = rand(1, 4, 4, 2, seed=3)
+    assert_close(run_float(graph, x), 0.5 * x.transpose(0, 3, 1, 2).reshape(1, -1) @ w + 2 * c)
+
+
+def test_same_upper_odd_kernel_equals_explicit_symmetric_pads(tmp_path):
+    w = rand(3, 2, 3, 3, seed=1)
+    same = load_onnx(make_model(tmp_path, [helper.make_node(
+        "Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER")], dict(w=w), name="same"))
+    pads = load_onnx(make_model(tmp_path, [helper.make_node(
+        "Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], dict(w=w), name="pads"))
+    assert same.layers[0].padding == pads.layers[0].padding == (1, 1, 1, 1)
+    x = rand(1, 4, 4, 2, seed=2)
+    assert_close(run_float(same, x), run_float(pads, x))
+
+
+def test_asymmetric_pads_are_refused_naming_the_node(tmp_path):
+    path = make_model(tmp_path, [helper.make_node(
+        "Conv", ["x", "w"], ["y"], name="conv_tl", pads=[0, 0, 1, 1])], dict(w=rand(3, 2, 2, 2)))
+    with pytest.raises(UnsupportedOpError, match=r"node 'conv_tl' \(Conv\): asymmetric padding "
+                                                 r"\(top 0, bottom 1, left 0, right 1\)"):
+        load_onnx(path)
+
+
+def test_clip_other_than_relu_or_relu6_is_refused(tmp_path):
+    path = make_model(tmp_path, [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="clip")],
+        dict(w=rand(2, 2, 1, 1), lo=np.float32(-1), hi=np.float32(1)))
+    with pytest.raises(UnsupportedOpError, match=r"Clip to \[-1.0, 1.0\]"):
+        load_onnx(path)
+
+
+def test_unknown_op_names_op_node_and_supported_list(tmp_path):
+    path = make_model(tmp_path, [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("LeakyRelu", ["c"], ["y"], name="act1")], dict(w=rand(2, 2, 1, 1)))
+    with pytest.raises(UnsupportedOpError) as e:
+        load_onnx(path)
+    text = str(e.value)
+    assert "node 'act1' is an ONNX LeakyRelu, which edgecnn does not import" in text
+    assert "supported ops: Constant, Conv, Relu, Clip" in text and "\n" not in text
+
+
+def test_skip_connection_is_not_a_chain(tmp_path):
+    path = make_model(tmp_path, [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("Add", ["r", "x"], ["y"], name="residual")], dict(w=rand(2, 2, 1, 1)))
+    with pytest.raises(ArchitectureError) as e:
+        load_onnx(path)
+    text = str(e.value)
+    assert "node 'residual' (Add): reads 'r', 'x' where a chain would read 'r'" in text
+    assert "without branches, skip connections" in text and "\n" not in text
+
+
+def test_branch_reading_an_earlier_tensor_is_not_a_chain(tmp_path):
+    path = make_model(tmp_path, [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("Sigmoid", ["c"], ["y"], name="gate")], dict(w=rand(2, 2, 1, 1)))
+    with pytest.raises(ArchitectureError, match="'gate' \\(Sigmoid\\): reads 'c' where a chain "
+                                                "would read 'r'"):
+        load_onnx(path)
+
+
+def test_two_outputs_are_refused(tmp_path):
+    path = make_model(tmp_path, [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("Relu", ["c"], ["y"])], dict(w=rand(2, 2, 1, 1)), outputs=("y", "c"))
+    with pytest.raises(ArchitectureError, match=r"graph outputs \['y', 'c'\]"):
+        load_onnx(path)
+
+
+def test_unsupported_attribute_and_corrupt_file_and_missing_onnx(tmp_path, monkeypatch):
+    path = make_model(tmp_path, [helper.make_node("Flatten", ["x"], ["f"], name="flat", axis=2),
+                                 helper.make_node("MatMul", ["f", "w"], ["y"])],
+                      dict(w=rand(8, 3)))
+    with pytest.raises(UnsupportedOpError, match=r"'flat' \(Flatten\): Flatten\(axis=2\)"):
+        load_onnx(path)
+    path = make_model(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"], name="c", foo=1)],
+                      dict(w=rand(2, 2, 1, 1)), name="attr")
+    with pytest.raises(UnsupportedOpError, match="'c' \\(Conv\\): attribute foo of Conv is not"):
+        load_onnx(path)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\xff not a protobuf")
+    with pytest.raises(ModelFormatError, match="is not a readable ONNX model"):
+        load_onnx(str(bad))
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)
+    with pytest.raises(UsageError, match="pip install onnx"):
+        load_onnx(path)
