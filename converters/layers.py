@@ -37,6 +37,9 @@ def pair(v, what: str = "value") -> tuple[int, int]:
 
 
 def _padding4(v) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) from one int, an (h, w) pair, or four explicit values."""
+    if isinstance(v, (list, tuple)) and len(v) == 4:
+        return tuple(int(p) for p in v)
     ph, pw = pair(v, "padding")
     return (ph, ph, pw, pw)
 

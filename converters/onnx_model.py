@@ -57,7 +57,7 @@ def _ints(v, n=2):
 
 
 def _padding(x, auto_pad, pads, kernel, strides, dilations):
-    """ONNX pads are [top, left, bottom, right]; returns the symmetric (h, w) padding."""
+    """ONNX pads are [top, left, bottom, right]; returns edgecnn's (top, bottom, left, right)."""
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         h, w = x.shape[1:3]
         (t, b), (l, r) = (shapes.same_padding(size, k, s, d) for size, k, s, d
@@ -71,11 +71,7 @@ def _padding(x, auto_pad, pads, kernel, strides, dilations):
     else:
         raise UnsupportedOpError(f"auto_pad={auto_pad!r}; expected NOTSET, VALID, SAME_UPPER "
                                  "or SAME_LOWER")
-    if (t, l) != (b, r):
-        raise UnsupportedOpError(
-            f"asymmetric padding (top {t}, bottom {b}, left {l}, right {r}) is not supported "
-            "yet; pad symmetrically (or use an odd kernel with stride 1 for 'same')")
-    return [t, l]
+    return [t, b, l, r]
 
 
 def _conv(x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None,

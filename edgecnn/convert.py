@@ -15,7 +15,7 @@ import numpy as np
 
 from . import ir, shapes
 from .calibrate import calibrate
-from .errors import CalibrationError, InputFileError, UnsupportedOpError
+from .errors import CalibrationError, InputFileError, UnsupportedOpError, UsageError
 from .fold import fold_batchnorm
 from .passes import fuse_activations, split_explicit_padding
 from .preprocess import expand_image_paths, load_images
@@ -53,10 +53,12 @@ def import_float_graph(source: str, arch: Optional[str] = None,
                                      "'edgecnn infer' or check it with 'edgecnn verify'")
         return graph
     if ext == ".onnx":
-        raise UnsupportedOpError(f"{source}: ONNX import is not implemented yet; export the "
-                                 "model's state_dict with torch.save and pass --arch")
+        if arch is not None:
+            raise UsageError(f"{source}: an ONNX file carries its own layers; drop --arch")
+        from .converters.onnx_model import load_onnx
+        return load_onnx(source, input_size)
     raise UnsupportedOpError(f"{source}: unknown model format {ext!r}; edgecnn converts "
-                             "PyTorch .pt/.pth and float .tflite files")
+                             "PyTorch .pt/.pth, ONNX .onnx and float .tflite files")
 
 
 def default_preprocess(graph: ir.Graph, arch: Optional[str] = None, **overrides) -> ir.Preprocess:

@@ -171,12 +171,19 @@ def test_same_upper_odd_kernel_equals_explicit_symmetric_pads(tmp_path):
     assert_close(run_float(same, x), run_float(pads, x))
 
 
-def test_asymmetric_pads_are_refused_naming_the_node(tmp_path):
-    path = make_model(tmp_path, [helper.make_node(
-        "Conv", ["x", "w"], ["y"], name="conv_tl", pads=[0, 0, 1, 1])], dict(w=rand(3, 2, 2, 2)))
-    with pytest.raises(UnsupportedOpError, match=r"node 'conv_tl' \(Conv\): asymmetric padding "
-                                                 r"\(top 0, bottom 1, left 0, right 1\)"):
-        load_onnx(path)
+def test_asymmetric_pads_keep_their_four_sides(tmp_path):
+    w = rand(3, 2, 2, 2)
+    graph = load_onnx(make_model(tmp_path, [helper.make_node(
+        "Conv", ["x", "w"], ["y"], name="conv_tl", pads=[0, 0, 1, 1])], dict(w=w)))
+    assert graph.layers[0].padding == (0, 1, 0, 1)  # ONNX [t, l, b, r] -> (t, b, l, r)
+    x = rand(1, 4, 4, 2, seed=3)
+    xp = np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))  # zeros below and right
+    got = run_float(graph, x)
+    ref = np.zeros((1, 4, 4, 3), np.float32)
+    for i in range(4):
+        for j in range(4):
+            ref[0, i, j] = np.einsum("hwc,ochw->o", xp[0, i:i + 2, j:j + 2], w)
+    assert_close(got, ref)
 
 
 def test_clip_other_than_relu_or_relu6_is_refused(tmp_path):
