@@ -116,3 +116,13 @@ def test_state_dict_without_arch_is_a_one_line_error(workdir, tmp_path):
             "-o", tmp_path / "x.tflite")
     assert r.exit_code == 2 and "pass --arch" in r.output
     assert not (tmp_path / "x.tflite").exists()
+
+
+def test_convert_onnx_then_verify(workdir, tmp_path):
+    onnx_file = os.path.join(os.path.dirname(__file__), "fixtures", "onnx", "lenet5.onnx")
+    out = tmp_path / "onnx.tflite"
+    r = run("convert", onnx_file, "--calib", workdir / "imgs", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert run("verify", out).exit_code == 0
+    r = run("convert", onnx_file, "--arch", "lenet5", "--calib", workdir / "imgs", "-o", out)
+    assert r.exit_code == 2 and "drop --arch" in r.output
