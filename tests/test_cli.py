@@ -124,5 +124,6 @@ def test_convert_onnx_then_verify(workdir, tmp_path):
     r = run("convert", onnx_file, "--calib", workdir / "imgs", "-o", out)
     assert r.exit_code == 0, r.output
     assert run("verify", out).exit_code == 0
-    r = run("convert", onnx_file, "--arch", "lenet5", "--calib", workdir / "imgs", "-o", out)
+    r = run("convert", onnx_file, "--arch", "lenet5", "--calib", workdir / "imgs", "-o",
+            tmp_path / "other.tflite")
     assert r.exit_code == 2 and "drop --arch" in r.output
