@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# edgecnn on arm64 (Raspberry Pi 4 and 5) under QEMU user emulation: a Debian bookworm arm64
+# chroot (Python 3.11, numpy 1.24 as on Raspberry Pi OS), edgecnn built inside it with pip
+# exactly as on a Pi, then a test subset in each of {Debian numpy 1.24 + tflite-runtime 2.14,
+# numpy 2} x {Cortex-A72 (Pi 4), Cortex-A76 (Pi 5)}. Any failure fails the stage.
+#
+# Idempotent: reuses the chroot under $EDGECNN_ARM64_DIR (default /var/tmp/edgecnn-arm64) when
+# present, else debootstraps one (4-6 min, 650 MB). Every mount lives in a private mount
+# namespace (unshare -m), so nothing stays mounted when the script ends, however it ends.
+# Emulation is 6-20x slower than a real Pi: these runs check correctness, never speed.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+BASE=${EDGECNN_ARM64_DIR:-/var/tmp/edgecnn-arm64}
+ROOT=$BASE/root
+CPUS=(cortex-a72 cortex-a76)
+# The sdot path must be taken where the CPU has it (A76, armv8.2 dotprod) and only there.
+declare -A EXPECT_ISA=([cortex-a72]=neon [cortex-a76]=neon-sdot)
+# The subset: kernels against the NumPy spec and against LiteRT's kernels, LeNet-5 end to end
+# (.pt -> int8 .tflite -> verify every tensor against LiteRT BUILTIN_REF), the CLI, and the
+# platform report. None of these files imports torch. Left out for time only: the demo command
+# (a rerun of the end-to-end path) and the reference backend's LeNet verify (the NumPy spec is
+# the same Python on every CPU; the kernel tests already run it against the Cython kernels).
+TESTS=(tests/test_platform.py tests/test_kernels.py tests/test_kernels_litert.py
+       tests/test_end_to_end.py tests/test_cli.py)
+DESELECT="not test_demo_command and not bit_exact_against_litert_reference[reference]"
+
+START=$SECONDS
+say() { printf '[arm64 %3dm%02ds] %s\n' $(((SECONDS - START) / 60)) $(((SECONDS - START) % 60)) "$*"; }
+TIMES=()
+mark() { TIMES+=("$(printf '%-44s %4ds' "$1" $((SECONDS - $2)))"); }
+
+# ---------------------------------------------------------------- 1. QEMU, binfmt, chroot
+t=$SECONDS
+if ! command -v qemu-aarch64-static >/dev/null || ! command -v debootstrap >/dev/null \
+   || ! command -v update-binfmts >/dev/null; then
+    say "installing qemu-user-static, binfmt-support, debootstrap"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        qemu-user-static binfmt-support debootstrap >/dev/null
+fi
+mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+update-binfmts --enable qemu-aarch64 2>/dev/null || true
+# The F flag opens the interpreter at registration, so arm64 programs also run inside the chroot.
+grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 \
+    || { echo "qemu-aarch64 binfmt entry missing or without the F flag" >&2; exit 1; }
+mark "host tools + binfmt" "$t"
+
+t=$SECONDS
+if [ ! -e "$ROOT/.edgecnn-base" ]; then
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    say "debootstrap bookworm arm64 from $mirror into $ROOT (4-6 min)"
+    # An interrupted debootstrap can leave its /proc mounted in the half-made tree.
+    findmnt -R -n -l -o TARGET | grep "^$ROOT.new/" | sort -r | xargs -r -n1 umount -l
+    rm -rf "$ROOT.new" && mkdir -p "$BASE"
+    debootstrap --arch=arm64 --variant=minbase \
+        --include=python3,python3-dev,python3-venv,python3-pip,python3-numpy,gcc,libc6-dev,ca-certificates \
+        bookworm "$ROOT.new" "$mirror" >"$BASE/debootstrap.log" 2>&1 \
+        || { tail -30 "$BASE/debootstrap.log" >&2; exit 1; }
+    rm -rf "$ROOT" && mv "$ROOT.new" "$ROOT" && touch "$ROOT/.edgecnn-base"
+else
+    say "reusing the chroot in $ROOT"
+fi
+# What pip inside needs from the host: name resolution and the CA bundle the host trusts.
+cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+cp -L "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$ROOT/etc/ssl/host-ca.crt"
+mark "chroot (debootstrap or reuse)" "$t"
+
+# in_pi CPU CMD...: CMD inside the chroot as that CPU, with an ARM /proc/cpuinfo (QEMU shows the
+# host's x86 one, on which ai-edge-litert crashes) and QEMU_CPU pinned (QEMU's default "max" CPU
+# has SME, on which ai-edge-litert computes wrong int8 results).
+in_pi() {
+    local cpu=$1; shift
+    unshare --mount --propagation private -- /bin/bash -c '
+        root=$1 cpuinfo=$2; shift 2
+        mount -t proc proc "$root/proc"
+        mount --bind "$cpuinfo" "$root/proc/cpuinfo"
+        mount --bind /dev "$root/dev"
+        mount -t tmpfs tmpfs "$root/tmp"
+        exec chroot "$root" "$@"' _ "$ROOT" "$HERE/cpuinfo-$cpu" \
+        /usr/bin/env -i QEMU_CPU="$cpu" HOME=/root LANG=C.UTF-8 PATH=/usr/bin:/bin:/usr/sbin:/sbin \
+        PIP_CERT=/etc/ssl/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+        PIP_DEFAULT_TIMEOUT=180 EDGECNN_EXPECT_ISA="${EXPECT_ISA[$cpu]}" "$@"
+}
+
+# ---------------------------------------------------------------- 2. build, as on a Pi
+# The tracked files of the working tree (in CI: the commit under test), fresh each run.
+t=$SECONDS
+rm -rf "$ROOT/work" && mkdir -p "$ROOT/work/src" "$ROOT/work/dist"
+git -C "$REPO" ls-files -z | tar -C "$REPO" --null --ignore-failed-read -T - -cf - 2>/dev/null \
+    | tar -x -C "$ROOT/work/src"
+say "pip wheel . inside the emulated Pi (compiles the Cython kernels with the Pi's gcc)"
+in_pi cortex-a72 /bin/bash -ec '
+    python3 -m venv /work/build-venv
+    /work/build-venv/bin/pip wheel -q --no-deps -w /work/dist /work/src
+    ls /work/dist'
+mark "build: pip wheel . (emulated, Cython + gcc)" "$t"
+
+# ---------------------------------------------------------------- 3. two Python environments
+t=$SECONDS
+say "venvs: Debian numpy + tflite-runtime 2.14 (system site packages), and numpy 2"
+in_pi cortex-a72 /bin/bash -ec '
+    wheel=$(ls /work/dist/edgecnn-*.whl)
+    # Raspberry Pi OS style: a venv over the Debian packages, numpy kept at the Debian version.
+    python3 -m venv --system-site-packages /work/venv-debian
+    python3 -c "import numpy; print(\"numpy==\" + numpy.__version__)" > /work/debian-numpy.txt
+    /work/venv-debian/bin/pip install -q -c /work/debian-numpy.txt "$wheel" pytest tflite-runtime==2.14.0
+    # A plain venv: pip brings numpy 2.
+    python3 -m venv /work/venv-numpy2
+    /work/venv-numpy2/bin/pip install -q "$wheel" pytest "numpy>=2"
+    for v in debian numpy2; do
+        printf "%-7s " $v; /work/venv-$v/bin/python -c "import numpy, sys; print(\"numpy\", numpy.__version__, \"from\", numpy.__file__.split(\"/\")[1:4])"
+    done'
+mark "venvs: pip install wheel + deps (emulated)" "$t"
+
+# ---------------------------------------------------------------- 4. the test subset
+rm -rf "$ROOT/work/run" && mkdir -p "$ROOT/work/run" && cp -r "$ROOT/work/src/tests" "$ROOT/work/run/"
+RESULTS=()
+failed=0
+for env in debian numpy2; do
+    t=$SECONDS
+    say "tests, $env numpy: ${CPUS[*]} side by side (one core each)"
+    for cpu in "${CPUS[@]}"; do
+        in_pi "$cpu" /bin/bash -c '
+            cd /work/run
+            py=/work/venv-'"$env"'/bin/python
+            $py -c "
+import ctypes, platform, numpy
+hwcap = ctypes.CDLL(None).getauxval(16)  # AT_HWCAP
+try:
+    from edgecnn.backends.cython import kernel_isa
+    isa = kernel_isa()
+except ImportError:
+    isa = \"(kernel_isa() not in this build)\"
+try:
+    import ai_edge_litert, importlib.metadata as md
+    litert = \"ai-edge-litert \" + md.version(\"ai-edge-litert\")
+except ImportError:
+    litert = \"no ai-edge-litert\"
+try:
+    import tflite_runtime
+    litert += \", tflite-runtime \" + tflite_runtime.__version__
+except ImportError:
+    pass
+print(f\"platform: {platform.machine()}, HWCAP asimddp={bool(hwcap >> 20 & 1)}, numpy {numpy.__version__}, {litert}, kernel_isa: {isa}\")"
+            exec /work/venv-'"$env"'/bin/pytest -q -p no:cacheprovider -rfE \
+                -k "'"$DESELECT"'" '"${TESTS[*]}"'
+        ' >"$BASE/test-$env-$cpu.log" 2>&1 &
+    done
+    wait
+    mark "tests: $env numpy (A72 and A76 in parallel)" "$t"
+    for cpu in "${CPUS[@]}"; do
+        log=$BASE/test-$env-$cpu.log
+        echo "----- $env numpy on $cpu (expect kernel ISA ${EXPECT_ISA[$cpu]})"
+        grep -v '^\.\+ *\[ *[0-9]*%\]$\|^[.sx]*$' "$log" | tail -25
+        line=$(grep -E '^=*.* (passed|failed|error)' "$log" | tail -1 | tr -d '=' | sed 's/^ *//')
+        RESULTS+=("$(printf '%-8s %-11s %s' "$env" "$cpu" "${line:-no pytest summary}")")
+        grep -Eq ' passed' <<<"$line" && ! grep -Eq 'failed|error' <<<"$line" || failed=1
+    done
+done
+
+echo "===== arm64 stage: timing"
+printf '%s\n' "${TIMES[@]}"
+printf 'total %41ds\n' $((SECONDS - START))
+echo "===== arm64 stage: results (numpy x CPU)"
+printf '%s\n' "${RESULTS[@]}"
+exit $failed
