@@ -27,7 +27,8 @@ void ec_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w, int
                         if (ix < 0 || ix >= wd) continue;
                         xi = x + (iy * wd + ix) * cin;
                         wi = wc + (ky * kw + kx) * cin;
-                        for (ci = 0; ci < cin; ci++) acc += ((int32_t)xi[ci] + p->input_offset) * wi[ci];
+                        for (ci = 0; ci < cin; ci++)
+                            acc += ((int32_t)xi[ci] + p->input_offset) * wi[ci];
                     }
                 }
                 o[co] = ec_requantize_channel(acc, rq, co);

@@ -1,4 +1,4 @@
-/* edgecnn firmware kernels: portable C99 int8 ops, the twins of edgecnn/reference/ (the NumPy spec).
+/* edgecnn firmware kernels: portable C99 int8 ops, twins of edgecnn/reference/ (the NumPy spec).
  *
  * Layout NHWC without the batch dimension: images are (H, W, C), vectors (N,), row-major.
  * Activations int8 in [-128, 127]; weights int8 in [-127, 127] (zero point 0), conv OHWI,

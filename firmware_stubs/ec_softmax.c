@@ -26,7 +26,8 @@ void ec_softmax_s8(const int8_t *x, int32_t n, const ec_softmax_params_t *p, int
         const int32_t diff = (int32_t)x[i] - max;
         int32_t y = -128;
         if (diff >= p->diff_min) {
-            y = ec_rdbp(ec_srdhm(recip, ec_softmax_exp(diff, p)), num_bits_over_unit + 31 - 8) - 128;
+            const int32_t e = ec_softmax_exp(diff, p);
+            y = ec_rdbp(ec_srdhm(recip, e), num_bits_over_unit + 31 - 8) - 128;
             if (y > 127) y = 127;
             if (y < -128) y = -128;
         }

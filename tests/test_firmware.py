@@ -243,8 +243,8 @@ def test_tflite_micro_agrees_and_needs_a_larger_arena(lenet, tmp_path):
     _make(tmp_path / "fw", "all")
     _write_inputs(tmp_path / "fw", lenet.inputs)
     ours, _ = _parse(_run(tmp_path / "fw", ["./model_test", "in.bin"]), lenet.graph)
-    r = subprocess.run([sys.executable, "-c", TFLM_SNIPPET, lenet.path, str(tmp_path / "fw" / "in.bin")],
-                       capture_output=True, text=True, timeout=120)
+    argv = [sys.executable, "-c", TFLM_SNIPPET, lenet.path, str(tmp_path / "fw" / "in.bin")]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     tflm = np.array([[int(v) for v in ln.split()] for ln in lines[:len(lenet.inputs)]])
