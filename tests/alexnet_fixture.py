@@ -26,8 +26,12 @@ import torch
 from PIL import Image
 from torch import nn
 
+import edgecnn
+
 SEED = 0
-PHOTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "edgecnn", "data", "photos")
+PHOTOS = os.path.join(os.path.dirname(edgecnn.__file__), "data", "photos")  # as installed
+REPO_PHOTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "edgecnn", "data",
+                           "photos")  # where make_photos writes
 PHOTO_SHORT_SIDE = 256
 
 # name -> (skimage.data function or "sklearn:<file>", license)
@@ -44,8 +48,10 @@ PHOTO_SOURCES = {
     "brick": ("brick", "CC0 (CC0Textures)"),
     "gravel": ("gravel", "CC0 (CC0Textures)"),
     "clock": ("clock", "public domain (Stefan van der Walt)"),
-    "china": ("sklearn:china.jpg", "CC BY 2.0, danielbuechele (flickr.com/photos/danielbuechele/6061409035)"),
-    "flower": ("sklearn:flower.jpg", "CC BY 2.0, vultilion (flickr.com/photos/vultilion/6056698931)"),
+    "china": ("sklearn:china.jpg",
+              "CC BY 2.0, danielbuechele (flickr.com/photos/danielbuechele/6061409035)"),
+    "flower": ("sklearn:flower.jpg",
+               "CC BY 2.0, vultilion (flickr.com/photos/vultilion/6056698931)"),
 }
 
 
@@ -115,7 +121,7 @@ def build(bn: bool = False, seed: int = SEED):
 
 
 def save(model, folder: str, stem: str) -> dict:
-    """Save the full pickled module and its state_dict; returns {"module": path, "state_dict": path}."""
+    """Save the full pickled module and its state_dict: {"module": path, "state_dict": path}."""
     os.makedirs(folder, exist_ok=True)
     paths = {"module": os.path.join(folder, stem + "_full.pt"),
              "state_dict": os.path.join(folder, stem + "_state_dict.pt")}
@@ -168,7 +174,7 @@ def _source_image(source: str) -> np.ndarray:
     return getattr(skimage.data, source)()
 
 
-def make_photos(folder: str = PHOTOS) -> None:
+def make_photos(folder: str = REPO_PHOTOS) -> None:
     """Write the shipped photos: shorter side 256 (Lanczos), JPEG quality 85, + PROVENANCE.txt."""
     import platform
 
@@ -188,15 +194,17 @@ def make_photos(folder: str = PHOTOS) -> None:
         img.save(os.path.join(folder, name + ".jpg"), quality=85)
         where = (f"sklearn.datasets.load_sample_image({source.split(':')[1]!r})"
                  if source.startswith("sklearn:") else f"skimage.data.{source}()")
-        lines.append(f"{name + '.jpg':<26}{img.size[0]}x{img.size[1]} {img.mode:<4}{where}; {license_}")
+        size = f"{img.size[0]}x{img.size[1]}"
+        lines.append(f"{name + '.jpg':<26}{size} {img.mode:<4}{where}; {license_}")
     with open(os.path.join(folder, "PROVENANCE.txt"), "w", encoding="utf-8") as f:
         f.write("Real photos for calibration and infer tests, written by "
                 "'python tests/alexnet_fixture.py photos'. Do not edit by hand.\n\n"
-                f"Each: the sample image, shorter side resized to {PHOTO_SHORT_SIDE} (Pillow LANCZOS), "
-                "saved as JPEG quality 85 (grayscale ones stay L).\n\n"
+                f"Each: the sample image, shorter side resized to {PHOTO_SHORT_SIDE} "
+                "(Pillow LANCZOS), saved as JPEG quality 85 (grayscale ones stay L).\n\n"
                 + "\n".join(lines) + "\n\n"
-                f"versions  scikit-image {skimage.__version__}, scikit-learn {sklearn.__version__}, "
-                f"Pillow {PIL.__version__}, Python {platform.python_version()}\n")
+                f"versions  scikit-image {skimage.__version__}, scikit-learn "
+                f"{sklearn.__version__}, Pillow {PIL.__version__}, Python "
+                f"{platform.python_version()}\n")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ import alexnet_fixture as af
 import edgecnn
 from edgecnn import ir
 from edgecnn.cli import main
-from edgecnn.convert import IMAGENET_MEAN, IMAGENET_STD, convert, import_float_graph, prepare_float_graph
+from edgecnn.convert import (IMAGENET_MEAN, IMAGENET_STD, convert, import_float_graph,
+                             prepare_float_graph)
 from edgecnn.errors import UnsupportedOpError
 from edgecnn.float_runtime import run_float
 from edgecnn.preprocess import load_image
@@ -51,6 +52,12 @@ def preprocessed(paths, pre):
     return np.concatenate([load_image(p, pre) for p in paths])
 
 
+def remove(paths):
+    for path in paths.values():
+        if os.path.exists(path):
+            os.remove(path)
+
+
 def assert_same_quant(a, b, where):
     assert (a is None) == (b is None), where
     if a is not None:
@@ -70,13 +77,17 @@ def assert_close_to_torch(graph, model, x):
 @pytest.fixture(scope="session")
 def alexnet(tmp_path_factory):
     model = af.build()
-    return model, af.save(model, str(tmp_path_factory.mktemp("alexnet")), "alexnet")
+    paths = af.save(model, str(tmp_path_factory.mktemp("alexnet")), "alexnet")
+    yield model, paths
+    remove(paths)  # 2 x 244 MB: not worth keeping in pytest's last three temp folders
 
 
 @pytest.fixture(scope="session")
 def alexnet_bn(tmp_path_factory):
     model = af.build(bn=True)
-    return model, af.save(model, str(tmp_path_factory.mktemp("alexnet_bn")), "alexnet_bn")
+    paths = af.save(model, str(tmp_path_factory.mktemp("alexnet_bn")), "alexnet_bn")
+    yield model, paths
+    remove(paths)
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +113,8 @@ def converted(alexnet, calib_dir, tmp_path_factory):
     start = time.perf_counter()
     result = convert(paths["module"], out, calib=[calib_dir], labels=imagenet_labels(),
                      progress=steps.append)
-    return result, time.perf_counter() - start, steps
+    yield result, time.perf_counter() - start, steps
+    os.remove(out)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +123,9 @@ def cli_converted(alexnet, small_calib_dir, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("cli") / "alexnet.tflite")
     r = CliRunner().invoke(main, ["convert", paths["module"], "--calib", small_calib_dir,
                                   "--labels", LABELS_TXT, "-o", out])
-    return r, out
+    yield r, out
+    if os.path.exists(out):
+        os.remove(out)
 
 
 # ---- conversion -------------------------------------------------------------------------
@@ -181,6 +195,7 @@ def test_state_dict_with_arch_alexnet_gives_the_same_weights(cli_converted, alex
             if hasattr(la, field):
                 np.testing.assert_array_equal(getattr(la, field), getattr(lb, field),
                                               err_msg=f"{la.name}.{field}")
+    os.remove(out)  # 61 MB
 
 
 def test_batchnorm_variant_folds_and_matches_torch(alexnet_bn, small_calib_dir, tmp_path):
@@ -200,6 +215,7 @@ def test_batchnorm_variant_folds_and_matches_torch(alexnet_bn, small_calib_dir, 
     assert [type(layer).__name__ for layer in result.int8_graph.layers] == INT8_OPS
     report = verify(out, photos(2), backend="cython")
     assert report.ok and [r.name for r in report.rows if r.max_diff != 0] == []
+    os.remove(out)  # 61 MB
 
 
 def test_batchnorm_state_dict_with_arch_alexnet_folds_with_pytorchs_default_eps(alexnet_bn):
@@ -292,3 +308,4 @@ def test_adaptive_avgpool_at_416_is_a_2x2_average_pool_bit_exact(alexnet, small_
     assert "AvgPool2D" in [type(layer).__name__ for layer in result.int8_graph.layers]
     report = verify(out, photos(1), backend="cython")
     assert report.ok and [r.name for r in report.rows if r.max_diff != 0] == []
+    os.remove(out)  # 61 MB

@@ -42,7 +42,8 @@ def categories(wheel: str) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("wheel", help="a torchvision .whl (pip download --no-deps torchvision)")
-    ap.add_argument("-o", "--out", default=OUT, help="output folder [default: edgecnn/data/imagenet]")
+    ap.add_argument("-o", "--out", default=OUT,
+                    help="output folder [default: edgecnn/data/imagenet]")
     args = ap.parse_args()
     names = categories(args.wheel)
     os.makedirs(args.out, exist_ok=True)
