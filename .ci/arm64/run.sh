@@ -86,11 +86,12 @@ in_pi() {
 }
 
 # ---------------------------------------------------------------- 2. build, as on a Pi
-# The tracked files of the working tree (in CI: the commit under test), fresh each run.
+# The commit under test (HEAD: in CI a fresh clone; uncommitted edits are not built), fresh
+# each run: a source checkout, as someone would `pip install .` it on a Pi.
 t=$SECONDS
 rm -rf "$ROOT/work" && mkdir -p "$ROOT/work/src" "$ROOT/work/dist"
-git -C "$REPO" ls-files -z | tar -C "$REPO" --null --ignore-failed-read -T - -cf - 2>/dev/null \
-    | tar -x -C "$ROOT/work/src"
+git -C "$REPO" archive HEAD | tar -x -C "$ROOT/work/src"
+say "building $(git -C "$REPO" log -1 --format='%h %s' | cut -c1-70)"
 say "pip wheel . inside the emulated Pi (compiles the Cython kernels with the Pi's gcc)"
 in_pi cortex-a72 /bin/bash -ec '
     python3 -m venv /work/build-venv
