@@ -46,8 +46,9 @@ directives = {"language_level": "3", "boundscheck": DEBUG, "wraparound": False,
 
 setup(
     packages=["edgecnn", "edgecnn._kernels", "edgecnn.reference", "edgecnn.backends",
-              "edgecnn.tflite", "edgecnn.converters"],
-    package_dir={"edgecnn.converters": "converters"},
+              "edgecnn.tflite", "edgecnn.export_c", "edgecnn.converters",
+              "edgecnn.firmware_stubs"],
+    package_dir={"edgecnn.converters": "converters", "edgecnn.firmware_stubs": "firmware_stubs"},
     ext_modules=cythonize(_extensions(), compiler_directives=directives),
     include_package_data=True,
 )

@@ -255,3 +255,29 @@ def demo(out, force):
     if not figures.verify_ok:
         raise MismatchError(f"the bundled model is not bit-exact against LiteRT "
                             f"(max difference {figures.verify_max_diff:g} LSB)")
+
+
+@main.command("export-c")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the generated C project.")
+@click.option("--target", type=click.Choice(["host", "cortex-m0", "cortex-m3", "cortex-m4",
+                                             "cortex-m7", "cortex-m33", "cortex-m55"]),
+              default="host", show_default=True)
+@click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True,
+              help="litert-ref matches LiteRT's reference kernels; double is TFLite Micro's.")
+@click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
+def export_c(model, out_dir, target, rounding, force):
+    """Generate C99 firmware (kernels, weights, one static arena) for a .tflite.
+
+    \b
+    Examples:
+      edgecnn export-c lenet.tflite -o fw/ --target host && make -C fw
+      edgecnn export-c lenet.tflite -o fw_m4/ --target cortex-m4
+    """
+    import shlex
+
+    from .export_c import export_c as run_export, format_export
+    report = run_export(model, out_dir, target=target, rounding=rounding, force=force,
+                        command_line=shlex.join(["edgecnn"] + sys.argv[1:]))
+    click.echo(format_export(report))
