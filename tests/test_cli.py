@@ -127,3 +127,11 @@ def test_convert_onnx_then_verify(workdir, tmp_path):
     r = run("convert", onnx_file, "--arch", "lenet5", "--calib", workdir / "imgs", "-o",
             tmp_path / "other.tflite")
     assert r.exit_code == 2 and "drop --arch" in r.output
+
+
+def test_export_c_writes_a_project_and_refuses_to_overwrite(workdir, tmp_path):
+    r = run("export-c", workdir / "lenet.tflite", "-o", tmp_path / "fw", "--target", "cortex-m4")
+    assert r.exit_code == 0, r.output
+    assert "arena plan" in r.output and (tmp_path / "fw" / "Makefile").exists()
+    again = run("export-c", workdir / "lenet.tflite", "-o", tmp_path / "fw")
+    assert again.exit_code == 2 and "--force" in again.output
