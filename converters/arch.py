@@ -16,6 +16,7 @@ does not list one (eps: the spec's "eps", default 1e-5, PyTorch's; a state_dict 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import OrderedDict
 
@@ -79,23 +80,103 @@ def load_spec(arch: str) -> dict:
             spec = json.load(f)
     except FileNotFoundError:
         raise InputFileError(f"{arch}: no such architecture file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ArchitectureError(f"{arch}: not a valid JSON spec ({e})") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{arch} is a folder, not a SPEC.json file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, int digit limits
+        raise ArchitectureError(f"{arch}: not a valid JSON spec ({str(e)[:200]})") from None
+    except RecursionError:
+        raise ArchitectureError(f"{arch}: not a valid JSON spec (nested too deeply)") from None
     _check_spec(spec, arch)
     return spec
+
+
+# The spec's value checks: every key a layer type takes, and what its value must be. Sizes
+# stay below MAX_DIM so that every shape fits the int32 of a .tflite file.
+MAX_DIM = 1 << 16
+_SIZE = ("a positive integer or a pair", 1)  # kernel, stride, dilation, output
+_PAD = ("an integer >= 0 or a pair", 0)
+LAYER_KEYS = {
+    "conv": {"filters": ("count", 1), "kernel": _SIZE, "stride": _SIZE, "padding": _PAD,
+             "dilation": _SIZE, "groups": ("count", 1)},
+    "linear": {"units": ("count", 1)},
+    "batchnorm": {"eps": ("eps", 0)},
+    "maxpool": {"kernel": _SIZE, "stride": _SIZE, "padding": _PAD, "ceil_mode": ("bool", 0)},
+    "avgpool": {"kernel": _SIZE, "stride": _SIZE, "padding": _PAD, "ceil_mode": ("bool", 0),
+                "count_include_pad": ("bool", 0)},
+    "adaptive_avgpool": {"output": _SIZE},
+    "dropout": {"p": ("prob", 0)},
+}
+REQUIRED = {"maxpool": ("kernel",), "avgpool": ("kernel",), "adaptive_avgpool": ("output",)}
+TOP_KEYS = ("name", "input", "layers", "eps", "description")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_value(where, key, value, rule):
+    kind, low = rule
+    if kind == "bool":
+        ok = isinstance(value, bool)
+        what = "true or false"
+    elif kind == "count":
+        ok = _is_int(value) and low <= value <= MAX_DIM * 64
+        what = f"an integer from {low} to {MAX_DIM * 64}"
+    elif kind == "eps":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            math.isfinite(value) and value > 0
+        what = "a positive number"
+    elif kind == "prob":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+        what = "a number from 0 to 1"
+    else:  # an int or a pair of ints, each in [low, MAX_DIM]
+        items = value if isinstance(value, list) and len(value) == 2 else [value]
+        ok = all(_is_int(v) and low <= v <= MAX_DIM for v in items)
+        what = f"{kind}, each at most {MAX_DIM}"
+    if not ok:
+        raise ArchitectureError(f"{where}: '{key}' is {json.dumps(value)[:40]}; it must be {what}")
 
 
 def _check_spec(spec, where: str) -> None:
     if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list):
         raise ArchitectureError(f"{where}: a spec is an object with a 'layers' list")
+    unknown = [k for k in spec if k not in TOP_KEYS]
+    if unknown:
+        raise ArchitectureError(f"{where}: unknown key {unknown[0]!r}; a spec has {', '.join(TOP_KEYS)}")
+    if not isinstance(spec.get("name", ""), str):
+        raise ArchitectureError(f"{where}: 'name' must be a string")
+    if "eps" in spec:
+        _check_value(where, "eps", spec["eps"], ("eps", 0))
     inp = spec.get("input")
-    if not isinstance(inp, dict) or not all(isinstance(inp.get(k), int) and inp[k] > 0
+    if not isinstance(inp, dict) or not all(_is_int(inp.get(k)) and 0 < inp[k] <= MAX_DIM
                                             for k in ("height", "width", "channels")):
-        raise ArchitectureError(f"{where}: 'input' needs positive integers height, width, channels")
+        raise ArchitectureError(f"{where}: 'input' needs integers height, width, channels from "
+                                f"1 to {MAX_DIM}")
     for i, layer in enumerate(spec["layers"]):
-        if not isinstance(layer, dict) or layer.get("type") not in SUPPORTED:
-            raise ArchitectureError(f"{where}: layer {i} has type {layer.get('type') if isinstance(layer, dict) else layer!r}; "
+        kind = layer.get("type") if isinstance(layer, dict) else None
+        if not isinstance(kind, str) or kind not in SUPPORTED:
+            shown = json.dumps(kind if isinstance(layer, dict) else layer)[:40]
+            raise ArchitectureError(f"{where}: layer {i} has type {shown}; "
                                     f"supported: {', '.join(SUPPORTED)}")
+        rules = LAYER_KEYS.get(kind, {})
+        at = f"{where}: layer {i} ({kind})"
+        for key, value in layer.items():
+            if key == "type":
+                continue
+            if key == "name":
+                if not isinstance(value, str):
+                    raise ArchitectureError(f"{at}: 'name' must be a string")
+            elif key not in rules:
+                allowed = ", ".join(["name", *rules])
+                raise ArchitectureError(f"{at}: unknown key {key[:40]!r}; {kind} takes {allowed}")
+            elif not (key == "stride" and value is None):
+                _check_value(at, key, value, rules[key])
+        for key in REQUIRED.get(kind, ()):
+            if key not in layer:
+                raise ArchitectureError(f"{at}: needs '{key}'")
+        if layer.get("groups", 1) != 1:
+            raise ArchitectureError(f"{at}: groups {layer['groups']} (grouped or depthwise "
+                                    "convolution) is not supported")
 
 
 def _groups(state_dict) -> list[tuple[str, dict]]:

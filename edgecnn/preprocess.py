@@ -3,7 +3,10 @@
 The bundled models were trained on exactly these steps; change none of them lightly.
 
 1. Open with Pillow. Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) stays
-   as Pillow sets it; truncated files are errors (``LOAD_TRUNCATED_IMAGES`` is not touched).
+   as Pillow sets it, and an image over it is an error before any pixel is decoded (Pillow
+   itself only warns between 1x and 2x the limit: a 222-byte TIFF declaring 134 M pixels
+   would allocate 0.5 GB and decode for half a minute); truncated files are errors
+   (``LOAD_TRUNCATED_IMAGES`` is not touched).
 2. Take the first frame of animated images (GIF, APNG, WebP, multi-page TIFF).
 3. Apply the EXIF orientation (``ImageOps.exif_transpose``), so a phone photo is upright.
 4. Reduce to 8-bit ``pre.color`` ("L" or "RGB"):
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from typing import Iterator, Sequence, Union
 
 import numpy as np
@@ -43,9 +47,11 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
                     ".ppm")
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-# What Pillow's decoders raise on corrupt, truncated or hostile input.
+# What Pillow's decoders raise on corrupt, truncated or hostile input (TypeError,
+# KeyError and ZeroDivisionError come from plugins reading nonsense header fields: found by
+# fuzz/run_all.py --targets image).
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error,
-                  Image.DecompressionBombError)
+                  TypeError, KeyError, ZeroDivisionError, Image.DecompressionBombError)
 
 
 def expand_image_paths(paths: Sequence[str]) -> list[str]:
@@ -74,8 +80,12 @@ def load_image(path: str, pre: ir.Preprocess) -> np.ndarray:
     if not os.path.isfile(path):
         raise InputFileError(f"{path}: no such file; check the path")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # the bomb warning becomes our error below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             img.seek(0)  # first frame of animated images
+            _check_pixels(img, path)
             img.load()
             img = ImageOps.exif_transpose(img)
             if img.width == 0 or img.height == 0:
@@ -105,6 +115,14 @@ def load_images(paths: Sequence[str], pre: ir.Preprocess
             yield path, load_image(path, pre)
         except (ImageError, InputFileError) as exc:
             yield path, exc
+
+
+def _check_pixels(img: Image.Image, path: str) -> None:
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and img.width * img.height > limit:
+        raise ImageError(f"{path}: image is {img.width}x{img.height} = {img.width * img.height} "
+                         f"pixels, over Pillow's decompression-bomb limit of {limit} "
+                         "(PIL.Image.MAX_IMAGE_PIXELS); shrink it first")
 
 
 def _check_preprocess(pre: ir.Preprocess) -> None:

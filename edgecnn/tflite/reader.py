@@ -271,7 +271,14 @@ def _fused(r, op, opts) -> str:
     return _FUSED[name]
 
 
+def _positive(r, op, **values):
+    for what, pair in values.items():
+        if any(v < 1 for v in pair):
+            r.fail(f"{op.where}: {what} {pair} must be 1 or more")
+
+
 def _padding(r, op, opts, x, kernel, stride, dilation=(1, 1)):
+    _positive(r, op, kernel=tuple(kernel), stride=stride, dilation=dilation)
     if len(x.shape) != 4:
         r.fail(f"{op.where}: input '{x.name}' has shape {x.shape}; expected NHWC")
     if opts.padding == r.fb.Padding.VALID:
@@ -287,8 +294,8 @@ def _weights(r, op, x, rank):
     if len(op.inputs) < 2:
         r.fail(f"{op.where}: has no weight input")
     weight = r.const(op.inputs[1], f"{op.where} weights")
-    if weight.ndim != rank:
-        r.fail(f"{op.where}: weights have shape {weight.shape}; expected rank {rank}")
+    if weight.ndim != rank or 0 in weight.shape:
+        r.fail(f"{op.where}: weights have shape {weight.shape}; expected rank {rank}, no empty axis")
     want = np.int8 if x.dtype == "int8" else np.float32
     if weight.dtype != want:
         raise UnsupportedOpError(

@@ -1,0 +1,152 @@
+"""Fuzz targets: one per parser edgecnn exposes to files from outside.
+
+Each target takes the raw bytes of one input and feeds them to the parser the way a user's
+file would reach it. The contract every target checks (``run_one``): the input parses, or it
+raises an ``edgecnn.errors.EdgecnnError``. Anything else (IndexError, struct.error,
+RecursionError, MemoryError, a hang) is a bug in the parser, to be fixed there.
+
+Targets:
+  tflite      bytes as a .tflite file -> edgecnn.tflite.reader.from_flatbuffer
+  pt          bytes as a .pt/.pth file -> edgecnn.converters.pt_reader.load_pt
+  pt_pickle   bytes as data.pkl inside an otherwise valid torch zip (so mutations reach the
+              unpickler instead of failing the zip CRC) -> load_pt
+  image       bytes as an image file -> edgecnn.preprocess.load_image (L 8x8 and RGB 5x7)
+  spec        bytes as a SPEC.json -> converters.arch.load_spec, then graph_from_spec on
+              LeNet-5 weights (the whole --arch path)
+
+Seeds are the repo's own files (tests/fixtures, the bundled LeNet-5 data) plus the small
+files in fuzz/corpus/<target>/ (written by fuzz/make_corpus.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import io
+import os
+import tempfile
+import zipfile
+
+from edgecnn import ir
+from edgecnn.errors import EdgecnnError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CORPUS = os.path.join(HERE, "corpus")
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
+_TMP = tempfile.mkdtemp(prefix="edgecnn-fuzz-")
+
+
+def _as_file(data: bytes, suffix: str) -> str:
+    path = os.path.join(_TMP, f"input{os.getpid()}{suffix}")
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def tflite(data: bytes) -> None:
+    from edgecnn.tflite.reader import from_flatbuffer
+    from_flatbuffer(data, "fuzz.tflite", max_memory=256 << 20)
+
+
+def pt(data: bytes) -> None:
+    from edgecnn.converters.pt_reader import load_pt
+    load_pt(_as_file(data, ".pt"))
+
+
+@functools.lru_cache(maxsize=1)
+def _pt_storages():
+    """The storages of a small real checkpoint, to put mutated data.pkl files next to."""
+    path = os.path.join(FIXTURES, "pt", "sequential_module.pt")
+    with zipfile.ZipFile(path) as zf:
+        return {n.split("/", 1)[1]: zf.read(n) for n in zf.namelist() if "/data/" in n}
+
+
+def wrap_pickle(pkl: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("archive/data.pkl", pkl)
+        zf.writestr("archive/byteorder", "little")
+        for name, raw in _pt_storages().items():
+            zf.writestr(f"archive/{name}", raw)
+    return out.getvalue()
+
+
+def pt_pickle(data: bytes) -> None:
+    pt(wrap_pickle(data))
+
+
+_IMAGE_PRE = (ir.Preprocess(height=8, width=8, color="L"),
+              ir.Preprocess(height=5, width=7, color="RGB", resize=9, mean=(0.5,), std=(0.25,)))
+
+
+def image(data: bytes) -> None:
+    from edgecnn.preprocess import load_image
+    path = _as_file(data, ".img")
+    for pre in _IMAGE_PRE:
+        load_image(path, pre)
+
+
+@functools.lru_cache(maxsize=1)
+def _lenet_weights():
+    from edgecnn.converters.pt_reader import load_pt
+    return load_pt(os.path.join(FIXTURES, "pt", "lenet5_state_dict.pt")).state_dict
+
+
+def spec(data: bytes) -> None:
+    from edgecnn.converters.arch import graph_from_spec, load_spec
+    s = load_spec(_as_file(data, ".json"))
+    graph_from_spec(s, _lenet_weights(), "fuzz.pt")
+
+
+TARGETS = {"tflite": tflite, "pt": pt, "pt_pickle": pt_pickle, "image": image, "spec": spec}
+
+
+def _files(*patterns):
+    out = []
+    for pattern in patterns:
+        out += sorted(glob.glob(os.path.join(REPO, pattern)))
+    return out
+
+
+def _pickles_of_fixtures():
+    out = []
+    for path in _files("tests/fixtures/pt/*.pt"):
+        if zipfile.is_zipfile(path) and os.path.getsize(path) < 100_000:
+            with zipfile.ZipFile(path) as zf:
+                out += [zf.read(n) for n in zf.namelist() if n.endswith("/data.pkl")]
+    return out
+
+
+def seeds(target: str) -> list[bytes]:
+    """The seed inputs of ``target``: committed corpus files plus the repo's fixtures."""
+    own = _files(f"fuzz/corpus/{target}/*")
+    extra = {
+        "tflite": lambda: _files("tests/fixtures/tflite/tf_pad_tanh.tflite",
+                                 "tests/fixtures/tflite/tf_small_same_avg.tflite"),
+        "pt": lambda: [p for p in _files("tests/fixtures/pt/*.pt") if os.path.getsize(p) < 100_000],
+        "image": lambda: _files("edgecnn/data/lenet5/samples/*")[:4],
+        "spec": lambda: [],
+        "pt_pickle": lambda: [],
+    }[target]()
+    blobs = [open(p, "rb").read() for p in own + extra]
+    if target == "pt_pickle":
+        blobs += _pickles_of_fixtures()
+    if not blobs:
+        raise RuntimeError(f"no seeds for fuzz target {target}; run fuzz/make_corpus.py")
+    return blobs
+
+
+class Bug(Exception):
+    """An input made a parser raise something other than an EdgecnnError."""
+
+
+def run_one(target: str, data: bytes) -> bool:
+    """True if ``data`` parsed, False if it was refused with an EdgecnnError; raises Bug."""
+    try:
+        TARGETS[target](data)
+        return True
+    except EdgecnnError:
+        return False
+    except Exception as e:  # noqa: BLE001 - that is the point
+        raise Bug(f"{target}: {type(e).__name__}: {e}") from e
