@@ -125,9 +125,13 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
     for path, err in result.skipped_images:
         click.echo(f"skipped {err}", err=True)
     pre = result.int8_graph.preprocess
+    n_labels = len(result.int8_graph.labels)
     click.echo(f"wrote {output}: {len(result.int8_graph.layers)} int8 ops, calibrated on "
                f"{result.calibration_images} images ({calib_method}); input "
-               f"{pre.height}x{pre.width} {pre.color}, mean {pre.mean}, std {pre.std}")
+               f"{pre.height}x{pre.width} {pre.color}"
+               + (f", resize {pre.resize} + center crop" if pre.resize else "")
+               + f", mean {pre.mean}, std {pre.std}; "
+               + (f"{n_labels} labels" if n_labels else "no labels (pass --labels)"))
 
 
 @main.command()

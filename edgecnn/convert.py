@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -61,16 +62,33 @@ def import_float_graph(source: str, arch: Optional[str] = None,
                              "PyTorch .pt/.pth, ONNX .onnx and float .tflite files")
 
 
+def _imagenet_style(graph: ir.Graph, arch: Optional[str]) -> bool:
+    """AlexNet by name (--arch or the pickled class), or the 224x224 RGB convention."""
+    _, h, w, c = graph.input.shape
+    return c == 3 and (arch == "alexnet" or graph.name == "alexnet" or (h, w) == (224, 224))
+
+
 def default_preprocess(graph: ir.Graph, arch: Optional[str] = None, **overrides) -> ir.Preprocess:
     """Preprocessing from the model's input shape, the architecture's conventions and the
-    user's options (those that are not None win)."""
+    user's options (those that are not None win). ImageNet-style models get torchvision's
+    recipe: resize the shorter side to 256/224 of the crop, center-crop, ImageNet mean/std."""
     _, h, w, c = graph.input.shape
     fields = dict(height=h, width=w, color="L" if c == 1 else "RGB", resize=0,
                   mean=(0.0,), std=(1.0,), invert=False)
-    if arch == "alexnet" or (c == 3 and h == 224 and w == 224):
-        fields.update(resize=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    if _imagenet_style(graph, arch):
+        fields.update(resize=int(round(max(h, w) * 256 / 224)), mean=IMAGENET_MEAN,
+                      std=IMAGENET_STD)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return ir.Preprocess(**fields)
+
+
+def default_labels(graph: ir.Graph, arch: Optional[str] = None) -> tuple[str, ...]:
+    """ImageNet's class names for an ImageNet-style model with 1000 outputs, else none."""
+    if not _imagenet_style(graph, arch) or graph.output.shape[-1] != 1000:
+        return ()
+    path = resources.files("edgecnn") / "data" / "imagenet" / "labels.txt"
+    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip())
 
 
 def prepare_float_graph(graph: ir.Graph) -> ir.Graph:
@@ -119,7 +137,8 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
     skipped: list = []
     ranges = calibrate(float_graph, calibration_batches(paths, pre, skipped), method,
                        progress=progress)
-    int8 = quantize_graph(float_graph, ranges).replace(preprocess=pre, labels=tuple(labels))
+    labels = tuple(labels) or default_labels(float_graph, arch)
+    int8 = quantize_graph(float_graph, ranges).replace(preprocess=pre, labels=labels)
     write_tflite(int8, output, force=force)
-    return ConvertResult(float_graph.replace(preprocess=pre, labels=tuple(labels)), int8, output,
+    return ConvertResult(float_graph.replace(preprocess=pre, labels=labels), int8, output,
                          len(paths) - len(skipped), skipped)

@@ -171,7 +171,7 @@ def test_cli_converts_the_pickled_module_without_arch(cli_converted):
     assert r.exit_code == 0, r.output
     assert "calibrating" in r.output  # the progress bar (stderr)
     assert f"wrote {out}: 13 int8 ops, calibrated on {SMALL_CALIB} images (minmax)" in r.output
-    assert "input 224x224 RGB, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)" in r.output
+    assert "input 224x224 RGB, resize 256 + center crop, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225); 1000 labels" in r.output
     assert edgecnn.load(out).labels == imagenet_labels()
 
 

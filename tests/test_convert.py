@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from edgecnn import ir
+from edgecnn import ir, shapes
 from edgecnn.convert import import_float_graph, prepare_float_graph
 from edgecnn.converters.layers import build_float_graph
 from edgecnn.errors import ArchitectureError, UnsupportedOpError
@@ -148,3 +148,19 @@ def test_an_int8_tflite_is_not_converted_again(tmp_path):
     tf_file = os.path.join(FIX, "tflite", "tf_lenet5_int8_io.tflite")
     with pytest.raises(UnsupportedOpError, match="already an int8 model"):
         import_float_graph(tf_file)
+
+
+def test_imagenet_style_defaults_scale_the_resize_and_bring_the_labels():
+    from edgecnn.convert import default_labels, default_preprocess
+    fc = ir.FullyConnected("fc", np.zeros((1000, 3), np.float32), None)
+    for size, resize in ((224, 256), (416, 475)):
+        inp = ir.Tensor("input", (1, size, size, 3), "float32")
+        graph = shapes.infer_shapes(ir.Graph(inp, ir.chain(inp, [
+            ir.AvgPool2D("gap", (size, size), (size, size)), ir.Reshape("flat"), fc]),
+            name="alexnet"))
+        pre = default_preprocess(graph)
+        assert (pre.resize, pre.mean, pre.color) == (resize, (0.485, 0.456, 0.406), "RGB")
+        labels = default_labels(graph)
+        assert len(labels) == 1000 and labels[0] == "tench"
+    assert default_preprocess(graph, None, resize=300, mean=(0.5,)).resize == 300
+    assert default_labels(graph.replace(name="mynet")) == ()  # 416x416, not named alexnet
