@@ -6,7 +6,7 @@
 # Accumulation in int32: |x + input_offset| <= 255 and |w| <= 127 give |product| < 2^15, so
 # up to 2^16 taps (KH * KW * Cin) plus a bias below 2^30 cannot overflow.
 from cython.parallel cimport prange
-from libc.stdint cimport int8_t, int32_t
+from libc.stdint cimport int8_t, int32_t, uint8_t
 
 from fixedpoint cimport ec_requantize
 
@@ -44,3 +44,162 @@ def conv2d_s8(const int8_t[:, :, ::1] x, const int8_t[:, :, :, ::1] w,
                     out[oy, ox, co] = ec_requantize(acc, policy, multiplier[co], shift[co],
                                                     real_scale[co], output_offset, act_min,
                                                     act_max)
+
+
+# ---------------------------------------------------------------- packed, bound at prepare time
+# BoundConv packs the weights once for the run-time ISA path (gemm_s8.h), folds the input zero
+# point into the bias, owns its per-thread im2col scratch and then runs with no allocation.
+
+import numpy as np
+from libc.stdint cimport int64_t
+
+cdef extern from "gemm_s8.h" nogil:
+    int EC_ISA_COUNT
+    const char* ec_isa_names[]
+    ctypedef struct ec_layout:
+        int mr, nr, kstep, a_bytes, u8
+    const ec_layout ec_layouts[]
+    ctypedef struct ec_requant:
+        const int32_t* bias
+        const int32_t* m0
+        const int32_t* shift
+        const int32_t* left
+        const int32_t* right
+        const double* real_scale
+        int policy, out_off, act_min, act_max
+    ctypedef struct ec_conv_plan:
+        int isa
+        ec_layout L
+        int h, w, cin, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl
+        int k, kp, npanels
+        int direct, nseg, seg, segp, hp, wp
+        int pad_a
+        const void* b
+        ec_requant rq
+        void* padded
+        void* scratch
+        int max_threads
+    int ec_isa_supported(int isa)
+    int ec_current_isa()
+    int ec_force_isa(const char* name)
+    ec_layout ec_layout_for(int isa, int cout)
+    void ec_conv_geometry(ec_conv_plan* p)
+    size_t ec_packed_b_bytes(const ec_conv_plan* p)
+    void ec_pack_b(const ec_conv_plan* p, const int8_t* w, void* dst, int64_t* sums)
+    void ec_conv_run(const ec_conv_plan* p, const int8_t* x, int8_t* out, int nthreads)
+    int omp_get_num_procs()
+
+cdef int _num_threads = 1
+
+
+def set_num_threads(int n):
+    global _num_threads
+    _num_threads = max(1, n)
+
+
+def kernel_isa():
+    """The path new bindings use: avx512vnni, avx2, neon-sdot, neon or generic."""
+    return ec_isa_names[ec_current_isa()].decode()
+
+
+def supported_isas():
+    return [ec_isa_names[i].decode() for i in range(EC_ISA_COUNT) if ec_isa_supported(i)]
+
+
+def force_isa(str name):
+    """Pin the path of later bindings ("auto" unpins); ValueError if unknown or unsupported."""
+    rc = ec_force_isa(name.encode())
+    if rc == -1:
+        raise ValueError(f"unknown kernel ISA {name!r}; expected auto or one of "
+                         f"{[ec_isa_names[i].decode() for i in range(EC_ISA_COUNT)]}")
+    if rc == -2:
+        raise ValueError(f"kernel ISA {name!r} is not supported on this CPU; it runs "
+                         f"{supported_isas()}")
+
+
+def requant_arrays(bias, sums, int pad_a, multiplier, shift, real_scale, int cout, int padded):
+    """Folded bias' = bias - pad_a * sum(w) (int32, wrapping like the kernels) and the
+    per-channel requantization parameters broadcast to cout and zero-padded to ``padded``."""
+    def pad(a, dtype):
+        r = np.zeros(padded, dtype)
+        r[:cout] = np.broadcast_to(np.asarray(a, dtype=dtype), (cout,))
+        return r
+    folded = (np.asarray(bias, np.int64) - pad_a * np.asarray(sums, np.int64))
+    b = pad((folded + 2 ** 31) % 2 ** 32 - 2 ** 31, np.int32)
+    s = pad(shift, np.int32)
+    return (b, pad(multiplier, np.int32), s, np.maximum(s, 0).astype(np.int32),
+            np.maximum(-s, 0).astype(np.int32), pad(real_scale, np.float64))
+
+
+cdef class BoundConv:
+    """run(x, out): x int8 (H, W, Cin), out int8 (OH, OW, Cout), both C-contiguous."""
+    cdef ec_conv_plan plan
+    cdef object _arrays
+    cdef object _last_x, _last_out
+    cdef const int8_t* _xp
+    cdef int8_t* _op
+    cdef readonly str isa
+
+    def __init__(self, const int8_t[:, :, :, ::1] w, bias, int stride_h, int stride_w,
+                 int pad_top, int pad_left, int dilation_h, int dilation_w, int input_offset,
+                 multiplier, shift, real_scale, int policy, int output_offset, int act_min,
+                 int act_max, in_shape, out_shape):
+        cdef int isa = ec_current_isa()
+        cdef int cout = w.shape[0]
+        cdef ec_conv_plan* p = &self.plan
+        cdef const ec_layout* L = &p.L
+        self.isa = ec_isa_names[isa].decode()
+        p.isa = isa
+        p.L = ec_layout_for(isa, cout)
+        p.h, p.w, p.cin = in_shape
+        p.oh, p.ow, p.cout = out_shape
+        p.kh, p.kw = w.shape[1], w.shape[2]
+        p.sh, p.sw, p.dh, p.dw, p.pt, p.pl = (stride_h, stride_w, dilation_h, dilation_w,
+                                              pad_top, pad_left)
+        ec_conv_geometry(p)
+        packed = np.zeros(ec_packed_b_bytes(p), np.uint8)
+        sums = np.zeros(cout, np.int64)
+        cdef uint8_t[::1] pv = packed
+        cdef int64_t[::1] sv = sums
+        ec_pack_b(p, &w[0, 0, 0, 0], &pv[0], &sv[0])
+        p.pad_a = -input_offset + (128 if L.u8 else 0)
+        p.max_threads = max(omp_get_num_procs(), _num_threads, 1)
+        padded = np.zeros(p.hp * p.wp * p.cin * L.a_bytes + 64, np.uint8)
+        cdef uint8_t[::1] pdv = padded
+        p.padded = &pdv[0]
+        scratch = np.zeros(0 if p.direct else p.max_threads * L.mr * p.kp * L.a_bytes + 64,
+                           np.uint8)
+        cdef uint8_t[::1] scv = scratch
+        p.scratch = &scv[0] if scratch.size else NULL
+        arrays = requant_arrays(bias, sums, p.pad_a, multiplier, shift, real_scale, cout,
+                                p.npanels * L.nr)
+        cdef const int32_t[::1] bb = arrays[0], m0 = arrays[1], sh = arrays[2]
+        cdef const int32_t[::1] lf = arrays[3], rt = arrays[4]
+        cdef const double[::1] rs = arrays[5]
+        p.b = &pv[0]
+        p.rq.bias, p.rq.m0, p.rq.shift, p.rq.left, p.rq.right = &bb[0], &m0[0], &sh[0], &lf[0], &rt[0]
+        p.rq.real_scale = &rs[0]
+        p.rq.policy, p.rq.out_off, p.rq.act_min, p.rq.act_max = (policy, output_offset, act_min,
+                                                                 act_max)
+        self._arrays = (packed, padded, scratch, arrays)  # owns what the plan points at
+
+    def __call__(self, x, out):
+        cdef const int8_t[:, :, ::1] xv
+        cdef int8_t[:, :, ::1] ov
+        if x is not self._last_x:
+            xv = x
+            if (xv.shape[0], xv.shape[1], xv.shape[2]) != (self.plan.h, self.plan.w, self.plan.cin):
+                raise ValueError(f"conv input shape {x.shape}, bound for "
+                                 f"{(self.plan.h, self.plan.w, self.plan.cin)}")
+            self._xp = &xv[0, 0, 0]
+            self._last_x = x
+        if out is not self._last_out:
+            ov = out
+            if (ov.shape[0], ov.shape[1], ov.shape[2]) != (self.plan.oh, self.plan.ow,
+                                                           self.plan.cout):
+                raise ValueError(f"conv output shape {out.shape}, bound for "
+                                 f"{(self.plan.oh, self.plan.ow, self.plan.cout)}")
+            self._op = &ov[0, 0, 0]
+            self._last_out = out
+        with nogil:
+            ec_conv_run(&self.plan, self._xp, self._op, _num_threads)

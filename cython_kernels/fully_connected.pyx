@@ -5,7 +5,7 @@
 # bias int32 (O,), out int8 (O,). int32 accumulation: |(x + input_offset) * w| < 2^15, safe for
 # N up to 2^16 with a bias below 2^30. Each weight row is streamed once (batch 1).
 from cython.parallel cimport prange
-from libc.stdint cimport int8_t, int32_t
+from libc.stdint cimport int8_t, int32_t, uint8_t
 
 from fixedpoint cimport ec_requantize
 
@@ -29,3 +29,106 @@ def fully_connected_s8(const int8_t[::1] x, const int8_t[:, ::1] w, const int32_
             c = oc if per_channel else 0
             out[oc] = ec_requantize(acc, policy, multiplier[c], shift[c], real_scale[c],
                                     output_offset, act_min, act_max)
+
+
+# ---------------------------------------------------------------- bound at prepare time
+# BoundFC keeps the model's int8 weights as they are (row-major, each byte streamed once per
+# call, rows split over threads), folds the input zero point into the bias (bias' = bias -
+# zpA * rowsum(w), zpA = zp + 128 on the VNNI path whose input is x ^ 0x80) and owns the
+# converted-input scratch.
+
+import numpy as np
+
+cdef extern from "gemm_s8.h" nogil:
+    ctypedef struct ec_requant:
+        const int32_t* bias
+        const int32_t* m0
+        const int32_t* shift
+        const int32_t* left
+        const int32_t* right
+        const double* real_scale
+        int policy, out_off, act_min, act_max
+    ctypedef struct ec_fc_plan:
+        int isa
+        int n, o
+        const int8_t* w
+        ec_requant rq
+        void* xs
+    const char* ec_isa_names[]
+    int ec_current_isa()
+    int ec_force_isa(const char* name)
+    int ec_fc_pad_a(int isa, int zp)
+    void ec_fc_run(const ec_fc_plan* p, const int8_t* x, int8_t* out, int nthreads)
+
+cdef int _num_threads = 1
+
+
+def set_num_threads(int n):
+    global _num_threads
+    _num_threads = max(1, n)
+
+
+def force_isa(str name):
+    """Pin the path of later bindings (names as conv.force_isa, which validates them)."""
+    if ec_force_isa(name.encode()) != 0:
+        raise ValueError(f"kernel ISA {name!r} is unknown or unsupported here")
+
+
+def kernel_isa():
+    return ec_isa_names[ec_current_isa()].decode()
+
+
+cdef class BoundFC:
+    """run(x, out): x int8 (N,), out int8 (O,)."""
+    cdef ec_fc_plan plan
+    cdef object _arrays
+    cdef object _last_x, _last_out
+    cdef const int8_t* _xp
+    cdef int8_t* _op
+    cdef readonly str isa
+
+    def __init__(self, w_arr, arrays_of, int input_offset, multiplier, shift,
+                 real_scale, int policy, int output_offset, int act_min, int act_max, bias):
+        """``arrays_of(bias, rowsums, pad_a, multiplier, shift, real_scale, o, o)`` gives the
+        folded bias and the broadcast requantization arrays (conv.requant_arrays)."""
+        cdef const int8_t[:, ::1] w = w_arr
+        cdef ec_fc_plan* p = &self.plan
+        cdef int isa = ec_current_isa()
+        p.isa = isa
+        p.o, p.n = w.shape[0], w.shape[1]
+        self.isa = ec_isa_names[isa].decode()
+        sums = np.asarray(w_arr).sum(axis=1, dtype=np.int64)
+        arrays = arrays_of(bias, sums, ec_fc_pad_a(isa, -input_offset), multiplier, shift,
+                           real_scale, p.o, p.o)
+        xs = np.zeros(p.n + 64, np.uint8)
+        cdef uint8_t[::1] xsv = xs
+        cdef const int32_t[::1] bb = arrays[0], m0 = arrays[1], sh = arrays[2]
+        cdef const int32_t[::1] lf = arrays[3], rt = arrays[4]
+        cdef const double[::1] rs = arrays[5]
+        p.w = &w[0, 0]
+        p.xs = &xsv[0]
+        p.rq.bias, p.rq.m0, p.rq.shift, p.rq.left, p.rq.right = &bb[0], &m0[0], &sh[0], &lf[0], &rt[0]
+        p.rq.real_scale = &rs[0]
+        p.rq.policy, p.rq.out_off, p.rq.act_min, p.rq.act_max = (policy, output_offset, act_min,
+                                                                 act_max)
+        self._arrays = (w_arr, xs, arrays)  # owns what the plan points at
+
+    def __call__(self, x, out):
+        cdef const int8_t[::1] xv
+        cdef int8_t[::1] ov
+        if x is not self._last_x:
+            xv = x
+            if xv.shape[0] != self.plan.n:
+                raise ValueError(f"fully connected input length {xv.shape[0]}, bound for "
+                                 f"{self.plan.n}")
+            self._xp = &xv[0]
+            self._last_x = x
+        if out is not self._last_out:
+            ov = out
+            if ov.shape[0] != self.plan.o:
+                raise ValueError(f"fully connected output length {ov.shape[0]}, bound for "
+                                 f"{self.plan.o}")
+            self._op = &ov[0]
+            self._last_out = out
+        with nogil:
+            ec_fc_run(&self.plan, self._xp, self._op, _num_threads)

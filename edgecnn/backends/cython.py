@@ -20,7 +20,8 @@ from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Re
 
 NAME = "cython"
 
-__all__ = ["set_num_threads", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
+__all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d",
+           "bind_fully_connected", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
 
@@ -36,6 +37,44 @@ def set_num_threads(n: int) -> None:
     """
     global _threads
     _threads = max(1, int(n))
+    _conv.set_num_threads(_threads)
+    _fc.set_num_threads(_threads)
+
+
+def kernel_isa() -> str:
+    """The SIMD path new bindings use: avx512vnni, avx2, neon-sdot, neon or generic."""
+    return _conv.kernel_isa()
+
+
+def supported_isas() -> list:
+    """Every path this CPU can run (tests force each in turn)."""
+    return _conv.supported_isas()
+
+
+def force_isa(name: str) -> None:
+    """Pin the path of later bind_* calls ("auto" = the best this CPU runs).
+
+    Raises ValueError for an unknown name or a path this CPU cannot run. Plans bound earlier
+    keep the path they were packed for.
+    """
+    _conv.force_isa(name)
+    _fc.force_isa(name)
+
+
+def bind_conv2d(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
+    """Pack ``w`` (Cout, KH, KW, Cin) once for the current path; returns run(x, out)."""
+    return _conv.BoundConv(np.ascontiguousarray(w, np.int8), np.asarray(bias, np.int32),
+                           p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
+                           p.dilation_w, p.input_offset, rq.multiplier, rq.shift,
+                           rq.real_scale, rq.policy, rq.output_offset, rq.act_min, rq.act_max,
+                           tuple(in_shape3), tuple(out_shape3))
+
+
+def bind_fully_connected(w, bias, p: FCParams, rq: Requant):
+    """Bind ``w`` (O, N) (kept as is, streamed once per call); returns run(x, out)."""
+    return _fc.BoundFC(np.ascontiguousarray(w, np.int8), _conv.requant_arrays, p.input_offset,
+                       rq.multiplier, rq.shift, rq.real_scale, rq.policy, rq.output_offset,
+                       rq.act_min, rq.act_max, np.asarray(bias, np.int32))
 
 
 def conv2d_s8(x, w, bias, p: ConvParams, rq: Requant, out) -> None:

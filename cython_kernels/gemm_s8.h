@@ -1,0 +1,439 @@
+/* edgecnn packed int8 conv / fully connected: the driver, the portable C path and the layouts.
+ *
+ * Conv as a GEMM: out[m, n] = requant(bias'[n] + sum_k A[m, k] * B[k, n]), m = output pixel
+ * (oy * OW + ox), n = output channel, k = (ky, kx, ci) like the OHWI weights. Direct mode
+ * (dilation_w 1): the input is copied once per call into a padded buffer (border = the input
+ * zero point, so padded taps add exactly the (x + input_offset) = 0 the reference skips), in
+ * the path's A type; row m of A is then KH runs of KW * Cin contiguous elements read in place,
+ * each run rounded up to the path's K step with zero weights (the extra elements read belong to
+ * the next pixel and are multiplied by 0). Otherwise (dilated columns) A rows are built per
+ * block of MR pixels into per-thread scratch (im2col). B (weights) is packed once at bind time
+ * in panels of NR channels, K in the same (run, padded) order.
+ * The input offset is folded into the bias: bias' = bias - zpA * sum_k w[n, k], where zpA is
+ * the zero point as stored in A (zp + 128 on the u8 VNNI path, whose A holds x ^ 0x80 = x + 128).
+ * The int32 sums wrap modulo 2^32 and so end exactly on the reference accumulator whenever
+ * that one fits int32 (the reference contract: |acc| < 2^31).
+ *
+ * Layouts per path (see ec_layouts): S8X4 = int8 A, B as [k/4][NR][4] (generic, neon-sdot);
+ * U8X4 = uint8 A (x ^ 0x80), same B (avx512vnni); S16X2 = int16 A, B int16 [k/2][NR][2]
+ * (avx2 vpmaddwd, neon smlal). K is rounded up to the step with zero weights.
+ */
+#ifndef EDGECNN_GEMM_S8_H
+#define EDGECNN_GEMM_S8_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cpu_features.h"
+#include "fixedpoint.h"
+
+#define EC_MAX_MR 8
+#define EC_MAX_NR 32
+
+typedef struct {
+    int mr, nr;     /* micro-tile: MR pixels x NR channels */
+    int kstep;      /* K rounded up to a multiple of this */
+    int a_bytes;    /* bytes per A element (1 or 2) */
+    int u8;         /* A holds x + 128 as uint8 */
+} ec_layout;
+
+static const ec_layout ec_layouts[EC_ISA_COUNT] = {
+    {4, 16, 4, 1, 0}, /* generic: S8X4 */
+    {4, 16, 2, 2, 0}, /* avx2: S16X2 */
+    {8, 32, 4, 1, 1}, /* avx512vnni: U8X4 */
+    {4, 16, 2, 2, 0}, /* neon: S16X2 */
+    {4, 16, 4, 1, 0}, /* neon-sdot: S8X4 */
+};
+
+/* The layout of a conv: VNNI uses 16-channel panels when there are 16 channels or fewer. */
+static ec_layout ec_layout_for(int isa, int cout) {
+    ec_layout L = ec_layouts[isa];
+    if (isa == EC_ISA_AVX512VNNI && cout <= 16) L.nr = 16;
+    return L;
+}
+
+/* Requantization parameters per output channel, padded to a whole number of panels. */
+typedef struct {
+    const int32_t *bias;    /* folded bias' */
+    const int32_t *m0;      /* Q31 multiplier */
+    const int32_t *shift;   /* TFLite shift (> 0 left) */
+    const int32_t *left;    /* max(shift, 0) */
+    const int32_t *right;   /* max(-shift, 0) */
+    const double *real_scale;
+    int policy, out_off, act_min, act_max;
+} ec_requant;
+
+typedef struct {
+    int isa;
+    ec_layout L;
+    int h, w, cin, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl;
+    int k, kp, npanels;
+    int direct;            /* 1: A read in place from the padded input; 0: im2col scratch */
+    int nseg, seg, segp;   /* K = nseg runs of seg elements, each padded to segp */
+    int hp, wp;            /* padded input rows and columns (direct mode) */
+    int pad_a;             /* the zero point as stored in A */
+    const void *b;         /* packed weights */
+    ec_requant rq;
+    void *padded;          /* hp * wp * cin A elements + 64 bytes (direct mode) */
+    void *scratch;         /* max_threads * mr * kp A elements (im2col mode) */
+    int max_threads;
+} ec_conv_plan;
+
+/* Fill the geometry of a plan whose isa, L, shapes, strides, paddings and dilations are set. */
+static void ec_conv_geometry(ec_conv_plan *p) {
+    int ks = p->L.kstep;
+    p->k = p->kh * p->kw * p->cin;
+    p->direct = p->dw == 1;
+    if (p->direct) {
+        p->nseg = p->kh;
+        p->seg = p->kw * p->cin;
+        p->hp = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1;
+        p->wp = (p->ow - 1) * p->sw + p->kw;
+    } else {
+        p->nseg = 1;
+        p->seg = p->k;
+        p->hp = p->wp = 0;
+    }
+    p->segp = (p->seg + ks - 1) / ks * ks;
+    p->kp = p->nseg * p->segp;
+    p->npanels = (p->cout + p->L.nr - 1) / p->L.nr;
+}
+
+/* ---------------------------------------------------------------- packing (bind time) */
+
+static size_t ec_packed_b_bytes(const ec_conv_plan *p) {
+    return (size_t)p->npanels * p->L.nr * p->kp * p->L.a_bytes;
+}
+
+/* w int8 (cout, k) row-major -> the plan's panels; sums[c] = sum_k w[c, k]. */
+static void ec_pack_b(const ec_conv_plan *pl, const int8_t *w, void *dst, int64_t *sums) {
+    int nr = pl->L.nr, ks = pl->L.kstep, cout = pl->cout, k = pl->k;
+    int groups = pl->kp / ks, p, g, c, j;
+    for (c = 0; c < cout; c++) {
+        int64_t s = 0;
+        for (j = 0; j < k; j++) s += w[(size_t)c * k + j];
+        sums[c] = s;
+    }
+    for (p = 0; p < pl->npanels; p++)
+        for (g = 0; g < groups; g++)
+            for (c = 0; c < nr; c++)
+                for (j = 0; j < ks; j++) {
+                    int n = p * nr + c, kk = g * ks + j; /* kk in padded K */
+                    int run = kk / pl->segp, in_run = kk % pl->segp;
+                    int8_t v = (n < cout && in_run < pl->seg)
+                                   ? w[(size_t)n * k + (size_t)run * pl->seg + in_run] : 0;
+                    size_t at = (((size_t)p * groups + g) * nr + c) * ks + j;
+                    if (ks == 2)
+                        ((int16_t *)dst)[at] = v;
+                    else
+                        ((int8_t *)dst)[at] = v;
+                }
+}
+
+/* ---------------------------------------------------------------- A rows (run time) */
+
+/* n elements of x into A at index `at`, converted to the path's A type. */
+static inline void ec_put_x(void *a, int a_bytes, int u8, size_t at, const int8_t *x, int n) {
+    int i;
+    if (a_bytes == 2) {
+        int16_t *d = (int16_t *)a + at;
+        for (i = 0; i < n; i++) d[i] = x[i];
+    } else if (u8) {
+        uint8_t *d = (uint8_t *)a + at;
+        for (i = 0; i < n; i++) d[i] = (uint8_t)x[i] ^ 0x80u;
+    } else {
+        memcpy((int8_t *)a + at, x, (size_t)n);
+    }
+}
+
+static inline void ec_put_fill(void *a, int a_bytes, size_t at, int v, int n) {
+    int i;
+    if (a_bytes == 2) {
+        int16_t *d = (int16_t *)a + at;
+        for (i = 0; i < n; i++) d[i] = (int16_t)v;
+    } else {
+        memset((uint8_t *)a + at, v & 0xff, (size_t)n);
+    }
+}
+
+/* The im2col row of output pixel m into A + at (kp elements). */
+static void ec_pack_a_row(const ec_conv_plan *p, const int8_t *x, int m, void *a, size_t at) {
+    const ec_layout *L = &p->L;
+    int oy = m / p->ow, ox = m % p->ow, ky, kx;
+    int seg = p->kw * p->cin;
+    int x0 = ox * p->sw - p->pl;
+    for (ky = 0; ky < p->kh; ky++, at += seg) {
+        int iy = oy * p->sh - p->pt + ky * p->dh;
+        if (iy < 0 || iy >= p->h) {
+            ec_put_fill(a, L->a_bytes, at, p->pad_a, seg);
+            continue;
+        }
+        const int8_t *row = x + (size_t)iy * p->w * p->cin;
+        if (p->dw == 1) { /* one contiguous run of in-image taps */
+            int lo = x0 < 0 ? -x0 : 0;
+            int hi = p->w - x0 < p->kw ? p->w - x0 : p->kw;
+            if (hi < lo) hi = lo;
+            if (lo > p->kw) lo = hi = p->kw;
+            ec_put_fill(a, L->a_bytes, at, p->pad_a, lo * p->cin);
+            ec_put_x(a, L->a_bytes, L->u8, at + (size_t)lo * p->cin,
+                     row + (size_t)(x0 + lo) * p->cin, (hi - lo) * p->cin);
+            ec_put_fill(a, L->a_bytes, at + (size_t)hi * p->cin, p->pad_a, (p->kw - hi) * p->cin);
+        } else {
+            for (kx = 0; kx < p->kw; kx++) {
+                int ix = x0 + kx * p->dw;
+                if (ix < 0 || ix >= p->w)
+                    ec_put_fill(a, L->a_bytes, at + (size_t)kx * p->cin, p->pad_a, p->cin);
+                else
+                    ec_put_x(a, L->a_bytes, L->u8, at + (size_t)kx * p->cin,
+                             row + (size_t)ix * p->cin, p->cin);
+            }
+        }
+    }
+    ec_put_fill(a, L->a_bytes, at, 0, p->kp - p->k); /* K tail: zero weights there */
+}
+
+/* ---------------------------------------------------------------- requantization */
+
+/* Scalar, any policy: tile row (n accumulators) + bias' -> int8. */
+static inline void ec_requant_row_scalar(const ec_requant *rq, int c0, const int32_t *acc,
+                                         int8_t *out, int n) {
+    int j;
+    for (j = 0; j < n; j++) {
+        int c = c0 + j;
+        int32_t v = (int32_t)((uint32_t)acc[j] + (uint32_t)rq->bias[c]);
+        out[j] = ec_requantize(v, rq->policy, rq->m0[c], rq->shift[c], rq->real_scale[c],
+                               rq->out_off, rq->act_min, rq->act_max);
+    }
+}
+
+/* ---------------------------------------------------------------- portable C path */
+
+/* Micro-kernels: tile[r][c] (row stride EC_MAX_NR) = sum over the nseg runs s and the segp
+ * elements j of a run of A[rows[r] + s * seg_stride][j] * B; B is the panel, contiguous. */
+typedef void (*ec_kern_fn)(const uint8_t *const *rows, int nseg, int segp, ptrdiff_t seg_stride,
+                           const void *b, int32_t *tile);
+
+/* S8X4, MR 4 x NR 16, portable C. */
+static void ec_kern_generic(const uint8_t *const *rows, int nseg, int segp, ptrdiff_t ss,
+                            const void *bv, int32_t *tile) {
+    const int8_t *b = (const int8_t *)bv;
+    int32_t acc[4][16];
+    int r, c, g, j, s;
+    memset(acc, 0, sizeof(acc));
+    for (s = 0; s < nseg; s++) {
+        for (g = 0; g < segp / 4; g++, b += 64) {
+            for (r = 0; r < 4; r++) {
+                const int8_t *ar = (const int8_t *)(rows[r] + s * ss) + 4 * g;
+                for (c = 0; c < 16; c++) {
+                    int32_t t = 0;
+                    for (j = 0; j < 4; j++) t += (int32_t)ar[j] * b[c * 4 + j];
+                    acc[r][c] += t;
+                }
+            }
+        }
+    }
+    for (r = 0; r < 4; r++)
+        for (c = 0; c < 16; c++) tile[r * EC_MAX_NR + c] = acc[r][c];
+}
+
+/* int8 x (n) . int8 w row (n), plain int32 sum. */
+static inline int32_t ec_dot_generic(const int8_t *x, const int8_t *w, int n) {
+    int32_t s = 0;
+    int i;
+    for (i = 0; i < n; i++) s += (int32_t)x[i] * w[i];
+    return s;
+}
+
+#if defined(EC_X86)
+#include "gemm_x86.h"
+#endif
+#if defined(EC_ARM64)
+#include "gemm_neon.h"
+#endif
+
+static ec_kern_fn ec_kernel_for(const ec_conv_plan *p) {
+    switch (p->isa) {
+#if defined(EC_X86)
+    case EC_ISA_AVX2: return ec_kern_avx2;
+    case EC_ISA_AVX512VNNI: return p->L.nr == 16 ? ec_kern_vnni16 : ec_kern_vnni;
+#endif
+#if defined(EC_ARM64)
+    case EC_ISA_NEON: return ec_kern_neon;
+    case EC_ISA_NEON_SDOT: return ec_kern_sdot;
+#endif
+    default: return ec_kern_generic;
+    }
+}
+
+/* Tile row -> int8 with the fastest requantizer of the path for the double policy. */
+static inline void ec_requant_row(int isa, const ec_requant *rq, int c0, const int32_t *acc,
+                                  int8_t *out, int n) {
+#if defined(EC_X86)
+    if (rq->policy == EC_ROUND_DOUBLE && isa == EC_ISA_AVX512VNNI) {
+        ec_requant_double_avx512(rq, c0, acc, out, n);
+        return;
+    }
+    if (rq->policy == EC_ROUND_DOUBLE && isa == EC_ISA_AVX2) {
+        ec_requant_double_avx2(rq, c0, acc, out, n);
+        return;
+    }
+#endif
+#if defined(EC_ARM64)
+    if (rq->policy == EC_ROUND_DOUBLE && (isa == EC_ISA_NEON || isa == EC_ISA_NEON_SDOT)) {
+        ec_requant_double_neon(rq, c0, acc, out, n);
+        return;
+    }
+#endif
+    ec_requant_row_scalar(rq, c0, acc, out, n);
+}
+
+/* ---------------------------------------------------------------- conv driver */
+
+/* The padded input in the path's A type (direct mode), once per call. */
+static void ec_pad_input(const ec_conv_plan *p, const int8_t *x) {
+    const ec_layout *L = &p->L;
+    size_t row = (size_t)p->wp * p->cin;
+    int py;
+    for (py = 0; py < p->hp; py++) {
+        int iy = py - p->pt;
+        size_t at = (size_t)py * row;
+        if (iy < 0 || iy >= p->h) {
+            ec_put_fill(p->padded, L->a_bytes, at, p->pad_a, (int)row);
+            continue;
+        }
+        int lo = p->pl < p->wp ? p->pl : p->wp;            /* left border columns */
+        int hi = p->pl + p->w < p->wp ? p->pl + p->w : p->wp; /* end of image columns */
+        ec_put_fill(p->padded, L->a_bytes, at, p->pad_a, lo * p->cin);
+        if (hi > lo)
+            ec_put_x(p->padded, L->a_bytes, L->u8, at + (size_t)lo * p->cin,
+                     x + ((size_t)iy * p->w + (lo - p->pl)) * p->cin, (hi - lo) * p->cin);
+        else
+            hi = lo;
+        ec_put_fill(p->padded, L->a_bytes, at + (size_t)hi * p->cin, p->pad_a,
+                    (p->wp - hi) * p->cin);
+    }
+}
+
+static void ec_conv_mblock(const ec_conv_plan *p, ec_kern_fn kern, const int8_t *x,
+                           int8_t *out, int mb, void *a) {
+    const ec_layout *L = &p->L;
+    int32_t tile[EC_MAX_MR * EC_MAX_NR];
+    const uint8_t *rows[EC_MAX_MR];
+    ptrdiff_t ss = 0;
+    int m_total = p->oh * p->ow, r, pn;
+    int m0 = mb * L->mr;
+    int nrows = m_total - m0 < L->mr ? m_total - m0 : L->mr;
+    size_t panel_bytes = (size_t)L->nr * p->kp * L->a_bytes;
+    for (r = 0; r < L->mr; r++) { /* rows past the end repeat the last pixel, never stored */
+        int m = m0 + (r < nrows ? r : nrows - 1);
+        if (p->direct) {
+            int oy = m / p->ow, ox = m % p->ow;
+            rows[r] = (const uint8_t *)p->padded +
+                      ((size_t)oy * p->sh * p->wp + (size_t)ox * p->sw) * p->cin * L->a_bytes;
+        } else {
+            ec_pack_a_row(p, x, m, a, (size_t)r * p->kp);
+            rows[r] = (const uint8_t *)a + (size_t)r * p->kp * L->a_bytes;
+        }
+    }
+    if (p->direct) ss = (ptrdiff_t)p->dh * p->wp * p->cin * L->a_bytes;
+    for (pn = 0; pn < p->npanels; pn++) {
+        int c0 = pn * L->nr;
+        int n = p->cout - c0 < L->nr ? p->cout - c0 : L->nr;
+        kern(rows, p->nseg, p->segp, ss, (const uint8_t *)p->b + panel_bytes * pn, tile);
+        for (r = 0; r < nrows; r++)
+            ec_requant_row(p->isa, &p->rq, c0, tile + r * EC_MAX_NR,
+                           out + (size_t)(m0 + r) * p->cout + c0, n);
+    }
+}
+
+static void ec_conv_run(const ec_conv_plan *p, const int8_t *x, int8_t *out, int nthreads) {
+    const ec_layout *L = &p->L;
+    ec_kern_fn kern = ec_kernel_for(p);
+    int nmb = (p->oh * p->ow + L->mr - 1) / L->mr;
+    size_t per_thread = (size_t)L->mr * p->kp * L->a_bytes;
+    if (p->direct) ec_pad_input(p, x);
+    if (nthreads > p->max_threads) nthreads = p->max_threads;
+    if (nthreads > nmb) nthreads = nmb;
+    if (nthreads <= 1) {
+        int mb;
+        for (mb = 0; mb < nmb; mb++) ec_conv_mblock(p, kern, x, out, mb, p->scratch);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int lo = (int)((long)nmb * t / nt), hi = (int)((long)nmb * (t + 1) / nt), mb;
+        void *a = (uint8_t *)p->scratch + per_thread * t;
+        for (mb = lo; mb < hi; mb++) ec_conv_mblock(p, kern, x, out, mb, a);
+    }
+#endif
+}
+
+/* ---------------------------------------------------------------- fully connected */
+
+typedef struct {
+    int isa;
+    int n, o;
+    const int8_t *w;       /* (o, n) row-major, the model's own array */
+    ec_requant rq;         /* per output (per-tensor parameters broadcast at bind) */
+    void *xs;              /* the input in the path's form (n + 64 elements) */
+} ec_fc_plan;
+
+/* FC keeps the int8 weights as they are (each byte streamed once per call); the input is
+ * converted once per call: x ^ 0x80 for VNNI (bias' uses zp + 128), int8 otherwise. */
+static int ec_fc_pad_a(int isa, int zp) { return isa == EC_ISA_AVX512VNNI ? zp + 128 : zp; }
+
+static void ec_fc_rows(const ec_fc_plan *p, int r0, int r1, int8_t *out) {
+    int32_t acc[4];
+    int r;
+    for (r = r0; r < r1; r += 4) {
+        int cnt = r1 - r < 4 ? r1 - r : 4, j;
+        const int8_t *w = p->w + (size_t)r * p->n;
+        switch (p->isa) {
+#if defined(EC_X86)
+        case EC_ISA_AVX512VNNI: ec_fc4_vnni((const uint8_t *)p->xs, w, p->n, cnt, acc); break;
+        case EC_ISA_AVX2: ec_fc4_avx2((const int8_t *)p->xs, w, p->n, cnt, acc); break;
+#endif
+#if defined(EC_ARM64)
+        case EC_ISA_NEON: ec_fc4_neon((const int8_t *)p->xs, w, p->n, cnt, acc); break;
+        case EC_ISA_NEON_SDOT: ec_fc4_sdot((const int8_t *)p->xs, w, p->n, cnt, acc); break;
+#endif
+        default:
+            for (j = 0; j < cnt; j++)
+                acc[j] = ec_dot_generic((const int8_t *)p->xs, w + (size_t)j * p->n, p->n);
+        }
+        ec_requant_row_scalar(&p->rq, r, acc, out + r, cnt);
+    }
+}
+
+static void ec_fc_run(const ec_fc_plan *p, const int8_t *x, int8_t *out, int nthreads) {
+    int i, blocks = (p->o + 3) / 4;
+    if (p->isa == EC_ISA_AVX512VNNI) {
+        uint8_t *d = (uint8_t *)p->xs;
+        for (i = 0; i < p->n; i++) d[i] = (uint8_t)x[i] ^ 0x80u;
+    } else {
+        memcpy(p->xs, x, (size_t)p->n);
+    }
+    if (nthreads > blocks) nthreads = blocks;
+    if (nthreads <= 1) {
+        ec_fc_rows(p, 0, p->o, out);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int lo = (int)((long)blocks * t / nt) * 4, hi = (int)((long)blocks * (t + 1) / nt) * 4;
+        if (hi > p->o) hi = p->o;
+        ec_fc_rows(p, lo, hi, out);
+    }
+#endif
+}
+
+#endif /* EDGECNN_GEMM_S8_H */

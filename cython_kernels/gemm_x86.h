@@ -1,0 +1,249 @@
+/* edgecnn x86 int8 paths (included by gemm_s8.h): AVX-512 VNNI and AVX2, each function
+ * compiled for its own ISA with __attribute__((target)) so a baseline build carries them all;
+ * cpu_features.h picks one at run time.
+ *
+ * VNNI: vpdpbusd multiplies uint8 A (x + 128, in [0, 255]) by int8 weights (|w| <= 127) and
+ * adds 4 products into an int32 lane without saturation; the +128 is folded into the bias.
+ * AVX2: vpmaddubsw would saturate (2 * 255 * 127 > 2^15), so A and the weights are int16
+ * and vpmaddwd adds 2 products (each |x * w| <= 128 * 127) into int32: exact.
+ * Requantization (policy double, gemmlowp) is vectorised: SRDHM(a, M0) = (a * M0 + 2^30) >> 31
+ * (arithmetic; equal to the nudge-and-truncate form for every a when M0 >= 0), then
+ * RoundingDivideByPOT with the remainder-versus-threshold rule, lane by lane, as fixedpoint.h.
+ */
+#ifndef EDGECNN_GEMM_X86_H
+#define EDGECNN_GEMM_X86_H
+
+#include <immintrin.h>
+
+#define EC_TGT_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define EC_TGT_AVX2 __attribute__((target("avx2")))
+
+/* ---------------------------------------------------------------- AVX-512 VNNI */
+
+/* U8X4, MR 8 x NR 32: A uint8 runs, b [kp/4][32][4] int8; 16 zmm accumulators. */
+EC_TGT_VNNI static void ec_kern_vnni(const uint8_t *const *rows, int nseg, int segp,
+                                     ptrdiff_t ss, const void *bv, int32_t *tile) {
+    const int8_t *b = (const int8_t *)bv;
+    __m512i c0[8], c1[8];
+    int r, g, s, groups = segp / 4;
+    for (r = 0; r < 8; r++) c0[r] = c1[r] = _mm512_setzero_si512();
+    for (s = 0; s < nseg; s++) {
+        const uint8_t *a[8];
+        for (r = 0; r < 8; r++) a[r] = rows[r] + s * ss;
+        for (g = 0; g < groups; g++, b += 128) {
+            __m512i b0 = _mm512_loadu_si512((const void *)b);
+            __m512i b1 = _mm512_loadu_si512((const void *)(b + 64));
+#pragma GCC unroll 8
+            for (r = 0; r < 8; r++) {
+                int32_t v;
+                memcpy(&v, a[r] + 4 * g, 4);
+                __m512i x = _mm512_set1_epi32(v);
+                c0[r] = _mm512_dpbusd_epi32(c0[r], x, b0);
+                c1[r] = _mm512_dpbusd_epi32(c1[r], x, b1);
+            }
+        }
+    }
+    for (r = 0; r < 8; r++) {
+        _mm512_storeu_si512((void *)(tile + r * EC_MAX_NR), c0[r]);
+        _mm512_storeu_si512((void *)(tile + r * EC_MAX_NR + 16), c1[r]);
+    }
+}
+
+/* U8X4, MR 8 x NR 16 (convs with 16 channels or fewer): b [kp/4][16][4]. */
+EC_TGT_VNNI static void ec_kern_vnni16(const uint8_t *const *rows, int nseg, int segp,
+                                       ptrdiff_t ss, const void *bv, int32_t *tile) {
+    const int8_t *b = (const int8_t *)bv;
+    __m512i c0[8];
+    int r, g, s, groups = segp / 4;
+    for (r = 0; r < 8; r++) c0[r] = _mm512_setzero_si512();
+    for (s = 0; s < nseg; s++) {
+        const uint8_t *a[8];
+        for (r = 0; r < 8; r++) a[r] = rows[r] + s * ss;
+        for (g = 0; g < groups; g++, b += 64) {
+            __m512i b0 = _mm512_loadu_si512((const void *)b);
+#pragma GCC unroll 8
+            for (r = 0; r < 8; r++) {
+                int32_t v;
+                memcpy(&v, a[r] + 4 * g, 4);
+                c0[r] = _mm512_dpbusd_epi32(c0[r], _mm512_set1_epi32(v), b0);
+            }
+        }
+    }
+    for (r = 0; r < 8; r++) _mm512_storeu_si512((void *)(tile + r * EC_MAX_NR), c0[r]);
+}
+
+/* Policy double on 16 lanes: acc + bias' -> int32 before the output offset. */
+EC_TGT_VNNI static inline __m512i ec_mbqm_double_avx512(__m512i v, __m512i m0, __m512i left,
+                                                        __m512i right) {
+    const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
+    v = _mm512_sllv_epi32(v, left); /* uint32 shift, as (uint32_t)x << left */
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(v, m0), nudge);
+    __m512i odd = _mm512_add_epi64(
+        _mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(m0, 32)), nudge);
+    /* bits 31..62 of each 64-bit sum: low dword of even >> 31, high dword of odd << 1 */
+    __m512i hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31),
+                                         _mm512_slli_epi64(odd, 1));
+    __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), right),
+                                    _mm512_set1_epi32(1));
+    __m512i rem = _mm512_and_si512(hi, mask);
+    __m512i thr = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(hi, 31));
+    __m512i q = _mm512_srav_epi32(hi, right);
+    return _mm512_mask_add_epi32(q, _mm512_cmpgt_epi32_mask(rem, thr), q, _mm512_set1_epi32(1));
+}
+
+EC_TGT_VNNI static void ec_requant_double_avx512(const ec_requant *rq, int c0,
+                                                 const int32_t *acc, int8_t *out, int n) {
+    const __m512i off = _mm512_set1_epi32(rq->out_off);
+    const __m512i lo = _mm512_set1_epi32(rq->act_min), hi = _mm512_set1_epi32(rq->act_max);
+    int j;
+    for (j = 0; j < n; j += 16) {
+        int c = c0 + j;
+        __mmask16 keep = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
+        __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(keep, acc + j),
+                                     _mm512_maskz_loadu_epi32(keep, rq->bias + c));
+        v = ec_mbqm_double_avx512(v, _mm512_maskz_loadu_epi32(keep, rq->m0 + c),
+                                  _mm512_maskz_loadu_epi32(keep, rq->left + c),
+                                  _mm512_maskz_loadu_epi32(keep, rq->right + c));
+        v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, off), lo), hi);
+        _mm_mask_storeu_epi8(out + j, keep, _mm512_cvtsepi32_epi8(v));
+    }
+}
+
+/* Up to 4 rows of an (o, n) int8 matrix dotted with x ^ 0x80 (uint8); 64 bytes a step. */
+EC_TGT_VNNI static void ec_fc4_vnni(const uint8_t *x, const int8_t *w, int n, int cnt,
+                                    int32_t *acc) {
+    const int8_t *w0 = w, *w1 = cnt > 1 ? w + n : w, *w2 = cnt > 2 ? w + 2 * (size_t)n : w;
+    const int8_t *w3 = cnt > 3 ? w + 3 * (size_t)n : w;
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i xv = _mm512_loadu_si512((const void *)(x + i));
+        s0 = _mm512_dpbusd_epi32(s0, xv, _mm512_loadu_si512((const void *)(w0 + i)));
+        s1 = _mm512_dpbusd_epi32(s1, xv, _mm512_loadu_si512((const void *)(w1 + i)));
+        s2 = _mm512_dpbusd_epi32(s2, xv, _mm512_loadu_si512((const void *)(w2 + i)));
+        s3 = _mm512_dpbusd_epi32(s3, xv, _mm512_loadu_si512((const void *)(w3 + i)));
+    }
+    if (i < n) {
+        __mmask64 m = ((__mmask64)1 << (n - i)) - 1;
+        __m512i xv = _mm512_maskz_loadu_epi8(m, x + i);
+        s0 = _mm512_dpbusd_epi32(s0, xv, _mm512_maskz_loadu_epi8(m, w0 + i));
+        s1 = _mm512_dpbusd_epi32(s1, xv, _mm512_maskz_loadu_epi8(m, w1 + i));
+        s2 = _mm512_dpbusd_epi32(s2, xv, _mm512_maskz_loadu_epi8(m, w2 + i));
+        s3 = _mm512_dpbusd_epi32(s3, xv, _mm512_maskz_loadu_epi8(m, w3 + i));
+    }
+    acc[0] = _mm512_reduce_add_epi32(s0);
+    acc[1] = _mm512_reduce_add_epi32(s1);
+    acc[2] = _mm512_reduce_add_epi32(s2);
+    acc[3] = _mm512_reduce_add_epi32(s3);
+}
+
+/* ---------------------------------------------------------------- AVX2 */
+
+/* S16X2, MR 4 x NR 16: A int16 runs, b [kp/2][16][2] int16; 8 ymm accumulators. */
+EC_TGT_AVX2 static void ec_kern_avx2(const uint8_t *const *rows, int nseg, int segp,
+                                     ptrdiff_t ss, const void *bv, int32_t *tile) {
+    const int16_t *b = (const int16_t *)bv;
+    __m256i c0[4], c1[4];
+    int r, g, s, groups = segp / 2;
+    for (r = 0; r < 4; r++) c0[r] = c1[r] = _mm256_setzero_si256();
+    for (s = 0; s < nseg; s++) {
+        const int16_t *a[4];
+        for (r = 0; r < 4; r++) a[r] = (const int16_t *)(rows[r] + s * ss);
+        for (g = 0; g < groups; g++, b += 32) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+            __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 16));
+#pragma GCC unroll 4
+            for (r = 0; r < 4; r++) {
+                int32_t v;
+                memcpy(&v, a[r] + 2 * g, 4);
+                __m256i x = _mm256_set1_epi32(v);
+                c0[r] = _mm256_add_epi32(c0[r], _mm256_madd_epi16(x, b0));
+                c1[r] = _mm256_add_epi32(c1[r], _mm256_madd_epi16(x, b1));
+            }
+        }
+    }
+    for (r = 0; r < 4; r++) {
+        _mm256_storeu_si256((__m256i *)(tile + r * EC_MAX_NR), c0[r]);
+        _mm256_storeu_si256((__m256i *)(tile + r * EC_MAX_NR + 8), c1[r]);
+    }
+}
+
+EC_TGT_AVX2 static inline __m256i ec_mbqm_double_avx2(__m256i v, __m256i m0, __m256i left,
+                                                      __m256i right) {
+    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30), one = _mm256_set1_epi32(1);
+    v = _mm256_sllv_epi32(v, left);
+    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(v, m0), nudge);
+    __m256i odd = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64(v, 32), _mm256_srli_epi64(m0, 32)), nudge);
+    __m256i hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1),
+                                    0xAA);
+    __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+    __m256i rem = _mm256_and_si256(hi, mask);
+    __m256i thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(hi, 31));
+    __m256i q = _mm256_srav_epi32(hi, right);
+    return _mm256_sub_epi32(q, _mm256_cmpgt_epi32(rem, thr)); /* true lanes are -1 */
+}
+
+EC_TGT_AVX2 static void ec_requant_double_avx2(const ec_requant *rq, int c0, const int32_t *acc,
+                                               int8_t *out, int n) {
+    const __m256i off = _mm256_set1_epi32(rq->out_off);
+    const __m256i lo = _mm256_set1_epi32(rq->act_min), hi = _mm256_set1_epi32(rq->act_max);
+    int j;
+    for (j = 0; j < n; j += 8) { /* tile rows and parameters are padded to whole panels */
+        int c = c0 + j;
+        __m256i v = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)),
+                                     _mm256_loadu_si256((const __m256i *)(rq->bias + c)));
+        v = ec_mbqm_double_avx2(v, _mm256_loadu_si256((const __m256i *)(rq->m0 + c)),
+                                _mm256_loadu_si256((const __m256i *)(rq->left + c)),
+                                _mm256_loadu_si256((const __m256i *)(rq->right + c)));
+        v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, off), lo), hi);
+        __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        __m128i p8 = _mm_packs_epi16(p16, p16);
+        int8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, p8);
+        memcpy(out + j, tmp, (size_t)(n - j < 8 ? n - j : 8));
+    }
+}
+
+EC_TGT_AVX2 static inline __m256i ec_madd_s8_avx2(__m256i acc, __m256i xlo, __m256i xhi,
+                                                  const int8_t *w) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(
+        xlo, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(wv))));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(
+        xhi, _mm256_cvtepi8_epi16(_mm256_extracti128_si256(wv, 1))));
+}
+
+EC_TGT_AVX2 static inline int32_t ec_hsum_avx2(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Up to 4 rows of an (o, n) int8 matrix dotted with int8 x; int16 products via vpmaddwd. */
+EC_TGT_AVX2 static void ec_fc4_avx2(const int8_t *x, const int8_t *w, int n, int cnt,
+                                    int32_t *acc) {
+    const int8_t *rows[4];
+    __m256i s[4];
+    int i = 0, j;
+    for (j = 0; j < 4; j++) {
+        rows[j] = w + (size_t)(j < cnt ? j : 0) * n;
+        s[j] = _mm256_setzero_si256();
+    }
+    for (; i + 32 <= n; i += 32) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i xlo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(xv));
+        __m256i xhi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(xv, 1));
+#pragma GCC unroll 4
+        for (j = 0; j < 4; j++) s[j] = ec_madd_s8_avx2(s[j], xlo, xhi, rows[j] + i);
+    }
+    for (j = 0; j < 4; j++) {
+        int32_t t = ec_hsum_avx2(s[j]);
+        int k;
+        for (k = i; k < n; k++) t += (int32_t)x[k] * rows[j][k];
+        acc[j] = t;
+    }
+}
+
+#endif /* EDGECNN_GEMM_X86_H */

@@ -1,0 +1,194 @@
+"""``edgecnn bench``: edgecnn's kernels against LiteRT on the same int8 file, in one process.
+
+Engines: ``edgecnn`` (the cython backend, litert-ref rounding, so bit-exact with BUILTIN_REF),
+``litert`` (LiteRT's default path, XNNPACK) and ``litert-ref`` (BUILTIN_REF, the golden
+reference, slow: it runs ``ref_runs`` times only). For each thread count the engines are run
+interleaved, one invoke each per round, so a noisy machine slows all of them alike; a run is
+one ``invoke`` from Python including the input and output copies, as an application sees it.
+
+Memory: ``rss_bytes`` is the growth of the process's resident set while the engine is built
+and run once (weights, packed copies, arenas, interpreter state), measured from
+/proc/self/statm (0 where that is missing); for edgecnn ``arena_bytes`` adds the planned
+activation arenas alone.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import litert
+from .errors import UsageError
+
+ENGINES = ("edgecnn", "litert", "litert-ref")
+
+
+@dataclass
+class EngineTimes:
+    engine: str
+    threads: int
+    times_ms: list
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.times_ms)
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.times_ms)
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.times_ms)
+
+    def to_dict(self) -> dict:
+        return {"engine": self.engine, "threads": self.threads, "runs": len(self.times_ms),
+                "median_ms": self.median_ms, "min_ms": self.min_ms, "max_ms": self.max_ms}
+
+
+@dataclass
+class BenchReport:
+    model_path: str
+    kernel_isa: str
+    litert_version: str
+    runs: int
+    times: list = field(default_factory=list)  # EngineTimes, per engine and thread count
+    rss_bytes: dict = field(default_factory=dict)  # engine -> RSS growth at build + first run
+    arena_bytes: int = 0  # edgecnn's planned activation arenas
+    exact_vs_ref: bool = True  # edgecnn's output equals BUILTIN_REF's on the bench input
+
+    def get(self, engine: str, threads: int) -> EngineTimes:
+        for t in self.times:
+            if t.engine == engine and t.threads == threads:
+                return t
+        raise KeyError((engine, threads))
+
+    @property
+    def thread_counts(self) -> list:
+        return sorted({t.threads for t in self.times})
+
+    def ratio(self, threads: int) -> float:
+        """edgecnn median / LiteRT XNNPACK median (below 1: edgecnn is faster)."""
+        return self.get("edgecnn", threads).median_ms / self.get("litert", threads).median_ms
+
+    def to_dict(self) -> dict:
+        per_threads = {}
+        for n in self.thread_counts:
+            per_threads[str(n)] = {"edgecnn_ms": self.get("edgecnn", n).median_ms,
+                                   "litert_ms": self.get("litert", n).median_ms,
+                                   "ratio": self.ratio(n)}
+        return {"model": self.model_path, "kernel_isa": self.kernel_isa,
+                "litert_version": self.litert_version, "runs": self.runs,
+                "threads": per_threads, "engines": [t.to_dict() for t in self.times],
+                "rss_bytes": dict(self.rss_bytes), "arena_bytes": self.arena_bytes,
+                "exact_vs_ref": self.exact_vs_ref}
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _litert_engine(path: str, threads: int, ref: bool) -> Callable[[np.ndarray], np.ndarray]:
+    interpreter = litert._interpreter_module()
+    kwargs = {"num_threads": threads}
+    if ref:
+        kwargs["experimental_op_resolver_type"] = interpreter.OpResolverType.BUILTIN_REF
+    with litert._quiet_native_stderr():
+        it = interpreter.Interpreter(model_path=path, **kwargs)
+        it.allocate_tensors()
+    i_in = it.get_input_details()[0]["index"]
+    i_out = it.get_output_details()[0]["index"]
+
+    def run(x):
+        it.set_tensor(i_in, x)
+        it.invoke()
+        return it.get_tensor(i_out)
+    return run
+
+
+def bench(model_path: str, threads: Sequence[int] = (1, 2), runs: int = 100, warmup: int = 5,
+          ref_runs: int = 3, seed: int = 0) -> BenchReport:
+    """Time edgecnn, LiteRT XNNPACK and LiteRT BUILTIN_REF on ``model_path`` (see module doc).
+
+    ``runs`` timed invokes per engine and thread count after ``warmup`` untimed ones;
+    BUILTIN_REF gets ``min(ref_runs, runs)`` (0 skips it).
+    """
+    from .backends import cython as K
+    from .runtime import Runtime
+    from .tflite.reader import load_tflite
+
+    if runs < 1 or warmup < 0 or any(int(n) < 1 for n in threads):
+        raise UsageError("bench: runs must be 1 or more, warmup 0 or more and threads 1 or more")
+    graph = load_tflite(model_path).graph
+    want = graph.input
+    rng = np.random.default_rng(seed)
+    if want.dtype == "int8":
+        x = rng.integers(-128, 128, size=want.shape).astype(np.int8)
+    else:
+        x = rng.normal(0, 1, size=want.shape).astype(np.float32)
+    report = BenchReport(model_path, K.kernel_isa(), litert.litert_version(), runs)
+    litert._interpreter_module()  # load LiteRT's libraries before measuring RSS growth
+
+    engines = {}
+    for n in threads:
+        before = _rss()
+        rt = Runtime(graph, backend="cython", threads=int(n))
+        first = rt.invoke(x)
+        report.rss_bytes.setdefault("edgecnn", _rss() - before)
+        report.arena_bytes = rt.arena_bytes
+        engines[("edgecnn", n)] = rt.invoke
+        before = _rss()
+        run = _litert_engine(model_path, int(n), ref=False)
+        run(x)
+        report.rss_bytes.setdefault("litert", _rss() - before)
+        engines[("litert", n)] = run
+    n_ref = min(ref_runs, runs)
+    if n_ref > 0:
+        before = _rss()
+        ref = _litert_engine(model_path, 1, ref=True)
+        report.exact_vs_ref = bool(np.array_equal(ref(x), first))
+        report.rss_bytes["litert-ref"] = _rss() - before
+    for n in threads:
+        K.set_num_threads(int(n))  # process-wide: the edgecnn runtime of this block
+        timed = {e: EngineTimes(e, int(n), []) for e in ("edgecnn", "litert")}
+        if n_ref > 0:
+            timed["litert-ref"] = EngineTimes("litert-ref", int(n), [])
+        for i in range(warmup + runs):
+            for e in timed:
+                if e == "litert-ref" and (i < warmup or i >= warmup + n_ref):
+                    continue
+                fn = ref if e == "litert-ref" else engines[(e, n)]
+                t0 = time.perf_counter()
+                fn(x)
+                dt = (time.perf_counter() - t0) * 1e3
+                if i >= warmup:
+                    timed[e].times_ms.append(dt)
+        report.times.extend(timed.values())
+    return report
+
+
+def format_bench(report: BenchReport) -> str:
+    """A plain-text table: per thread count and engine, median/min/max ms, and the ratio."""
+    lines = [f"kernels: {report.kernel_isa}; {report.litert_version}; {report.runs} runs; "
+             f"edgecnn {'bit-exact' if report.exact_vs_ref else 'DIFFERS'} vs BUILTIN_REF",
+             f"{'threads':>7}  {'engine':<18} {'median ms':>10} {'min ms':>9} {'max ms':>9}"]
+    names = {"edgecnn": "edgecnn", "litert": "LiteRT XNNPACK", "litert-ref": "LiteRT BUILTIN_REF"}
+    for n in report.thread_counts:
+        for t in report.times:
+            if t.threads == n:
+                lines.append(f"{n:>7}  {names[t.engine]:<18} {t.median_ms:>10.3f} "
+                             f"{t.min_ms:>9.3f} {t.max_ms:>9.3f}")
+        lines.append(f"{n:>7}  {'ratio edgecnn/XNNPACK':<18} {report.ratio(n):>8.2f}")
+    mem = ", ".join(f"{e} {b / 2**20:.1f} MiB" for e, b in report.rss_bytes.items())
+    lines.append(f"RSS growth at build + first run: {mem}; edgecnn arenas "
+                 f"{report.arena_bytes / 2**10:.1f} KiB")
+    return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""The packed, prepare-time-bound kernels of the cython backend (bind_conv2d,
+bind_fully_connected) against the NumPy spec, bit for bit, on every ISA path this CPU runs
+(forced one by one): seeded random shapes, strides 1-4, symmetric and asymmetric padding,
+dilation, channel counts 1..70, every rounding policy, input zero points -128 / 0 / 127."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edgecnn.backends.reference as spec
+from edgecnn.reference.params import ConvParams, FCParams, make_requant
+
+K = pytest.importorskip("edgecnn.backends.cython")
+
+POLICIES = ("litert-ref", "double", "single", "fp32", "f64")
+ISAS = K.supported_isas()
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    K.force_isa(request.param)
+    yield request.param
+    K.force_isa("auto")
+
+
+def assert_same(actual, expected, what):
+    bad = np.argwhere(actual != expected)
+    if bad.size:
+        i = tuple(int(v) for v in bad[0])
+        raise AssertionError(f"{what}: {len(bad)} of {actual.size} differ; first at {i}: "
+                             f"bound {actual[i]} vs reference {expected[i]}")
+
+
+def _conv_case(rng, policy, zp_in, case):
+    cin = int(rng.choice([1, 3, 4, 5, 16, 33, 64, 70])) if case % 3 else int(rng.integers(1, 71))
+    cout = int(rng.integers(1, 71))
+    kh, kw = (int(v) for v in rng.integers(1, 6, size=2))
+    sh, sw = (int(v) for v in rng.integers(1, 5, size=2))
+    dh, dw = (int(v) for v in rng.integers(1, 3, size=2)) if case % 4 == 3 else (1, 1)
+    h = int(rng.integers(max(1, (kh - 1) * dh - 2), 14))
+    w = int(rng.integers(max(1, (kw - 1) * dw - 2), 14))
+    pt, pb, pl, pr = (int(v) for v in rng.integers(0, 4, size=4))  # asymmetric allowed
+    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+    ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        return None
+    s_in = float(rng.uniform(0.005, 0.1))
+    s_w = rng.uniform(0.002, 0.02, size=cout).astype(np.float32)
+    s_out = float(s_in * s_w.mean() * 3 * np.sqrt(kh * kw * cin))
+    x = rng.integers(-128, 128, size=(h, w, cin)).astype(np.int8)
+    wt = rng.integers(-127, 128, size=(cout, kh, kw, cin)).astype(np.int8)
+    bias = rng.integers(-30000, 30000, size=cout).astype(np.int32)
+    p = ConvParams(sh, sw, pt, pl, dh, dw, -zp_in)
+    act = ("none", "relu", "relu6")[case % 3]
+    rq = make_requant(s_in, s_w, s_out, int(rng.integers(-128, 128)), act, "conv", policy)
+    return x, wt, bias, p, rq, (oh, ow, cout)
+
+
+@pytest.mark.parametrize("zp_in", [-128, 0, 127])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_bound_conv_random(isa, policy, zp_in):
+    rng = np.random.default_rng([POLICIES.index(policy), zp_in + 128, ISAS.index(isa)])
+    done = 0
+    for case in range(40):
+        made = _conv_case(rng, policy, zp_in, case)
+        if made is None:
+            continue
+        x, wt, bias, p, rq, shape = made
+        run = K.bind_conv2d(wt, bias, p, rq, x.shape, shape)
+        out, expected = np.full(shape, 99, np.int8), np.empty(shape, np.int8)
+        run(x, out)
+        spec.conv2d_s8(x, wt, bias, p, rq, expected)
+        assert_same(out, expected, f"{isa} conv case {case}: {p}, x {x.shape}, w {wt.shape}")
+        run(x.copy(), out)  # a second call on a fresh input view: same answer
+        assert_same(out, expected, f"{isa} conv case {case} (second call)")
+        done += 1
+    assert done > 20
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bound_conv_threads_alexnet_like(isa, threads):
+    rng = np.random.default_rng(7)
+    x = rng.integers(-128, 128, size=(27, 27, 64)).astype(np.int8)
+    wt = rng.integers(-127, 128, size=(192, 5, 5, 64)).astype(np.int8)
+    bias = rng.integers(-30000, 30000, size=192).astype(np.int32)
+    p = ConvParams(1, 1, 2, 2, 1, 1, 5)
+    rq = make_requant(0.05, rng.uniform(0.002, 0.02, 192).astype(np.float32), 2.0, -3, "relu",
+                      "conv", "litert-ref")
+    expected = np.empty((27, 27, 192), np.int8)
+    spec.conv2d_s8(x, wt, bias, p, rq, expected)
+    K.set_num_threads(threads)
+    try:
+        out = np.empty_like(expected)
+        K.bind_conv2d(wt, bias, p, rq, x.shape, out.shape)(x, out)
+    finally:
+        K.set_num_threads(1)
+    assert_same(out, expected, f"{isa} conv 27x27x64 -> 192, {threads} threads")
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_bound_fully_connected_random(isa, policy, per_channel):
+    rng = np.random.default_rng([11, POLICIES.index(policy), per_channel, ISAS.index(isa)])
+    for case, zp_in in enumerate([-128, 0, 127, 3, -77, 64]):
+        n, o = int(rng.integers(1, 700)), int(rng.integers(1, 70))
+        s_in = float(rng.uniform(0.005, 0.1))
+        s_w = rng.uniform(0.002, 0.02, size=o if per_channel else 1).astype(np.float32)
+        x = rng.integers(-128, 128, size=n).astype(np.int8)
+        wt = rng.integers(-127, 128, size=(o, n)).astype(np.int8)
+        bias = rng.integers(-30000, 30000, size=o).astype(np.int32)
+        rq = make_requant(s_in, s_w, float(s_in * s_w.mean() * 3 * np.sqrt(n)),
+                          int(rng.integers(-128, 128)), ("none", "relu")[case % 2], "fc", policy)
+        out, expected = np.empty(o, np.int8), np.empty(o, np.int8)
+        spec.fully_connected_s8(x, wt, bias, FCParams(-zp_in), rq, expected)
+        for threads in (1, 2):
+            K.set_num_threads(threads)
+            try:
+                K.bind_fully_connected(wt, bias, FCParams(-zp_in), rq)(x, out)
+            finally:
+                K.set_num_threads(1)
+            assert_same(out, expected, f"{isa} fc case {case}: n={n} o={o} zp {zp_in}")
+
+
+def test_kernel_isa_names_and_force_errors():
+    assert K.kernel_isa() in ("avx512vnni", "avx2", "neon-sdot", "neon", "generic")
+    assert "generic" in ISAS and K.kernel_isa() in ISAS
+    with pytest.raises(ValueError, match="unknown kernel ISA"):
+        K.force_isa("sse9")
+    missing = [n for n in ("avx512vnni", "avx2", "neon-sdot", "neon") if n not in ISAS]
+    for name in missing:
+        with pytest.raises(ValueError, match="not supported on this CPU"):
+            K.force_isa(name)
+    assert K.kernel_isa() in ISAS  # a refused force leaves the choice as it was
+
+
+def test_bound_shapes_are_checked():
+    rq = make_requant(0.05, np.array([0.01], np.float32), 0.1, 0, "none", "conv", "litert-ref")
+    run = K.bind_conv2d(np.ones((1, 3, 3, 2), np.int8), np.zeros(1, np.int32),
+                        ConvParams(1, 1, 1, 1, 1, 1, 0), rq, (4, 4, 2), (4, 4, 1))
+    with pytest.raises(ValueError, match="conv input shape"):
+        run(np.zeros((5, 4, 2), np.int8), np.zeros((4, 4, 1), np.int8))
