@@ -1,0 +1,32 @@
+"""A short, fixed-seed run of every fuzz target (fuzz/targets.py) with the builtin mutation
+engine: each input must parse or raise an EdgecnnError, within the per-input time limit.
+The long runs are ``python fuzz/run_all.py --seconds N``; this only keeps CI honest.
+"""
+
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fuzz"))
+
+from engine import fuzz  # noqa: E402
+from targets import TARGETS, seeds  # noqa: E402
+
+RUNS = 400
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_fuzz_smoke(target):
+    start = time.monotonic()
+    stats = fuzz(target, seed=20261124, runs=RUNS, timeout=5)
+    failures = [msg for _, msg in stats.bugs + stats.hangs]
+    assert not failures, f"{len(failures)} failing inputs, first: {failures[0]}"
+    assert stats.runs == RUNS and time.monotonic() - start < 15
+    assert stats.parsed >= len(seeds(target)) // 2  # the seeds themselves parse
+
+
+def test_every_parser_has_seeds():
+    for target in TARGETS:
+        assert len(seeds(target)) >= 2, target
