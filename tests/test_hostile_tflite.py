@@ -216,6 +216,20 @@ def test_sparse_tensors_are_unsupported():
     refused(m, "'fc1/weights'", "sparse", error=UnsupportedOpError)
 
 
+@pytest.mark.parametrize("name,shape,text", [
+    ("conv1", [1, 4, 4, 1], "give (1, 4, 4, 2)"),  # fewer channels than the weights write
+    ("pool1", [1, 3, 3, 2], "give (1, 2, 2, 2)"),
+    ("flatten", [1, 7], "cannot reshape"),
+    ("fc1", [1, 2], "give (1, 3)"),
+])
+def test_declared_output_shape_must_match_the_op(name, shape, text):
+    # the Cython kernels size their loops from the weights and the output buffer: a conv
+    # output declaring 1 channel for 2-channel weights ran and wrote past its buffer
+    m = model_t()
+    tensor(m, name).shape = np.array(shape, np.int32)
+    refused(m, text)
+
+
 # ----------------------------------------------------------------------------- memory ceiling
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ir, shapes
-from ..errors import InputFileError, ModelFormatError, UnsupportedOpError
+from ..errors import ArchitectureError, InputFileError, ModelFormatError, UnsupportedOpError
 from . import metadata, schema, validate
 from .validate import DEFAULT_MAX_MEMORY
 
@@ -221,7 +221,9 @@ class _Reader:
             x = self.act(prev, where)
             out = self.act(op_outs[0], where)
             layer = handler(self, _Op(op, op_ins, where), x, out)
-            layers.append(ir.replace(layer, name=out.name, inputs=(x.name,), output=out))
+            layer = ir.replace(layer, name=out.name, inputs=(x.name,), output=out)
+            self.check_output_shape(layer, x, out, where)
+            layers.append(layer)
             prev = op_outs[0]
         if int(outs[0]) != prev:
             raise UnsupportedOpError(f"{self.file}: the model output is not the last op's output; "
@@ -235,6 +237,18 @@ class _Reader:
                   os.path.splitext(self.file)[0] or "model"))
         index = {t.name: i for i, t in self.acts.items()}
         return TfliteModel(self.path, graph, index)
+
+    def check_output_shape(self, layer, x, out, where):
+        """The declared output shape must be the one the input and the op's parameters give:
+        kernels size their loops from the weights and the output buffer, so a model declaring
+        fewer output channels than its weights would have them write past the buffer."""
+        try:
+            want = tuple(shapes.output_shape(layer, x.shape))
+        except ArchitectureError as e:
+            self.fail(f"{where}: {e}")
+        if want != tuple(out.shape):
+            self.fail(f"{where}: declares output '{validate.label(out.name)}' of shape {out.shape}, "
+                      f"but its input {x.shape} and its parameters give {want}")
 
     def metadata(self):
         for entry in self.model.metadata or []:
