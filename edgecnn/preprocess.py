@@ -46,6 +46,7 @@ from .errors import EdgecnnError, ImageError, InputFileError, ModelFormatError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                     ".ppm")
 
+MAX_SIDE = 1 << 15  # model input sides and resize targets (settings come from model files)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # What Pillow's decoders raise on corrupt, truncated or hostile input (TypeError,
 # KeyError and ZeroDivisionError come from plugins reading nonsense header fields: found by
@@ -133,6 +134,11 @@ def _check_preprocess(pre: ir.Preprocess) -> None:
         raise ModelFormatError(
             f"{where}: input size {pre.height}x{pre.width} with resize {pre.resize} is invalid; "
             f"height and width must be positive and resize 0 or more")
+    if max(pre.height, pre.width, pre.resize) > MAX_SIDE or \
+            pre.height * pre.width > (Image.MAX_IMAGE_PIXELS or MAX_SIDE ** 2):
+        raise ModelFormatError(
+            f"{where}: input size {pre.height}x{pre.width} with resize {pre.resize} is over "
+            f"{MAX_SIDE} pixels a side or over Pillow's decompression-bomb limit in all")
     if 0 < pre.resize < max(pre.height, pre.width):
         raise ModelFormatError(
             f"{where}: resize {pre.resize} is smaller than the {pre.height}x{pre.width} crop; "
@@ -176,6 +182,11 @@ def _resize_and_crop(img: Image.Image, pre: ir.Preprocess, path: str) -> Image.I
         size = (pre.resize, pre.resize * h // w)
     else:
         size = (pre.resize * w // h, pre.resize)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and size[0] * size[1] > limit:  # a 1x80000 strip resized to 224 is 4 G pixels
+        raise ImageError(f"{path}: a {w}x{h} image resized to shorter side {pre.resize} would be "
+                         f"{size[0]}x{size[1]} pixels, over Pillow's decompression-bomb limit "
+                         f"of {limit}; crop it to a less extreme aspect ratio")
     img = img.resize(size, Image.BILINEAR)
     left = (size[0] - pre.width) // 2
     top = (size[1] - pre.height) // 2

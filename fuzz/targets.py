@@ -20,10 +20,12 @@ files in fuzz/corpus/<target>/ (written by fuzz/make_corpus.py).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import glob
 import io
 import os
+import shutil
 import tempfile
 import zipfile
 
@@ -35,6 +37,7 @@ REPO = os.path.dirname(HERE)
 CORPUS = os.path.join(HERE, "corpus")
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
 _TMP = tempfile.mkdtemp(prefix="edgecnn-fuzz-")
+atexit.register(shutil.rmtree, _TMP, True)
 
 
 def _as_file(data: bytes, suffix: str) -> str:

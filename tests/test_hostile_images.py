@@ -17,7 +17,7 @@ from PIL import Image
 from edgecnn import ir
 from edgecnn.cli import main
 from edgecnn.convert import convert
-from edgecnn.errors import ImageError
+from edgecnn.errors import ImageError, ModelFormatError
 from edgecnn.preprocess import load_image
 
 GRAY = ir.Preprocess(height=4, width=4, color="L")
@@ -160,3 +160,20 @@ def test_calibration_folder_with_only_bad_images_is_an_error(tmp_path):
                                   "--calib", str(calib), "-o", str(tmp_path / "x.tflite")])
     assert r.exit_code == 2 and not (tmp_path / "x.tflite").exists()
     assert r.output.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_extreme_aspect_ratio_resize_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "strip.png"
+    Image.new("L", (80_000, 1)).save(path)  # 80 000 pixels: fine; at shorter side 224: 4 G
+    start = time.monotonic()
+    with pytest.raises(ImageError, match="strip.png: a 80000x1 image resized to shorter side 224"):
+        load_image(str(path), ir.Preprocess(height=224, width=224, color="RGB", resize=224))
+    assert time.monotonic() - start < 1
+
+
+@pytest.mark.parametrize("height,width,resize", [(100_000, 1, 0), (30_000, 30_000, 0), (8, 8, 1 << 20)])
+def test_preprocess_settings_from_a_model_file_are_bounded(tmp_path, height, width, resize):
+    path = tmp_path / "dot.png"
+    Image.new("L", (1, 1)).save(path)
+    with pytest.raises(ModelFormatError, match="model preprocess settings"):
+        load_image(str(path), ir.Preprocess(height=height, width=width, color="L", resize=resize))

@@ -367,3 +367,14 @@ def test_cli_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
     assert debug.exit_code == 2
     assert "Traceback (most recent call last)" in debug.output and "validate.py" in debug.output
     assert debug.output.strip().splitlines()[-1] == lines[0]
+
+
+@pytest.mark.parametrize("payload", [b"[" * 100_000 + b"]" * 100_000,
+                                     b'{"format_version": 1' + b"1" * 5000 + b"}",
+                                     b'{"format_version": 1, "labels": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_metadata_json_bombs_are_format_errors(payload):
+    m = fb.ModelT.InitFromPackedBuf(bytearray(to_flatbuffer(tiny_graph().replace(
+        preprocess=ir.Preprocess(height=6, width=6)))), 0)
+    entry = next(e for e in m.metadata if e.name == b"edgecnn")
+    m.buffers[entry.buffer].data = np.frombuffer(payload, np.uint8)
+    refused(m, "metadata")

@@ -254,7 +254,11 @@ class _Reader:
         for entry in self.model.metadata or []:
             if _text(entry.name) == metadata.NAME:
                 raw = self.buffer_bytes(entry.buffer, f"metadata '{metadata.NAME}'")
-                return metadata.decode(bytes(raw) if raw is not None else b"", self.file)
+                try:
+                    return metadata.decode(bytes(raw) if raw is not None else b"", self.file)
+                except (RecursionError, ValueError) as e:  # JSON nested too deep, huge ints
+                    self.fail(f"the '{metadata.NAME}' metadata is not valid JSON "
+                              f"({type(e).__name__}: {validate.label(e, 80)})")
         return None
 
 
