@@ -7,6 +7,7 @@
 # 1/256, zero point -128). Arrays are flat C-contiguous views; wrappers reshape without copying.
 from libc.math cimport expf, roundf, tanhf
 from libc.stdint cimport int8_t, int32_t
+from libc.string cimport memcpy, memset
 
 from fixedpoint cimport (EC_ROUND_DOUBLE, EC_ROUND_F64, EC_ROUND_FP32, EC_ROUND_SINGLE,
                          ec_exp_on_negative_values_q5, ec_get_reciprocal, ec_mbqm_double,
@@ -29,16 +30,18 @@ def requantize(const int32_t[:, ::1] acc, const int32_t[::1] multiplier,
 def pad_s8(const int8_t[:, :, ::1] x, int pad_top, int pad_left, int pad_value,
            int8_t[:, :, ::1] out):
     cdef Py_ssize_t h = x.shape[0], w = x.shape[1], ch = x.shape[2]
-    cdef Py_ssize_t oh = out.shape[0], ow = out.shape[1], y, xx, c
+    cdef Py_ssize_t oh = out.shape[0], ow = out.shape[1], y
+    cdef Py_ssize_t row = ow * ch, left = pad_left * ch, inner = w * ch
+    cdef int8_t* op = &out[0, 0, 0]
+    cdef const int8_t* xp = &x[0, 0, 0]
     with nogil:
         for y in range(oh):
-            for xx in range(ow):
-                if pad_top <= y < pad_top + h and pad_left <= xx < pad_left + w:
-                    for c in range(ch):
-                        out[y, xx, c] = x[y - pad_top, xx - pad_left, c]
-                else:
-                    for c in range(ch):
-                        out[y, xx, c] = <int8_t>pad_value
+            if pad_top <= y < pad_top + h:  # border, one copied image row, border
+                memset(op + y * row, pad_value, left)
+                memcpy(op + y * row + left, xp + (y - pad_top) * inner, inner)
+                memset(op + y * row + left + inner, pad_value, row - left - inner)
+            else:
+                memset(op + y * row, pad_value, row)
 
 
 def quantize_s8(const float[::1] x, float scale, int zero_point, int8_t[::1] out):
