@@ -123,7 +123,10 @@ _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
 def short(value) -> str:
     """A bounded repr for error messages: a hostile pickle can build values whose full repr is
     exponential (a tuple holding the same tuple twice, 100 levels deep) or megabytes long."""
-    return _REPR.repr(value)
+    try:
+        return _REPR.repr(value)
+    except (ValueError, RecursionError):  # an int past Python's 4300-digit str() limit
+        return f"<{type(value).__name__}>"
 
 
 KEY_TYPES = (str, bytes, int, float, bool, type(None))

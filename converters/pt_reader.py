@@ -244,8 +244,8 @@ def _storages(name, refs, raw, big_endian):
         data = raw[key]
         need = ref.numel * _itemsize(ref.dtype)
         if len(data) < need:
-            raise ModelFormatError(f"{name}: storage {key!r} holds {len(data)} bytes but declares "
-                                   f"{ref.numel} elements ({need} bytes); {RESAVE}")
+            raise ModelFormatError(f"{name}: storage {short(key)} holds {len(data)} bytes but declares "
+                                   f"{short(ref.numel)} elements ({short(need)} bytes); {RESAVE}")
         if ref.dtype == "bfloat16":
             bits = np.frombuffer(data, ">u2" if big_endian else "<u2", ref.numel)
             arr = (bits.astype(np.uint32) << 16).view(np.float32)
@@ -283,7 +283,7 @@ def _tensor(name, tensor_name, t: TensorRef, storages, budget) -> np.ndarray:
     size, stride, offset = t.size, t.stride, t.offset
     if len(size) != len(stride) or offset < 0 or any(v < 0 for v in size + stride):
         raise ModelFormatError(f"{name}: tensor {tensor_name!r} has size {short(size)}, stride {short(stride)}, "
-                               f"offset {offset}; the file is corrupt, {RESAVE}")
+                               f"offset {short(offset)}; the file is corrupt, {RESAVE}")
     numel = 1
     for n in size:
         numel *= n
@@ -292,7 +292,7 @@ def _tensor(name, tensor_name, t: TensorRef, storages, budget) -> np.ndarray:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))
         if last >= base.size:
             raise ModelFormatError(f"{name}: tensor {tensor_name!r} (size {short(size)}, stride {short(stride)}, "
-                                   f"offset {offset}) reads element {last} of storage {short(t.storage.key)} which "
+                                   f"offset {short(offset)}) reads element {short(last)} of storage {short(t.storage.key)} which "
                                    f"holds {base.size}; the file is corrupt, {RESAVE}")
     if 0 in size:
         return np.zeros(size, base.dtype)
@@ -409,6 +409,9 @@ def _module(name, obj, prefix, storages, path_ids, budget):
     if not isinstance(modules, dict):
         raise ModelFormatError(f"{name}: module {prefix or '(root)'!r} has _modules of type {type(modules).__name__}")
     for key, child in modules.items():
+        if not isinstance(key, str):
+            raise ModelFormatError(f"{name}: module {prefix or '(root)'!r} has a child named {short(key)}, "
+                                   "not a string")
         if child is None:
             continue
         if not _is_module(child):

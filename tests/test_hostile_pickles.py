@@ -383,3 +383,30 @@ def test_non_persistent_set_of_the_wrong_type_is_a_format_error(tmp_path, guard)
     with pytest.raises(ModelFormatError) as err:
         load(_zip(tmp_path / "np.pt", pkl))
     assert "_non_persistent_buffers_set" in _one_line(err, "np.pt")
+
+
+def _huge_int():
+    raw = (10 ** 5000).to_bytes(2100, "little", signed=True)
+    return b"\x8b" + struct.pack("<i", len(raw)) + raw  # LONG4: past str()'s 4300-digit limit
+
+
+@pytest.mark.parametrize("where", ["offset", "child_name", "state_dict_key", "numel"])
+def test_ints_too_long_to_print_still_give_a_one_line_error(tmp_path, guard, where):
+    _, load = guard
+    big = _huge_int()
+    pkl = {
+        "offset": _state_dict([("w", _tensor()[:-len(_i(0) + _tuple((12,)) + _tuple((1,)) + b"\x89"
+                                                     + _g("collections", "OrderedDict") + b")RtR")]
+                               + big + _tuple((12,)) + _tuple((1,)) + b"\x89"
+                               + _g("collections", "OrderedDict") + b")RtR")]),
+        "child_name": b"\x80\x02" + _g("m", "Net") + b")\x81}(" + _s("_modules") + b"}" + big
+                      + _g("m", "Net") + b")\x81}" + _s("_modules") + b"}sbsub.",
+        "state_dict_key": b"\x80\x02}" + big + _i(1) + b"s.",
+        "numel": _state_dict([("w", _g("torch._utils", "_rebuild_tensor_v2") + b"(" + b"(" + _s("storage")
+                               + _g("torch", "FloatStorage") + _s("0") + _s("cpu") + big + b"tQ" + _i(0)
+                               + _tuple((12,)) + _tuple((1,)) + b"\x89" + _g("collections", "OrderedDict")
+                               + b")RtR")]),
+    }[where]
+    with pytest.raises(ModelFormatError) as err:
+        load(_zip(tmp_path / "bigint.pt", pkl))
+    assert len(_one_line(err, "bigint.pt")) < 1000
