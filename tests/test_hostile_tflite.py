@@ -378,3 +378,26 @@ def test_metadata_json_bombs_are_format_errors(payload):
     entry = next(e for e in m.metadata if e.name == b"edgecnn")
     m.buffers[entry.buffer].data = np.frombuffer(payload, np.uint8)
     refused(m, "metadata")
+
+
+def test_many_tensors_sharing_one_external_buffer_do_not_copy_it():
+    m = model_t()
+    sub = m.subgraphs[0]
+    pad = fb.BufferT()
+    pad.data = np.zeros(4 << 20, np.uint8)  # 4 MB inside the file for the external buffer to span
+    m.buffers.append(pad)
+    ext = fb.BufferT()
+    ext.offset, ext.size = 1, 1  # placeholders, set once the file size is known
+    m.buffers.append(ext)
+    for k in range(5_000):  # 5 000 constant-looking tensors on it: 20 GB if each copied it
+        t = fb.TensorT()
+        t.name, t.type, t.buffer = f"t{k}".encode(), fb.TensorType.UINT8, len(m.buffers) - 1
+        t.shape = np.array([4 << 20], np.int32)
+        sub.tensors.append(t)
+    size = len(pack(m))
+    ext.offset, ext.size = size - (4 << 20) - 4096, 4 << 20
+    data = pack(m)
+    assert len(data) == size
+    start = time.monotonic()
+    refused(data, "memory ceiling")  # 20 GB of declared tensors
+    assert time.monotonic() - start < 10

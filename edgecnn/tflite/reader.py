@@ -158,7 +158,7 @@ class _Reader:
             end = buf.offset + buf.size
             if end > len(self.data):
                 self.fail(f"buffer {b} runs past the end of the file (truncated?)")
-            return self.data[buf.offset:end]
+            return memoryview(self.data)[buf.offset:end]  # no copy: many tensors may share it
         return buf.data if buf.data is not None else None
 
     def act(self, i: int, where: str) -> ir.Tensor:
