@@ -31,21 +31,25 @@ _LENET_VARIANTS = {"lenet5": ("relu", "maxpool"), "lenet5-tanh": ("tanh", "maxpo
 
 
 def _lenet5(act: str, pool: str) -> dict:
-    layers = []
+    """conv 6@5x5, pool 2, conv 16@5x5, pool 2, dense 120, 84, 10; layers named like the
+    usual features/classifier Sequentials (a BatchNorm found in the weights shifts nothing:
+    weight layers take their names from the file)."""
+    features = []
     for filters in (6, 16):
-        layers += [{"type": "conv", "filters": filters, "kernel": 5}, {"type": act},
-                   {"type": pool, "kernel": 2}]
-    layers.append({"type": "flatten"})
-    for units, last in ((120, False), (84, False), (10, True)):
-        layers.append({"type": "linear", "units": units})
-        if not last:
-            layers.append({"type": act})
+        features += [{"type": "conv", "filters": filters, "kernel": 5}, {"type": act},
+                     {"type": pool, "kernel": 2}]
+    classifier = [{"type": "linear", "units": 120}, {"type": act},
+                  {"type": "linear", "units": 84}, {"type": act}, {"type": "linear", "units": 10}]
+    layers = ([dict(e, name=f"features.{i}") for i, e in enumerate(features)]
+              + [dict(e, name=f"classifier.{i}") for i, e in enumerate(classifier)])
     return {"name": "lenet5", "input": {"height": 32, "width": 32, "channels": 1}, "layers": layers}
 
 
 def _alexnet() -> dict:
-    """torchvision's AlexNet layout (features, avgpool, classifier)."""
-    layers = [
+    """torchvision's AlexNet layout, with torchvision's module names, so a state_dict with
+    --arch alexnet and the pickled module give the same file. The flatten before the first
+    Linear is implicit (torch.flatten in forward); the class count follows the weights."""
+    f = [
         {"type": "conv", "filters": 64, "kernel": 11, "stride": 4, "padding": 2}, {"type": "relu"},
         {"type": "maxpool", "kernel": 3, "stride": 2},
         {"type": "conv", "filters": 192, "kernel": 5, "padding": 2}, {"type": "relu"},
@@ -54,11 +58,15 @@ def _alexnet() -> dict:
         {"type": "conv", "filters": 256, "kernel": 3, "padding": 1}, {"type": "relu"},
         {"type": "conv", "filters": 256, "kernel": 3, "padding": 1}, {"type": "relu"},
         {"type": "maxpool", "kernel": 3, "stride": 2},
-        {"type": "adaptive_avgpool", "output": [6, 6]}, {"type": "flatten"},
-        {"type": "dropout"}, {"type": "linear", "units": 4096}, {"type": "relu"},
-        {"type": "dropout"}, {"type": "linear", "units": 4096}, {"type": "relu"},
-        {"type": "linear", "units": 1000},
     ]
+    c = [
+        {"type": "dropout"}, {"type": "linear", "units": 4096}, {"type": "relu"},
+        {"type": "dropout"}, {"type": "linear", "units": 4096}, {"type": "relu"},
+        {"type": "linear"},
+    ]
+    layers = ([dict(e, name=f"features.{i}") for i, e in enumerate(f)]
+              + [{"type": "adaptive_avgpool", "output": [6, 6], "name": "avgpool"}]
+              + [dict(e, name=f"classifier.{i}") for i, e in enumerate(c)])
     return {"name": "alexnet", "input": {"height": 224, "width": 224, "channels": 3},
             "layers": layers}
 

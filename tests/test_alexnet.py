@@ -309,3 +309,15 @@ def test_adaptive_avgpool_at_416_is_a_2x2_average_pool_bit_exact(alexnet, small_
     report = verify(out, photos(1), backend="cython")
     assert report.ok and [r.name for r in report.rows if r.max_diff != 0] == []
     os.remove(out)  # 61 MB
+
+
+def test_state_dict_with_arch_alexnet_gives_the_same_file_bytes(cli_converted, alexnet,
+                                                                 small_calib_dir, tmp_path):
+    _, paths = alexnet
+    _, module_out = cli_converted
+    out = str(tmp_path / "alexnet_sd.tflite")
+    r = CliRunner().invoke(main, ["convert", paths["state_dict"], "--arch", "alexnet", "--calib",
+                                  small_calib_dir, "--labels", LABELS_TXT, "-o", out])
+    assert r.exit_code == 0, r.output
+    with open(module_out, "rb") as a, open(out, "rb") as b:
+        assert a.read() == b.read()
