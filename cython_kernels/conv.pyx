@@ -50,6 +50,8 @@ def conv2d_s8(const int8_t[:, :, ::1] x, const int8_t[:, :, :, ::1] w,
 # BoundConv packs the weights once for the run-time ISA path (gemm_s8.h), folds the input zero
 # point into the bias, owns its per-thread im2col scratch and then runs with no allocation.
 
+import os
+
 import numpy as np
 from libc.stdint cimport int64_t
 
@@ -87,7 +89,7 @@ cdef extern from "gemm_s8.h" nogil:
     size_t ec_packed_b_bytes(const ec_conv_plan* p)
     void ec_pack_b(const ec_conv_plan* p, const int8_t* w, void* dst, int64_t* sums)
     void ec_conv_run(const ec_conv_plan* p, const int8_t* x, int8_t* out, int nthreads)
-    int omp_get_num_procs()
+    int EC_POOL_MAX
 
 cdef int _num_threads = 1
 
@@ -163,7 +165,7 @@ cdef class BoundConv:
         cdef int64_t[::1] sv = sums
         ec_pack_b(p, &w[0, 0, 0, 0], &pv[0], &sv[0])
         p.pad_a = -input_offset + (128 if L.u8 else 0)
-        p.max_threads = max(omp_get_num_procs(), _num_threads, 1)
+        p.max_threads = min(max(os.cpu_count() or 1, _num_threads), EC_POOL_MAX)
         padded = np.zeros(p.hp * p.wp * p.cin * L.a_bytes + 64, np.uint8)
         cdef uint8_t[::1] pdv = padded
         p.padded = &pdv[0]

@@ -76,25 +76,27 @@ static void ec_kern_neon(const uint8_t *const *rows, int nseg, int segp, ptrdiff
         for (q = 0; q < 4; q++) vst1q_s32(tile + r * EC_MAX_NR + 4 * q, c[r][q]);
 }
 
-static void ec_requant_double_neon(const ec_requant *rq, int c0, const int32_t *acc,
-                                   int8_t *out, int n) {
+static void ec_requant_tile_double_neon(const ec_requant *rq, int c0, const int32_t *tile,
+                                        int nrows, int8_t *out, size_t out_stride, int n) {
     const int32x4_t off = vdupq_n_s32(rq->out_off);
     const int32x4_t lo = vdupq_n_s32(rq->act_min), hi = vdupq_n_s32(rq->act_max);
-    int j;
+    int j, r;
     for (j = 0; j < n; j += 4) { /* tile rows and parameters are padded to whole panels */
-        int c = c0 + j;
-        int32x4_t v = vaddq_s32(vld1q_s32(acc + j), vld1q_s32(rq->bias + c));
-        v = vshlq_s32(v, vld1q_s32(rq->left + c));
-        v = vqrdmulhq_s32(v, vld1q_s32(rq->m0 + c));
-        int32x4_t neg_right = vnegq_s32(vld1q_s32(rq->right + c));
-        int32x4_t fixup = vshrq_n_s32(vandq_s32(v, neg_right), 31);
-        v = vrshlq_s32(vqaddq_s32(v, fixup), neg_right);
-        v = vminq_s32(vmaxq_s32(vaddq_s32(v, off), lo), hi);
-        int16x4_t v16 = vqmovn_s32(v);
-        int8x8_t v8 = vqmovn_s16(vcombine_s16(v16, v16));
-        int8_t tmp[8];
-        vst1_s8(tmp, v8);
-        memcpy(out + j, tmp, (size_t)(n - j < 4 ? n - j : 4));
+        int c = c0 + j, cnt = n - j < 4 ? n - j : 4;
+        int32x4_t bias = vld1q_s32(rq->bias + c), m0 = vld1q_s32(rq->m0 + c);
+        int32x4_t left = vld1q_s32(rq->left + c), neg_right = vnegq_s32(vld1q_s32(rq->right + c));
+        for (r = 0; r < nrows; r++) {
+            int32x4_t v = vaddq_s32(vld1q_s32(tile + r * EC_MAX_NR + j), bias);
+            v = vqrdmulhq_s32(vshlq_s32(v, left), m0);
+            int32x4_t fixup = vshrq_n_s32(vandq_s32(v, neg_right), 31);
+            v = vrshlq_s32(vqaddq_s32(v, fixup), neg_right);
+            v = vminq_s32(vmaxq_s32(vaddq_s32(v, off), lo), hi);
+            int16x4_t v16 = vqmovn_s32(v);
+            int8x8_t v8 = vqmovn_s16(vcombine_s16(v16, v16));
+            int8_t tmp[8];
+            vst1_s8(tmp, v8);
+            memcpy(out + r * out_stride + j, tmp, (size_t)cnt);
+        }
     }
 }
 

@@ -25,12 +25,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "cpu_features.h"
 #include "fixedpoint.h"
+#include "threadpool.h"
 
 #define EC_MAX_MR 8
 #define EC_MAX_NR 32
@@ -270,26 +267,29 @@ static ec_kern_fn ec_kernel_for(const ec_conv_plan *p) {
     }
 }
 
-/* Tile row -> int8 with the fastest requantizer of the path for the double policy. */
-static inline void ec_requant_row(int isa, const ec_requant *rq, int c0, const int32_t *acc,
-                                  int8_t *out, int n) {
+/* A tile (nrows rows) -> int8 with the fastest requantizer of the path for the double
+ * policy, the scalar one otherwise. */
+static inline void ec_requant_tile(int isa, const ec_requant *rq, int c0, const int32_t *tile,
+                                   int nrows, int8_t *out, size_t out_stride, int n) {
+    int r;
 #if defined(EC_X86)
     if (rq->policy == EC_ROUND_DOUBLE && isa == EC_ISA_AVX512VNNI) {
-        ec_requant_double_avx512(rq, c0, acc, out, n);
+        ec_requant_tile_double_avx512(rq, c0, tile, nrows, out, out_stride, n);
         return;
     }
     if (rq->policy == EC_ROUND_DOUBLE && isa == EC_ISA_AVX2) {
-        ec_requant_double_avx2(rq, c0, acc, out, n);
+        ec_requant_tile_double_avx2(rq, c0, tile, nrows, out, out_stride, n);
         return;
     }
 #endif
 #if defined(EC_ARM64)
     if (rq->policy == EC_ROUND_DOUBLE && (isa == EC_ISA_NEON || isa == EC_ISA_NEON_SDOT)) {
-        ec_requant_double_neon(rq, c0, acc, out, n);
+        ec_requant_tile_double_neon(rq, c0, tile, nrows, out, out_stride, n);
         return;
     }
 #endif
-    ec_requant_row_scalar(rq, c0, acc, out, n);
+    for (r = 0; r < nrows; r++)
+        ec_requant_row_scalar(rq, c0, tile + r * EC_MAX_NR, out + r * out_stride, n);
 }
 
 /* ---------------------------------------------------------------- conv driver */
@@ -329,12 +329,16 @@ static void ec_conv_mblock(const ec_conv_plan *p, ec_kern_fn kern, const int8_t 
     int m0 = mb * L->mr;
     int nrows = m_total - m0 < L->mr ? m_total - m0 : L->mr;
     size_t panel_bytes = (size_t)L->nr * p->kp * L->a_bytes;
+    int oy = m0 / p->ow, ox = m0 % p->ow;
     for (r = 0; r < L->mr; r++) { /* rows past the end repeat the last pixel, never stored */
         int m = m0 + (r < nrows ? r : nrows - 1);
         if (p->direct) {
-            int oy = m / p->ow, ox = m % p->ow;
             rows[r] = (const uint8_t *)p->padded +
                       ((size_t)oy * p->sh * p->wp + (size_t)ox * p->sw) * p->cin * L->a_bytes;
+            if (r + 1 < nrows && ++ox == p->ow) {
+                ox = 0;
+                oy++;
+            }
         } else {
             ec_pack_a_row(p, x, m, a, (size_t)r * p->kp);
             rows[r] = (const uint8_t *)a + (size_t)r * p->kp * L->a_bytes;
@@ -345,34 +349,46 @@ static void ec_conv_mblock(const ec_conv_plan *p, ec_kern_fn kern, const int8_t 
         int c0 = pn * L->nr;
         int n = p->cout - c0 < L->nr ? p->cout - c0 : L->nr;
         kern(rows, p->nseg, p->segp, ss, (const uint8_t *)p->b + panel_bytes * pn, tile);
-        for (r = 0; r < nrows; r++)
-            ec_requant_row(p->isa, &p->rq, c0, tile + r * EC_MAX_NR,
-                           out + (size_t)(m0 + r) * p->cout + c0, n);
+        ec_requant_tile(p->isa, &p->rq, c0, tile, nrows, out + (size_t)m0 * p->cout + c0,
+                        (size_t)p->cout, n);
     }
 }
 
+typedef struct {
+    const ec_conv_plan *p;
+    ec_kern_fn kern;
+    const int8_t *x;
+    int8_t *out;
+    int nmb, per_chunk;
+} ec_conv_job;
+
+static void ec_conv_chunk(void *ctx, int index, int slot) {
+    const ec_conv_job *j = (const ec_conv_job *)ctx;
+    const ec_conv_plan *p = j->p;
+    void *a = p->direct ? NULL
+                        : (uint8_t *)p->scratch + (size_t)slot * p->L.mr * p->kp * p->L.a_bytes;
+    int mb = index * j->per_chunk, end = mb + j->per_chunk;
+    if (end > j->nmb) end = j->nmb;
+    for (; mb < end; mb++) ec_conv_mblock(p, j->kern, j->x, j->out, mb, a);
+}
+
+/* Blocks of MR output pixels, about 8 chunks per thread so a busy core costs little. */
 static void ec_conv_run(const ec_conv_plan *p, const int8_t *x, int8_t *out, int nthreads) {
-    const ec_layout *L = &p->L;
-    ec_kern_fn kern = ec_kernel_for(p);
-    int nmb = (p->oh * p->ow + L->mr - 1) / L->mr;
-    size_t per_thread = (size_t)L->mr * p->kp * L->a_bytes;
-    if (p->direct) ec_pad_input(p, x);
+    ec_conv_job j;
+    j.p = p;
+    j.kern = ec_kernel_for(p);
+    j.x = x;
+    j.out = out;
+    j.nmb = (p->oh * p->ow + p->L.mr - 1) / p->L.mr;
     if (nthreads > p->max_threads) nthreads = p->max_threads;
-    if (nthreads > nmb) nthreads = nmb;
+    if (p->direct) ec_pad_input(p, x);
     if (nthreads <= 1) {
-        int mb;
-        for (mb = 0; mb < nmb; mb++) ec_conv_mblock(p, kern, x, out, mb, p->scratch);
+        j.per_chunk = j.nmb;
+        ec_conv_chunk(&j, 0, 0);
         return;
     }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nthreads)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int lo = (int)((long)nmb * t / nt), hi = (int)((long)nmb * (t + 1) / nt), mb;
-        void *a = (uint8_t *)p->scratch + per_thread * t;
-        for (mb = lo; mb < hi; mb++) ec_conv_mblock(p, kern, x, out, mb, a);
-    }
-#endif
+    j.per_chunk = (j.nmb + 8 * nthreads - 1) / (8 * nthreads);
+    ec_pool_run(ec_conv_chunk, &j, (j.nmb + j.per_chunk - 1) / j.per_chunk, nthreads);
 }
 
 /* ---------------------------------------------------------------- fully connected */
@@ -412,28 +428,37 @@ static void ec_fc_rows(const ec_fc_plan *p, int r0, int r1, int8_t *out) {
     }
 }
 
+typedef struct {
+    const ec_fc_plan *p;
+    int8_t *out;
+    int rows_per_chunk;
+} ec_fc_job;
+
+static void ec_fc_chunk(void *ctx, int index, int slot) {
+    const ec_fc_job *j = (const ec_fc_job *)ctx;
+    int lo = index * j->rows_per_chunk, hi = lo + j->rows_per_chunk;
+    (void)slot;
+    ec_fc_rows(j->p, lo, hi < j->p->o ? hi : j->p->o, j->out);
+}
+
+/* Rows in chunks of 64 (a multiple of the 4-row step), spread over the threads. */
 static void ec_fc_run(const ec_fc_plan *p, const int8_t *x, int8_t *out, int nthreads) {
-    int i, blocks = (p->o + 3) / 4;
+    ec_fc_job j;
+    int i;
     if (p->isa == EC_ISA_AVX512VNNI) {
         uint8_t *d = (uint8_t *)p->xs;
         for (i = 0; i < p->n; i++) d[i] = (uint8_t)x[i] ^ 0x80u;
     } else {
         memcpy(p->xs, x, (size_t)p->n);
     }
-    if (nthreads > blocks) nthreads = blocks;
-    if (nthreads <= 1) {
+    j.p = p;
+    j.out = out;
+    if (nthreads <= 1 || p->o <= 64) {
         ec_fc_rows(p, 0, p->o, out);
         return;
     }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nthreads)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int lo = (int)((long)blocks * t / nt) * 4, hi = (int)((long)blocks * (t + 1) / nt) * 4;
-        if (hi > p->o) hi = p->o;
-        ec_fc_rows(p, lo, hi, out);
-    }
-#endif
+    j.rows_per_chunk = 64;
+    ec_pool_run(ec_fc_chunk, &j, (p->o + 63) / 64, nthreads);
 }
 
 #endif /* EDGECNN_GEMM_S8_H */

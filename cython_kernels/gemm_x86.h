@@ -91,21 +91,28 @@ EC_TGT_VNNI static inline __m512i ec_mbqm_double_avx512(__m512i v, __m512i m0, _
     return _mm512_mask_add_epi32(q, _mm512_cmpgt_epi32_mask(rem, thr), q, _mm512_set1_epi32(1));
 }
 
-EC_TGT_VNNI static void ec_requant_double_avx512(const ec_requant *rq, int c0,
-                                                 const int32_t *acc, int8_t *out, int n) {
+/* A tile (rows of EC_MAX_NR accumulators) -> int8 rows of out (stride out_stride), n channels
+ * from c0; the per-channel parameters are loaded once per 16 channels. */
+EC_TGT_VNNI static void ec_requant_tile_double_avx512(const ec_requant *rq, int c0,
+                                                      const int32_t *tile, int nrows,
+                                                      int8_t *out, size_t out_stride, int n) {
     const __m512i off = _mm512_set1_epi32(rq->out_off);
     const __m512i lo = _mm512_set1_epi32(rq->act_min), hi = _mm512_set1_epi32(rq->act_max);
-    int j;
+    int j, r;
     for (j = 0; j < n; j += 16) {
         int c = c0 + j;
         __mmask16 keep = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
-        __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(keep, acc + j),
-                                     _mm512_maskz_loadu_epi32(keep, rq->bias + c));
-        v = ec_mbqm_double_avx512(v, _mm512_maskz_loadu_epi32(keep, rq->m0 + c),
-                                  _mm512_maskz_loadu_epi32(keep, rq->left + c),
-                                  _mm512_maskz_loadu_epi32(keep, rq->right + c));
-        v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, off), lo), hi);
-        _mm_mask_storeu_epi8(out + j, keep, _mm512_cvtsepi32_epi8(v));
+        __m512i bias = _mm512_maskz_loadu_epi32(keep, rq->bias + c);
+        __m512i m0 = _mm512_maskz_loadu_epi32(keep, rq->m0 + c);
+        __m512i left = _mm512_maskz_loadu_epi32(keep, rq->left + c);
+        __m512i right = _mm512_maskz_loadu_epi32(keep, rq->right + c);
+        for (r = 0; r < nrows; r++) {
+            __m512i v = _mm512_add_epi32(_mm512_loadu_si512((const void *)(tile + r * EC_MAX_NR + j)),
+                                         bias);
+            v = ec_mbqm_double_avx512(v, m0, left, right);
+            v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, off), lo), hi);
+            _mm_mask_storeu_epi8(out + r * out_stride + j, keep, _mm512_cvtsepi32_epi8(v));
+        }
     }
 }
 
@@ -184,24 +191,34 @@ EC_TGT_AVX2 static inline __m256i ec_mbqm_double_avx2(__m256i v, __m256i m0, __m
     return _mm256_sub_epi32(q, _mm256_cmpgt_epi32(rem, thr)); /* true lanes are -1 */
 }
 
-EC_TGT_AVX2 static void ec_requant_double_avx2(const ec_requant *rq, int c0, const int32_t *acc,
-                                               int8_t *out, int n) {
+EC_TGT_AVX2 static void ec_requant_tile_double_avx2(const ec_requant *rq, int c0,
+                                                    const int32_t *tile, int nrows, int8_t *out,
+                                                    size_t out_stride, int n) {
     const __m256i off = _mm256_set1_epi32(rq->out_off);
     const __m256i lo = _mm256_set1_epi32(rq->act_min), hi = _mm256_set1_epi32(rq->act_max);
-    int j;
+    int j, r;
     for (j = 0; j < n; j += 8) { /* tile rows and parameters are padded to whole panels */
-        int c = c0 + j;
-        __m256i v = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)),
-                                     _mm256_loadu_si256((const __m256i *)(rq->bias + c)));
-        v = ec_mbqm_double_avx2(v, _mm256_loadu_si256((const __m256i *)(rq->m0 + c)),
-                                _mm256_loadu_si256((const __m256i *)(rq->left + c)),
-                                _mm256_loadu_si256((const __m256i *)(rq->right + c)));
-        v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, off), lo), hi);
-        __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        __m128i p8 = _mm_packs_epi16(p16, p16);
-        int8_t tmp[16];
-        _mm_storeu_si128((__m128i *)tmp, p8);
-        memcpy(out + j, tmp, (size_t)(n - j < 8 ? n - j : 8));
+        int c = c0 + j, cnt = n - j < 8 ? n - j : 8;
+        __m256i bias = _mm256_loadu_si256((const __m256i *)(rq->bias + c));
+        __m256i m0 = _mm256_loadu_si256((const __m256i *)(rq->m0 + c));
+        __m256i left = _mm256_loadu_si256((const __m256i *)(rq->left + c));
+        __m256i right = _mm256_loadu_si256((const __m256i *)(rq->right + c));
+        for (r = 0; r < nrows; r++) {
+            __m256i v = _mm256_add_epi32(
+                _mm256_loadu_si256((const __m256i *)(tile + r * EC_MAX_NR + j)), bias);
+            v = ec_mbqm_double_avx2(v, m0, left, right);
+            v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, off), lo), hi);
+            __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(v),
+                                          _mm256_extracti128_si256(v, 1));
+            __m128i p8 = _mm_packs_epi16(p16, p16);
+            if (cnt == 8) {
+                _mm_storel_epi64((__m128i *)(out + r * out_stride + j), p8);
+            } else {
+                int8_t tmp[16];
+                _mm_storeu_si128((__m128i *)tmp, p8);
+                memcpy(out + r * out_stride + j, tmp, (size_t)cnt);
+            }
+        }
     }
 }
 
