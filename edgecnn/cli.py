@@ -285,3 +285,28 @@ def export_c(model, out_dir, target, rounding, force):
     report = run_export(model, out_dir, target=target, rounding=rounding, force=force,
                         command_line=shlex.join(["edgecnn"] + sys.argv[1:]))
     click.echo(format_export(report))
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--threads", "threads", multiple=True, type=int,
+              help="Thread count to time (repeatable) [default: 1 and 2].")
+@click.option("--runs", default=100, show_default=True, help="Timed invokes per engine.")
+@click.option("--warmup", default=5, show_default=True)
+@click.option("--ref-runs", default=3, show_default=True,
+              help="Invokes of LiteRT's (slow) reference kernels; 0 leaves them out.")
+@click.option("--json", "as_json", is_flag=True)
+def bench(model, threads, runs, warmup, ref_runs, as_json):
+    """Latency of edgecnn vs LiteRT (XNNPACK and reference kernels) on the same file, interleaved.
+
+    \b
+    Examples:
+      edgecnn bench alexnet.tflite --threads 1 --threads 2
+      edgecnn bench lenet.tflite --runs 1000 --json
+    """
+    from .bench import bench as run_bench, format_bench
+    if not os.path.exists(model):
+        raise InputFileError(f"{model}: no such file; check the path")
+    report = run_bench(model, threads=threads or (1, 2), runs=runs, warmup=warmup,
+                       ref_runs=ref_runs)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_bench(report))

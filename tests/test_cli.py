@@ -135,3 +135,12 @@ def test_export_c_writes_a_project_and_refuses_to_overwrite(workdir, tmp_path):
     assert "arena plan" in r.output and (tmp_path / "fw" / "Makefile").exists()
     again = run("export-c", workdir / "lenet.tflite", "-o", tmp_path / "fw")
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_bench_json_has_the_ratio_per_thread_count(workdir):
+    r = run("bench", workdir / "lenet.tflite", "--threads", "1", "--runs", "3", "--ref-runs", "1",
+            "--json")
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.output)["threads"]["1"]
+    assert row["edgecnn_ms"] > 0 and row["litert_ms"] > 0
+    assert row["ratio"] == pytest.approx(row["edgecnn_ms"] / row["litert_ms"])
