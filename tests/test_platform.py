@@ -52,6 +52,11 @@ def tflite_runtime_only(monkeypatch):
     edgecnn.litert takes tflite_runtime's interpreter (the schema bindings still come from
     ai_edge_litert.schema_py_generated: tflite-runtime ships none)."""
     pytest.importorskip("tflite_runtime.interpreter")
+    try:
+        import ai_edge_litert
+        monkeypatch.delattr(ai_edge_litert, "interpreter", raising=False)
+    except ImportError:
+        pass
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
     from edgecnn import litert
     module = litert._interpreter_module()

@@ -27,9 +27,21 @@ TESTS=(tests/test_platform.py tests/test_kernels.py tests/test_kernels_litert.py
 DESELECT="not test_demo_command and not bit_exact_against_litert_reference[reference]"
 
 START=$SECONDS
+mkdir -p "$BASE"
+CPU=0
 say() { printf '[arm64 %3dm%02ds] %s\n' $(((SECONDS - START) / 60)) $(((SECONDS - START) % 60)) "$*"; }
+# Wall seconds per step, and the CPU seconds it used (user + sys of every process it waited
+# for: QEMU included), which tell what the step costs on an idle machine of 2 cores.
 TIMES=()
-mark() { TIMES+=("$(printf '%-44s %4ds' "$1" $((SECONDS - $2)))"); }
+cpu_now() {  # sets CPU_NOW: CPU seconds used by this script's children so far
+    times >"$BASE/.times"  # a builtin with a redirection runs in this shell: its children's totals
+    CPU_NOW=$(awk 'NR == 2 { s = 0; for (i = 1; i <= NF; i++) { split($i, p, "m"); s += p[1] * 60 + p[2] }; print int(s) }' "$BASE/.times")
+}
+mark() {
+    cpu_now
+    TIMES+=("$(printf '%-46s %5ds wall %5ds CPU' "$1" $((SECONDS - $2)) $((CPU_NOW - CPU)))")
+    CPU=$CPU_NOW
+}
 
 # ---------------------------------------------------------------- 1. QEMU, binfmt, chroot
 t=$SECONDS
@@ -78,6 +90,7 @@ in_pi() {
         mount -t proc proc "$root/proc"
         mount --bind "$cpuinfo" "$root/proc/cpuinfo"
         mount --bind /dev "$root/dev"
+        mount -t sysfs sysfs "$root/sys"  # without it LiteRT finds no CPU and skips XNNPACK
         mount -t tmpfs tmpfs "$root/tmp"
         exec chroot "$root" "$@"' _ "$ROOT" "$HERE/cpuinfo-$cpu" \
         /usr/bin/env -i QEMU_CPU="$cpu" HOME=/root LANG=C.UTF-8 PATH=/usr/bin:/bin:/usr/sbin:/sbin \
@@ -87,34 +100,48 @@ in_pi() {
 
 # ---------------------------------------------------------------- 2. build, as on a Pi
 # The commit under test (HEAD: in CI a fresh clone; uncommitted edits are not built), fresh
-# each run: a source checkout, as someone would `pip install .` it on a Pi.
+# each run: a source checkout, as someone would `pip install .` it on a Pi. The build (one gcc
+# at a time) runs beside the two venvs' dependency installs; the venvs then take the wheel.
 t=$SECONDS
 rm -rf "$ROOT/work" && mkdir -p "$ROOT/work/src" "$ROOT/work/dist"
 git -C "$REPO" archive HEAD | tar -x -C "$ROOT/work/src"
 say "building $(git -C "$REPO" log -1 --format='%h %s' | cut -c1-70)"
-say "pip wheel . inside the emulated Pi (compiles the Cython kernels with the Pi's gcc)"
+say "pip wheel . inside the emulated Pi (Cython + the Pi's gcc), beside the venvs' installs"
 in_pi cortex-a72 /bin/bash -ec '
+    start=$(date +%s)
     python3 -m venv /work/build-venv
     /work/build-venv/bin/pip wheel -q --no-deps -w /work/dist /work/src
-    ls /work/dist'
-mark "build: pip wheel . (emulated, Cython + gcc)" "$t"
+    echo "built $(ls /work/dist) in $(($(date +%s) - start))s"' >"$BASE/build.log" 2>&1 &
+build=$!
 
 # ---------------------------------------------------------------- 3. two Python environments
-t=$SECONDS
-say "venvs: Debian numpy + tflite-runtime 2.14 (system site packages), and numpy 2"
+# debian: Raspberry Pi OS style, a venv over the Debian packages with numpy held at Debian's
+#         version; tflite-runtime 2.14 beside ai-edge-litert for the fallback test.
+# numpy2: a plain venv, where pip brings numpy 2.
+# Dependencies come from pyproject.toml ([project] dependencies + the test extra).
 in_pi cortex-a72 /bin/bash -ec '
-    wheel=$(ls /work/dist/edgecnn-*.whl)
-    # Raspberry Pi OS style: a venv over the Debian packages, numpy kept at the Debian version.
-    python3 -m venv --system-site-packages /work/venv-debian
+    python3 - <<"PY" > /work/requirements.txt
+import tomllib
+project = tomllib.load(open("/work/src/pyproject.toml", "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["test"]))
+PY
     python3 -c "import numpy; print(\"numpy==\" + numpy.__version__)" > /work/debian-numpy.txt
-    /work/venv-debian/bin/pip install -q -c /work/debian-numpy.txt "$wheel" pytest tflite-runtime==2.14.0
-    # A plain venv: pip brings numpy 2.
+    python3 -m venv --system-site-packages /work/venv-debian
+    /work/venv-debian/bin/pip install -q -c /work/debian-numpy.txt -r /work/requirements.txt \
+        tflite-runtime==2.14.0
     python3 -m venv /work/venv-numpy2
-    /work/venv-numpy2/bin/pip install -q "$wheel" pytest "numpy>=2"
+    /work/venv-numpy2/bin/pip install -q -r /work/requirements.txt "numpy>=2"'
+say "venvs ready; waiting for the build"
+wait "$build" || { cat "$BASE/build.log" >&2; exit 1; }
+cat "$BASE/build.log"
+in_pi cortex-a72 /bin/bash -ec '
     for v in debian numpy2; do
-        printf "%-7s " $v; /work/venv-$v/bin/python -c "import numpy, sys; print(\"numpy\", numpy.__version__, \"from\", numpy.__file__.split(\"/\")[1:4])"
+        /work/venv-$v/bin/pip install -q --no-deps /work/dist/edgecnn-*.whl
+        /work/venv-$v/bin/pip check >/dev/null
+        printf "%-7s " $v
+        /work/venv-$v/bin/python -c "import numpy; print(\"numpy\", numpy.__version__, \"from\", numpy.__file__.rsplit(\"/\", 2)[0])"
     done'
-mark "venvs: pip install wheel + deps (emulated)" "$t"
+mark "build (pip wheel .) + venvs, side by side" "$t"
 
 # ---------------------------------------------------------------- 4. the test subset
 rm -rf "$ROOT/work/run" && mkdir -p "$ROOT/work/run" && cp -r "$ROOT/work/src/tests" "$ROOT/work/run/"
@@ -126,26 +153,7 @@ for env in debian numpy2; do
     for cpu in "${CPUS[@]}"; do
         in_pi "$cpu" /bin/bash -c '
             cd /work/run
-            py=/work/venv-'"$env"'/bin/python
-            $py -c "
-import ctypes, platform, numpy
-hwcap = ctypes.CDLL(None).getauxval(16)  # AT_HWCAP
-try:
-    from edgecnn.backends.cython import kernel_isa
-    isa = kernel_isa()
-except ImportError:
-    isa = \"(kernel_isa() not in this build)\"
-try:
-    import ai_edge_litert, importlib.metadata as md
-    litert = \"ai-edge-litert \" + md.version(\"ai-edge-litert\")
-except ImportError:
-    litert = \"no ai-edge-litert\"
-try:
-    import tflite_runtime
-    litert += \", tflite-runtime \" + tflite_runtime.__version__
-except ImportError:
-    pass
-print(f\"platform: {platform.machine()}, HWCAP asimddp={bool(hwcap >> 20 & 1)}, numpy {numpy.__version__}, {litert}, kernel_isa: {isa}\")"
+            /work/venv-'"$env"'/bin/python /work/src/.ci/arm64/platform_report.py
             exec /work/venv-'"$env"'/bin/pytest -q -p no:cacheprovider -rfE \
                 -k "'"$DESELECT"'" '"${TESTS[*]}"'
         ' >"$BASE/test-$env-$cpu.log" 2>&1 &
@@ -155,7 +163,7 @@ print(f\"platform: {platform.machine()}, HWCAP asimddp={bool(hwcap >> 20 & 1)}, 
     for cpu in "${CPUS[@]}"; do
         log=$BASE/test-$env-$cpu.log
         echo "----- $env numpy on $cpu (expect kernel ISA ${EXPECT_ISA[$cpu]})"
-        grep -v '^\.\+ *\[ *[0-9]*%\]$\|^[.sx]*$' "$log" | tail -25
+        grep -v '^[.sxFE]\+ *\[ *[0-9]*%\]$\|^[.sxFE]*$' "$log" | tail -25
         line=$(grep -E '^=*.* (passed|failed|error)' "$log" | tail -1 | tr -d '=' | sed 's/^ *//')
         RESULTS+=("$(printf '%-8s %-11s %s' "$env" "$cpu" "${line:-no pytest summary}")")
         grep -Eq ' passed' <<<"$line" && ! grep -Eq 'failed|error' <<<"$line" || failed=1
@@ -164,7 +172,8 @@ done
 
 echo "===== arm64 stage: timing"
 printf '%s\n' "${TIMES[@]}"
-printf 'total %41ds\n' $((SECONDS - START))
+cpu_now
+printf '%-46s %5ds wall %5ds CPU\n' total $((SECONDS - START)) "$CPU_NOW"
 echo "===== arm64 stage: results (numpy x CPU)"
 printf '%s\n' "${RESULTS[@]}"
 exit $failed
