@@ -154,7 +154,8 @@ def _check_tensor(r, i, t) -> int:
 
 def _check_quant(r, where, t, shape, kind):
     q = t.quantization
-    scale = None if q is None or q.scale is None else np.asarray(q.scale, np.float64).reshape(-1)
+    with np.errstate(invalid="ignore"):  # signaling NaNs in the file: reported below, not warned
+        scale = None if q is None or q.scale is None else np.asarray(q.scale, np.float64).reshape(-1)
     if scale is None or scale.size == 0:
         # constants are reported by the operator that reads them (naming it); activations here
         raw = r.buffer_bytes(t.buffer, where)
