@@ -177,7 +177,7 @@ def _check_spec(spec, where: str) -> None:
             elif key not in rules:
                 allowed = ", ".join(["name", *rules])
                 raise ArchitectureError(f"{at}: unknown key {key[:40]!r}; {kind} takes {allowed}")
-            elif not (key == "stride" and value is None):
+            elif not (key == "stride" and value is None and kind in ("maxpool", "avgpool")):
                 _check_value(at, key, value, rules[key])
         for key in REQUIRED.get(kind, ()):
             if key not in layer:

@@ -30,3 +30,21 @@ def test_fuzz_smoke(target):
 def test_every_parser_has_seeds():
     for target in TARGETS:
         assert len(seeds(target)) >= 2, target
+
+
+# Inputs the long runs found, kept as regression cases: (target, bytes).
+FOUND = [
+    ("spec", b'{"input": {"height": 32, "width": 32, "channels": 1}, "layers": [{"type": "conv", '
+             b'"filters": 6, "kernel": 5, "stride": null}]}'),  # conv stride null: int(None)
+    ("spec", b'{"input": {"height": 32, "width": 32, "channels": 1}, "layers": [{"type": "maxpool", '
+             b'"kernel": "conv"}]}'),  # int("conv")
+    ("spec", b'{"input": {"height": 32, "width": 32, "channels": 1}, "layers": [{"type": "adaptive_avgpool", '
+             b'"output": 0}]}'),  # modulo by zero
+    ("spec", b"[" * 100_000),  # json recursion
+]
+
+
+@pytest.mark.parametrize("target,data", FOUND)
+def test_found_inputs_stay_fixed(target, data):
+    from targets import run_one
+    run_one(target, data)
