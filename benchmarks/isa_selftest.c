@@ -103,7 +103,13 @@ static int fc_case(int isa, int threads) {
     p.rq.bias = fb; p.rq.m0 = m0; p.rq.shift = sft; p.rq.left = zero; p.rq.right = zero;
     p.rq.real_scale = rs; p.rq.policy = EC_ROUND_F64; p.rq.out_off = 3;
     p.rq.act_min = -128; p.rq.act_max = 127;
+    int8_t *packed = malloc(ec_fc_packed_bytes(o, n));
+    if (isa == EC_ISA_AVX512VNNI && rnd(0, 1)) { /* both VNNI layouts */
+        ec_fc_pack_vnni(w, o, n, packed);
+        p.wp = packed;
+    }
     ec_fc_run(&p, x, out, threads);
+    free(packed);
     for (j = 0; j < o; j++) {
         int32_t acc = bias[j];
         for (i = 0; i < n; i++) acc += (x[i] - zp) * w[j * n + i];

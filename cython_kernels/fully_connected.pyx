@@ -32,8 +32,8 @@ def fully_connected_s8(const int8_t[::1] x, const int8_t[:, ::1] w, const int32_
 
 
 # ---------------------------------------------------------------- bound at prepare time
-# BoundFC keeps the model's int8 weights as they are (row-major, each byte streamed once per
-# call, rows split over threads), folds the input zero point into the bias (bias' = bias -
+# BoundFC streams each int8 weight once per call (rows split over threads): on the VNNI path
+# from a copy packed as one sequential stream, elsewhere from the model's row-major array, folds the input zero point into the bias (bias' = bias -
 # zpA * rowsum(w), zpA = zp + 128 on the VNNI path whose input is x ^ 0x80) and owns the
 # converted-input scratch.
 
@@ -52,12 +52,16 @@ cdef extern from "gemm_s8.h" nogil:
         int isa
         int n, o
         const int8_t* w
+        const int8_t* wp
         ec_requant rq
         void* xs
     const char* ec_isa_names[]
     int ec_current_isa()
     int ec_force_isa(const char* name)
+    int EC_ISA_AVX512VNNI
     int ec_fc_pad_a(int isa, int zp)
+    size_t ec_fc_packed_bytes(int o, int n)
+    void ec_fc_pack_vnni(const int8_t* w, int o, int n, int8_t* dst)
     void ec_fc_run(const ec_fc_plan* p, const int8_t* x, int8_t* out, int nthreads)
 
 cdef int _num_threads = 1
@@ -106,12 +110,19 @@ cdef class BoundFC:
         cdef const int32_t[::1] lf = arrays[3], rt = arrays[4]
         cdef const double[::1] rs = arrays[5]
         p.w = &w[0, 0]
+        p.wp = NULL
+        packed = np.zeros(ec_fc_packed_bytes(p.o, p.n) if isa == EC_ISA_AVX512VNNI else 1,
+                          np.int8)
+        cdef int8_t[::1] pkv = packed
+        if isa == EC_ISA_AVX512VNNI:
+            ec_fc_pack_vnni(&w[0, 0], p.o, p.n, &pkv[0])
+            p.wp = &pkv[0]
         p.xs = &xsv[0]
         p.rq.bias, p.rq.m0, p.rq.shift, p.rq.left, p.rq.right = &bb[0], &m0[0], &sh[0], &lf[0], &rt[0]
         p.rq.real_scale = &rs[0]
         p.rq.policy, p.rq.out_off, p.rq.act_min, p.rq.act_max = (policy, output_offset, act_min,
                                                                  act_max)
-        self._arrays = (w_arr, xs, arrays)  # owns what the plan points at
+        self._arrays = (w_arr, packed, xs, arrays)  # owns what the plan points at
 
     def __call__(self, x, out):
         cdef const int8_t[::1] xv

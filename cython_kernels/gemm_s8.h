@@ -47,10 +47,10 @@ static const ec_layout ec_layouts[EC_ISA_COUNT] = {
     {4, 16, 4, 1, 0}, /* neon-sdot: S8X4 */
 };
 
-/* The layout of a conv: VNNI uses 16-channel panels when there are 16 channels or fewer. */
+/* The layout of a conv: VNNI uses 8- or 16-channel panels for convs that narrow. */
 static ec_layout ec_layout_for(int isa, int cout) {
     ec_layout L = ec_layouts[isa];
-    if (isa == EC_ISA_AVX512VNNI && cout <= 16) L.nr = 16;
+    if (isa == EC_ISA_AVX512VNNI && cout <= 16) L.nr = cout <= 8 ? 8 : 16;
     return L;
 }
 
@@ -257,7 +257,8 @@ static ec_kern_fn ec_kernel_for(const ec_conv_plan *p) {
     switch (p->isa) {
 #if defined(EC_X86)
     case EC_ISA_AVX2: return ec_kern_avx2;
-    case EC_ISA_AVX512VNNI: return p->L.nr == 16 ? ec_kern_vnni16 : ec_kern_vnni;
+    case EC_ISA_AVX512VNNI:
+        return p->L.nr == 8 ? ec_kern_vnni8 : p->L.nr == 16 ? ec_kern_vnni16 : ec_kern_vnni;
 #endif
 #if defined(EC_ARM64)
     case EC_ISA_NEON: return ec_kern_neon;
@@ -397,9 +398,26 @@ typedef struct {
     int isa;
     int n, o;
     const int8_t *w;       /* (o, n) row-major, the model's own array */
+    const int8_t *wp;      /* VNNI: the weights packed by ec_fc_pack_vnni (one stream), or NULL */
     ec_requant rq;         /* per output (per-tensor parameters broadcast at bind) */
     void *xs;              /* the input in the path's form (n + 64 elements) */
 } ec_fc_plan;
+
+/* VNNI: rows in blocks of 4, 64-byte chunks interleaved ([o/4][n/64][4][64], zero-padded), so
+ * the weights are read as one sequential stream (about 15% more bandwidth from DRAM than four
+ * row streams on Zen 4). */
+static size_t ec_fc_packed_bytes(int o, int n) {
+    return (size_t)((o + 3) / 4) * 4 * (size_t)((n + 63) / 64) * 64;
+}
+
+static void ec_fc_pack_vnni(const int8_t *w, int o, int n, int8_t *dst) {
+    int np = (n + 63) / 64 * 64, r, i;
+    memset(dst, 0, ec_fc_packed_bytes(o, n));
+    for (r = 0; r < o; r++)
+        for (i = 0; i < n; i++)
+            dst[(size_t)(r / 4) * 4 * np + (size_t)(i / 64) * 256 + (r % 4) * 64 + i % 64] =
+                w[(size_t)r * n + i];
+}
 
 /* FC keeps the int8 weights as they are (each byte streamed once per call); the input is
  * converted once per call: x ^ 0x80 for VNNI (bias' uses zp + 128), int8 otherwise. */
@@ -413,7 +431,13 @@ static void ec_fc_rows(const ec_fc_plan *p, int r0, int r1, int8_t *out) {
         const int8_t *w = p->w + (size_t)r * p->n;
         switch (p->isa) {
 #if defined(EC_X86)
-        case EC_ISA_AVX512VNNI: ec_fc4_vnni((const uint8_t *)p->xs, w, p->n, cnt, acc); break;
+        case EC_ISA_AVX512VNNI:
+            if (p->wp)
+                ec_fc4_vnni_packed((const uint8_t *)p->xs,
+                                   p->wp + (size_t)r * ((p->n + 63) / 64 * 64), p->n, acc);
+            else
+                ec_fc4_vnni((const uint8_t *)p->xs, w, p->n, cnt, acc);
+            break;
         case EC_ISA_AVX2: ec_fc4_avx2((const int8_t *)p->xs, w, p->n, cnt, acc); break;
 #endif
 #if defined(EC_ARM64)

@@ -72,6 +72,33 @@ EC_TGT_VNNI static void ec_kern_vnni16(const uint8_t *const *rows, int nseg, int
     for (r = 0; r < 8; r++) _mm512_storeu_si512((void *)(tile + r * EC_MAX_NR), c0[r]);
 }
 
+/* U8X4, MR 8 x NR 8 (convs with 8 channels or fewer): b [kp/4][8][4]; ymm vpdpbusd issues
+ * twice per cycle on Zen 4, so small layers do not pay for 16 idle lanes. */
+EC_TGT_VNNI static void ec_kern_vnni8(const uint8_t *const *rows, int nseg, int segp,
+                                      ptrdiff_t ss, const void *bv, int32_t *tile) {
+    const int8_t *b = (const int8_t *)bv;
+    __m256i c0[8];
+    int r, g, s, groups = segp / 4;
+    for (r = 0; r < 8; r++) c0[r] = _mm256_setzero_si256();
+    for (s = 0; s < nseg; s++) {
+        const uint8_t *a[8];
+        for (r = 0; r < 8; r++) a[r] = rows[r] + s * ss;
+        for (g = 0; g < groups; g++, b += 32) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+#pragma GCC unroll 8
+            for (r = 0; r < 8; r++) {
+                int32_t v;
+                memcpy(&v, a[r] + 4 * g, 4);
+                c0[r] = _mm256_dpbusd_epi32(c0[r], _mm256_set1_epi32(v), b0);
+            }
+        }
+    }
+    for (r = 0; r < 8; r++) {
+        _mm256_storeu_si256((__m256i *)(tile + r * EC_MAX_NR), c0[r]);
+        _mm256_storeu_si256((__m256i *)(tile + r * EC_MAX_NR + 8), _mm256_setzero_si256());
+    }
+}
+
 /* Policy double on 16 lanes: acc + bias' -> int32 before the output offset. */
 EC_TGT_VNNI static inline __m512i ec_mbqm_double_avx512(__m512i v, __m512i m0, __m512i left,
                                                         __m512i right) {
@@ -137,6 +164,25 @@ EC_TGT_VNNI static void ec_fc4_vnni(const uint8_t *x, const int8_t *w, int n, in
         s1 = _mm512_dpbusd_epi32(s1, xv, _mm512_maskz_loadu_epi8(m, w1 + i));
         s2 = _mm512_dpbusd_epi32(s2, xv, _mm512_maskz_loadu_epi8(m, w2 + i));
         s3 = _mm512_dpbusd_epi32(s3, xv, _mm512_maskz_loadu_epi8(m, w3 + i));
+    }
+    acc[0] = _mm512_reduce_add_epi32(s0);
+    acc[1] = _mm512_reduce_add_epi32(s1);
+    acc[2] = _mm512_reduce_add_epi32(s2);
+    acc[3] = _mm512_reduce_add_epi32(s3);
+}
+
+/* 4 rows packed by ec_fc_pack_vnni (256 bytes a step, zero-padded to whole chunks) dotted with
+ * x ^ 0x80; x is read up to n rounded up to 64 (the caller's scratch is that long). */
+EC_TGT_VNNI static void ec_fc4_vnni_packed(const uint8_t *x, const int8_t *w, int n,
+                                           int32_t *acc) {
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    int i;
+    for (i = 0; i < n; i += 64, w += 256) {
+        __m512i xv = _mm512_loadu_si512((const void *)(x + i));
+        s0 = _mm512_dpbusd_epi32(s0, xv, _mm512_loadu_si512((const void *)w));
+        s1 = _mm512_dpbusd_epi32(s1, xv, _mm512_loadu_si512((const void *)(w + 64)));
+        s2 = _mm512_dpbusd_epi32(s2, xv, _mm512_loadu_si512((const void *)(w + 128)));
+        s3 = _mm512_dpbusd_epi32(s3, xv, _mm512_loadu_si512((const void *)(w + 192)));
     }
     acc[0] = _mm512_reduce_add_epi32(s0);
     acc[1] = _mm512_reduce_add_epi32(s1);

@@ -5,7 +5,7 @@
 # in-image taps count. Average: int32 sum (|sum| <= 128 * taps) divided by the number of valid
 # taps, ties away from zero. Both clamp to [act_min, act_max].
 from libc.stdint cimport int8_t, int32_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 
 def max_pool_s8(const int8_t[:, :, ::1] x, int filter_h, int filter_w, int stride_h,
@@ -18,6 +18,7 @@ def max_pool_s8(const int8_t[:, :, ::1] x, int filter_h, int filter_w, int strid
     cdef const int8_t* x0p = &x[0, 0, 0]
     cdef int8_t* o0p = &out[0, 0, 0]
     cdef int8_t lo = <int8_t>max(act_min, -128), hi = <int8_t>min(act_max, 127)
+    cdef bint clamp = lo > -128 or hi < 127
     with nogil:
         for oy in range(oh):
             y0 = max(oy * stride_h - pad_top, 0)
@@ -26,11 +27,16 @@ def max_pool_s8(const int8_t[:, :, ::1] x, int filter_h, int filter_w, int strid
                 x0 = max(ox * stride_w - pad_left, 0)
                 x1 = min(ox * stride_w - pad_left + filter_w, wd)
                 op = o0p + (oy * ow + ox) * ch
-                memset(op, -128, ch)  # the max of no taps, as the reference
-                for iy in range(y0, y1):
-                    for ix in range(x0, x1):
-                        _max_into(op, x0p + (iy * wd + ix) * ch, ch)
-                _clamp(op, ch, lo, hi)
+                if y0 >= y1 or x0 >= x1:
+                    memset(op, -128, ch)  # the max of no taps, as the reference
+                else:
+                    memcpy(op, x0p + (y0 * wd + x0) * ch, ch)
+                    for iy in range(y0, y1):
+                        for ix in range(x0, x1):
+                            if iy != y0 or ix != x0:
+                                _max_into(op, x0p + (iy * wd + ix) * ch, ch)
+                if clamp:
+                    _clamp(op, ch, lo, hi)
 
 
 cdef inline void _max_into(int8_t* op, const int8_t* ip, Py_ssize_t n) noexcept nogil:
