@@ -423,7 +423,31 @@ static void ec_fc_pack_vnni(const int8_t *w, int o, int n, int8_t *dst) {
  * converted once per call: x ^ 0x80 for VNNI (bias' uses zp + 128), int8 otherwise. */
 static int ec_fc_pad_a(int isa, int zp) { return isa == EC_ISA_AVX512VNNI ? zp + 128 : zp; }
 
+static void ec_fc_sums(const ec_fc_plan *p, int r0, int r1, int32_t *sums);
+
 static void ec_fc_rows(const ec_fc_plan *p, int r0, int r1, int8_t *out) {
+    int32_t buf[64];
+    int r;
+    for (; r0 < r1; r0 += 64) { /* 64 rows of sums, then one requantization pass */
+        int r_end = r1 - r0 < 64 ? r1 : r0 + 64;
+        ec_fc_sums(p, r0, r_end, buf);
+#if defined(EC_X86)
+        if (p->isa == EC_ISA_AVX512VNNI && p->rq.policy == EC_ROUND_F64) {
+            int j;
+            int32_t biased[64];
+            for (j = 0; j < r_end - r0; j++)
+                biased[j] = (int32_t)((uint32_t)buf[j] + (uint32_t)p->rq.bias[r0 + j]);
+            ec_requant_f64_avx512(&p->rq, r0, biased, out + r0, r_end - r0);
+            continue;
+        }
+#endif
+        ec_requant_row_scalar(&p->rq, r0, buf, out + r0, r_end - r0);
+    }
+    (void)r;
+}
+
+/* Raw sums (no bias) of rows [r0, r1) into acc[0 .. r1 - r0). */
+static void ec_fc_sums(const ec_fc_plan *p, int r0, int r1, int32_t *sums) {
     int32_t acc[4];
     int r;
     for (r = r0; r < r1; r += 4) {
@@ -448,7 +472,7 @@ static void ec_fc_rows(const ec_fc_plan *p, int r0, int r1, int8_t *out) {
             for (j = 0; j < cnt; j++)
                 acc[j] = ec_dot_generic((const int8_t *)p->xs, w + (size_t)j * p->n, p->n);
         }
-        ec_requant_row_scalar(&p->rq, r, acc, out + r, cnt);
+        for (j = 0; j < cnt; j++) sums[r - r0 + j] = acc[j];
     }
 }
 

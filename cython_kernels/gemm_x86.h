@@ -143,6 +143,33 @@ EC_TGT_VNNI static void ec_requant_tile_double_avx512(const ec_requant *rq, int 
     }
 }
 
+/* Policy f64 on n accumulators: round(double(acc) * real_scale) ties away from zero (trunc,
+ * then +-1 where the exact fraction v - trunc(v) reaches one half), + offset, clamp. Values
+ * are clamped to the int32 range before conversion (the scalar cast would be undefined). */
+EC_TGT_VNNI static void ec_requant_f64_avx512(const ec_requant *rq, int c0, const int32_t *acc,
+                                              int8_t *out, int n) {
+    const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
+    const __m512d big = _mm512_set1_pd(2147483647.0), small = _mm512_set1_pd(-2147483648.0);
+    const __m256i off = _mm256_set1_epi32(rq->out_off);
+    const __m256i lo = _mm256_set1_epi32(rq->act_min), hi = _mm256_set1_epi32(rq->act_max);
+    int j;
+    for (j = 0; j < n; j += 8) {
+        __mmask8 keep = n - j >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - j)) - 1u);
+        __m512d v = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm256_maskz_loadu_epi32(keep, acc + j)),
+                                  _mm512_maskz_loadu_pd(keep, rq->real_scale + c0 + j));
+        __m512d t = _mm512_roundscale_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m512d frac = _mm512_abs_pd(_mm512_sub_pd(v, t));
+        __mmask8 up = _mm512_cmp_pd_mask(frac, half, _CMP_GE_OQ);
+        __mmask8 neg = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ);
+        t = _mm512_mask_add_pd(t, up & (__mmask8)~neg, t, one);
+        t = _mm512_mask_sub_pd(t, up & neg, t, one);
+        t = _mm512_min_pd(_mm512_max_pd(t, small), big);
+        __m256i y = _mm256_add_epi32(_mm512_cvtpd_epi32(t), off);
+        y = _mm256_min_epi32(_mm256_max_epi32(y, lo), hi);
+        _mm_mask_storeu_epi8(out + j, keep, _mm256_cvtsepi32_epi8(y));
+    }
+}
+
 /* Up to 4 rows of an (o, n) int8 matrix dotted with x ^ 0x80 (uint8); 64 bytes a step. */
 EC_TGT_VNNI static void ec_fc4_vnni(const uint8_t *x, const int8_t *w, int n, int cnt,
                                     int32_t *acc) {

@@ -140,3 +140,19 @@ def test_bound_shapes_are_checked():
                         ConvParams(1, 1, 1, 1, 1, 1, 0), rq, (4, 4, 2), (4, 4, 1))
     with pytest.raises(ValueError, match="conv input shape"):
         run(np.zeros((5, 4, 2), np.int8), np.zeros((4, 4, 1), np.int8))
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_bound_fully_connected_exact_ties(isa, policy):
+    """Scales of exactly 1/2 and 1/4 put half the outputs on a rounding tie, both signs."""
+    rng = np.random.default_rng([12, POLICIES.index(policy)])
+    for s_out in (0.25, 0.5):  # real scale 0.5 * 0.25 / s_out = 1/2, 1/4
+        n, o = 67, 130
+        x = rng.integers(-8, 9, size=n).astype(np.int8)
+        wt = rng.integers(-5, 6, size=(o, n)).astype(np.int8)
+        bias = rng.integers(-200, 200, size=o).astype(np.int32)
+        rq = make_requant(0.5, np.array([0.25], np.float32), s_out, 1, "none", "fc", policy)
+        out, expected = np.empty(o, np.int8), np.empty(o, np.int8)
+        spec.fully_connected_s8(x, wt, bias, FCParams(2), rq, expected)
+        K.bind_fully_connected(wt, bias, FCParams(2), rq)(x, out)
+        assert_same(out, expected, f"{isa} fc ties, s_out {s_out}")
