@@ -220,7 +220,7 @@ def test_generated_code_carries_provenance_and_plan(lenet, tmp_path):
     assert "malloc" not in model_c and "EC_ALIGN(4)" in model_c
     assert (tmp_path / "fixedpoint.h").read_text() == (stubs_dir() / "fixedpoint.h").read_text()
     text = format_export(report)
-    assert "flash:" in text and "RAM:" in text and "alias of maxpool5" in text
+    assert "flash:" in text and "RAM:" in text and "alias of features.5" in text
     assert [r.layer for r in report.rows][1:] == [layer.name for layer in lenet.graph.layers]
 
 
