@@ -17,12 +17,14 @@ ROOT=$BASE/root
 CPUS=(cortex-a72 cortex-a76)
 # The sdot path must be taken where the CPU has it (A76, armv8.2 dotprod) and only there.
 declare -A EXPECT_ISA=([cortex-a72]=neon [cortex-a76]=neon-sdot)
-# The subset: kernels against the NumPy spec and against LiteRT's kernels, LeNet-5 end to end
-# (.pt -> int8 .tflite -> verify every tensor against LiteRT BUILTIN_REF), the CLI, and the
-# platform report. None of these files imports torch. Left out for time only: the demo command
-# (a rerun of the end-to-end path) and the reference backend's LeNet verify (the NumPy spec is
-# the same Python on every CPU; the kernel tests already run it against the Cython kernels).
-TESTS=(tests/test_platform.py tests/test_kernels.py tests/test_kernels_litert.py
+# The subset: the kernels against the NumPy spec (test_kernels_fast runs the packed kernels on
+# every path the CPU can run: NEON on the A72, NEON and sdot on the A76) and against LiteRT's
+# kernels, LeNet-5 end to end (.pt -> int8 .tflite -> verify every tensor against LiteRT
+# BUILTIN_REF), the CLI and the platform checks. None of these files imports torch. Left out for
+# time only: the demo command (a rerun of the end-to-end path) and the reference backend's
+# LeNet verify (the NumPy spec is the same Python on every CPU, and the kernel tests compare it
+# with the compiled kernels already).
+TESTS=(tests/test_platform.py tests/test_kernels.py tests/test_kernels_fast.py tests/test_kernels_litert.py
        tests/test_end_to_end.py tests/test_cli.py)
 DESELECT="not test_demo_command and not bit_exact_against_litert_reference[reference]"
 
@@ -65,7 +67,7 @@ if [ ! -e "$ROOT/.edgecnn-base" ]; then
     mirror=${mirror:-http://deb.debian.org/debian}
     say "debootstrap bookworm arm64 from $mirror into $ROOT (4-6 min)"
     # An interrupted debootstrap can leave its /proc mounted in the half-made tree.
-    findmnt -R -n -l -o TARGET | grep "^$ROOT.new/" | sort -r | xargs -r -n1 umount -l
+    findmnt -n -l -o TARGET | awk -v p="$ROOT.new/" 'index($0, p) == 1' | sort -r | xargs -r -n1 umount -l
     rm -rf "$ROOT.new" && mkdir -p "$BASE"
     debootstrap --arch=arm64 --variant=minbase \
         --include=python3,python3-dev,python3-venv,python3-pip,python3-numpy,gcc,libc6-dev,ca-certificates \
