@@ -32,43 +32,33 @@ from edgecnn.tflite.writer import write_tflite
 LENET_PT = os.path.join(os.path.dirname(B.__file__), "data", "lenet5", "lenet5.pt")
 
 
-def torch_style_state_dict(spec: dict, seed: int) -> dict:
+def torch_style_state_dict(spec: dict, seed: int, classes: int = 1000) -> dict:
     """Conv/linear weights and biases drawn like torch's default init (kaiming_uniform with
-    a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))), named like torchvision's AlexNet
-    (features.N / classifier.N) so the arch matcher binds them by order and shape."""
+    a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))), keyed by the spec's torchvision-style
+    layer names (features.N / classifier.N) so the arch matcher binds them. A linear layer
+    without "units" (the classifier) gets ``classes`` outputs."""
     rng = np.random.default_rng(seed)
-    c = spec["input"]["channels"]
-    state, index, in_features = {}, 0, None
-    h, w = spec["input"]["height"], spec["input"]["width"]
-    section = "features"
-    for layer in spec["layers"]:
+    c, h, w = spec["input"]["channels"], spec["input"]["height"], spec["input"]["width"]
+    state, in_features = {}, None
+    for i, layer in enumerate(spec["layers"]):
         kind = layer["type"]
+        if kind == "adaptive_avgpool":
+            h, w = layer["output"]
+        if kind not in ("conv", "linear"):
+            continue
         if kind == "conv":
             k = layer["kernel"]
-            fan_in = c * k * k
-            shape = (layer["filters"], c, k, k)
+            fan_in, shape = c * k * k, (layer["filters"], c, k, k)
             c = layer["filters"]
-        elif kind == "linear":
-            if section == "features":
-                section, index = "classifier", 1
-            fan_in = in_features
-            shape = (layer["units"], in_features)
-            in_features = layer["units"]
         else:
-            if kind == "adaptive_avgpool":
-                h, w = layer["output"]
-            if kind == "flatten":
-                in_features = c * h * w
-            if section == "features" and kind not in ("adaptive_avgpool", "flatten", "dropout"):
-                index += 1
-            elif section == "classifier":
-                index += 1
-            continue
+            in_features = in_features or c * h * w
+            units = layer.get("units", classes)
+            fan_in, shape = in_features, (units, in_features)
+            in_features = units
         bound = 1.0 / np.sqrt(fan_in)
-        prefix = f"{section}.{index}"
+        prefix = layer.get("name", f"layers.{i}")
         state[prefix + ".weight"] = rng.uniform(-bound, bound, shape).astype(np.float32)
         state[prefix + ".bias"] = rng.uniform(-bound, bound, shape[0]).astype(np.float32)
-        index += 1
     return state
 
 

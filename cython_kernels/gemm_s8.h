@@ -29,6 +29,10 @@
 #include "fixedpoint.h"
 #include "threadpool.h"
 
+/* Layers under this many multiply-adds run on the calling thread alone: they take about as
+ * long as waking a sleeping worker (LeNet-5's layers all do). */
+#define EC_SERIAL_MACS 1.0e6
+
 #define EC_MAX_MR 8
 #define EC_MAX_NR 32
 
@@ -382,6 +386,7 @@ static void ec_conv_run(const ec_conv_plan *p, const int8_t *x, int8_t *out, int
     j.out = out;
     j.nmb = (p->oh * p->ow + p->L.mr - 1) / p->L.mr;
     if (nthreads > p->max_threads) nthreads = p->max_threads;
+    if ((double)p->oh * p->ow * p->cout * p->kp < EC_SERIAL_MACS) nthreads = 1;
     if (p->direct) ec_pad_input(p, x);
     if (nthreads <= 1) {
         j.per_chunk = j.nmb;
@@ -501,7 +506,7 @@ static void ec_fc_run(const ec_fc_plan *p, const int8_t *x, int8_t *out, int nth
     }
     j.p = p;
     j.out = out;
-    if (nthreads <= 1 || p->o <= 64) {
+    if (nthreads <= 1 || p->o <= 64 || (double)p->o * p->n < EC_SERIAL_MACS) {
         ec_fc_rows(p, 0, p->o, out);
         return;
     }

@@ -25,6 +25,7 @@ static void ec_pool_run(ec_task_fn fn, void *ctx, int total, int nthreads) {
 }
 #else
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #define EC_POOL_MAX 64
@@ -140,7 +141,10 @@ static void ec_pool_run(ec_task_fn fn, void *ctx, int total, int nthreads) {
     pthread_cond_broadcast(&ec_pool.cv);
     pthread_mutex_unlock(&ec_pool.mu);
     ec_pool_work(gen, 0);
-    while (__atomic_load_n(&ec_pool.done, __ATOMIC_ACQUIRE) < total) ec_cpu_relax();
+    for (int spins = 1; __atomic_load_n(&ec_pool.done, __ATOMIC_ACQUIRE) < total; spins++) {
+        ec_cpu_relax();
+        if (spins % 1024 == 0) sched_yield(); /* a preempted worker may need this core */
+    }
 }
 #endif
 

@@ -156,3 +156,25 @@ def test_bound_fully_connected_exact_ties(isa, policy):
         spec.fully_connected_s8(x, wt, bias, FCParams(2), rq, expected)
         K.bind_fully_connected(wt, bias, FCParams(2), rq)(x, out)
         assert_same(out, expected, f"{isa} fc ties, s_out {s_out}")
+
+
+def test_bound_fully_connected_two_threads_big(isa):
+    """Big enough (over 10^6 multiply-adds) for the worker pool to split the rows."""
+    rng = np.random.default_rng(13)
+    n, o = 4001, 301
+    x = rng.integers(-128, 128, size=n).astype(np.int8)
+    wt = rng.integers(-127, 128, size=(o, n)).astype(np.int8)
+    bias = rng.integers(-30000, 30000, size=o).astype(np.int32)
+    rq = make_requant(0.05, rng.uniform(0.002, 0.02, o).astype(np.float32), 8.0, -5, "relu",
+                      "fc", "litert-ref")
+    expected, out = np.empty(o, np.int8), np.empty(o, np.int8)
+    spec.fully_connected_s8(x, wt, bias, FCParams(7), rq, expected)
+    K.set_num_threads(2)
+    try:
+        run = K.bind_fully_connected(wt, bias, FCParams(7), rq)
+        for _ in range(3):
+            out[:] = 0
+            run(x, out)
+            assert_same(out, expected, f"{isa} fc {n}x{o}, 2 threads")
+    finally:
+        K.set_num_threads(1)
