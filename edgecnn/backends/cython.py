@@ -1,5 +1,9 @@
 """The cython backend: thin wrappers over the compiled kernels in edgecnn._kernels.
 
+prepare() binds conv and fully connected layers through bind_conv2d / bind_fully_connected:
+weights packed once for the SIMD path chosen at run time (kernel_isa(); force_isa() pins one),
+the input zero point folded into the bias, scratch owned by the bound callable.
+
 Same names and signatures as edgecnn.backends.reference. Arrays go straight through: the
 caller passes C-contiguous arrays of the right dtypes and shapes (checked once at prepare
 time, not here). Every kernel writes into ``out`` and returns None; none allocates, except that
@@ -30,10 +34,12 @@ _threads = 1
 
 
 def set_num_threads(n: int) -> None:
-    """OpenMP threads for conv (over output rows) and fully connected (over outputs).
+    """Threads for conv (blocks of output pixels) and fully connected (blocks of outputs).
 
-    One by default: on a loaded or small machine an OpenMP team costs milliseconds per call,
-    more than a LeNet layer takes on one core.
+    The bound kernels (bind_*) use edgecnn's worker pool (cython_kernels/threadpool.h): the
+    caller works too and never waits for a worker that has not started, and layers under 10^6
+    multiply-adds stay on the caller. The plain conv2d_s8 / fully_connected_s8 use OpenMP.
+    One by default.
     """
     global _threads
     _threads = max(1, int(n))
