@@ -25,6 +25,7 @@ import numpy as np
 
 from . import litert
 from .errors import UsageError
+from .tflite.validate import DEFAULT_MAX_MEMORY
 
 ENGINES = ("edgecnn", "litert", "litert-ref")
 
@@ -117,7 +118,7 @@ def _litert_engine(path: str, threads: int, ref: bool) -> Callable[[np.ndarray],
 
 
 def bench(model_path: str, threads: Sequence[int] = (1, 2), runs: int = 100, warmup: int = 5,
-          ref_runs: int = 3, seed: int = 0) -> BenchReport:
+          ref_runs: int = 3, seed: int = 0, max_memory: int = DEFAULT_MAX_MEMORY) -> BenchReport:
     """Time edgecnn, LiteRT XNNPACK and LiteRT BUILTIN_REF on ``model_path`` (see module doc).
 
     ``runs`` timed invokes per engine and thread count after ``warmup`` untimed ones;
@@ -131,7 +132,7 @@ def bench(model_path: str, threads: Sequence[int] = (1, 2), runs: int = 100, war
         raise UsageError("bench: runs must be 1 or more, warmup 0 or more and threads 1 or more")
     litert._interpreter_module()  # load LiteRT's libraries before measuring RSS growth
     rss_start = _rss()
-    graph = load_tflite(model_path).graph
+    graph = load_tflite(model_path, max_memory).graph
     want = graph.input
     rng = np.random.default_rng(seed)
     if want.dtype == "int8":

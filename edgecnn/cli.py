@@ -43,6 +43,28 @@ def _floats(text):
                                  "(e.g. 0.485,0.456,0.406)") from None
 
 
+def _size(ctx, param, text):
+    """'4G', '512M', '100k' or plain bytes -> bytes."""
+    if text is None:
+        from .tflite.validate import DEFAULT_MAX_MEMORY
+        return DEFAULT_MAX_MEMORY
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        number, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
+        value = int(float(number) * units[unit])
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"{text!r}: give a size such as 4G, 512M or 1000000") from None
+    if value <= 0:
+        raise click.BadParameter(f"{text!r}: the ceiling must be positive")
+    return value
+
+
+max_memory_option = click.option(
+    "--max-memory", callback=_size, metavar="SIZE",
+    help="Refuse a .tflite whose tensors would need more than SIZE (e.g. 8G) [default: 4G].")
+
+
 def _read_labels(path):
     if path is None:
         return ()
@@ -86,6 +108,7 @@ def main(ctx, debug):
 
 
 @main.command()
+@max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--arch", help="lenet5, lenet5-tanh, lenet5-avg, lenet5-tanh-avg, alexnet, or a "
                              "SPEC.json; needed for a state_dict, not for a full pickled module.")
@@ -104,7 +127,7 @@ def main(ctx, debug):
 @click.option("--labels", type=click.Path(dir_okay=False), help="Text file, one label per line.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
 def convert(model, arch, calib, calib_method, output, input_size, color, resize, mean, std,
-            invert, labels, force):
+            invert, labels, force, max_memory):
     """Convert a float model (.pt, float .tflite) to a standard int8 .tflite.
 
     \b
@@ -121,7 +144,7 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
         result = run_convert(model, output, arch=arch, calib=calib, method=calib_method,
                              input_size=input_size, labels=_read_labels(labels), force=force,
                              progress=bar.update, color=color, resize=resize, mean=_floats(mean),
-                             std=_floats(std), invert=invert)
+                             std=_floats(std), invert=invert, max_memory=max_memory)
     for path, err in result.skipped_images:
         click.echo(f"skipped {err}", err=True)
     pre = result.int8_graph.preprocess
@@ -135,6 +158,7 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
 
 
 @main.command()
+@max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("images", nargs=-1, required=True)
 @click.option("-k", "--top-k", default=5, show_default=True)
@@ -143,7 +167,7 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
               show_default=True)
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True)
 @click.option("--threads", default=1, show_default=True, help="Threads for the kernels.")
-def infer(model, images, top_k, as_json, backend, rounding, threads):
+def infer(model, images, top_k, as_json, backend, rounding, threads, max_memory):
     """Classify images (files or folders) with an int8 .tflite.
 
     \b
@@ -153,7 +177,7 @@ def infer(model, images, top_k, as_json, backend, rounding, threads):
     """
     from .model import load
     from .preprocess import expand_image_paths, load_images
-    m = load(model, backend=backend, rounding=rounding, threads=threads)
+    m = load(model, backend=backend, rounding=rounding, threads=threads, max_memory=max_memory)
     paths = expand_image_paths(images)
     results, failed = [], 0
     for path, item in load_images(paths, m.preprocess):
@@ -192,6 +216,7 @@ def format_verify(report) -> str:
 
 
 @main.command()
+@max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--images", multiple=True, type=click.Path(), help="Images or folders (repeatable); "
               "default: seeded random int8 inputs.")
@@ -204,7 +229,7 @@ def format_verify(report) -> str:
               "litert-ref or with fp32 rounding, else 2].")
 @click.option("--count", default=20, show_default=True, help="Random inputs when no --images.")
 @click.option("--json", "as_json", is_flag=True)
-def verify(model, images, against, rounding, backend, tolerance, count, as_json):
+def verify(model, images, against, rounding, backend, tolerance, count, as_json, max_memory):
     """Compare every tensor with LiteRT on the same inputs; exit 1 on a mismatch.
 
     \b
@@ -213,7 +238,8 @@ def verify(model, images, against, rounding, backend, tolerance, count, as_json)
       edgecnn verify lenet.tflite --against litert --rounding fp32 --json
     """
     from .verify import verify as run_verify
-    report = run_verify(model, images or None, against, rounding, backend, tolerance, count)
+    report = run_verify(model, images or None, against, rounding, backend, tolerance, count,
+                        max_memory=max_memory)
     for path, err in report.skipped:
         click.echo(f"skipped {err}", err=True)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_verify(report))
@@ -223,11 +249,12 @@ def verify(model, images, against, rounding, backend, tolerance, count, as_json)
 
 
 @main.command()
+@max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--arch", help="For a .pt state_dict: the architecture.")
 @click.option("--input-size", type=int)
 @click.option("--json", "as_json", is_flag=True)
-def summary(model, arch, input_size, as_json):
+def summary(model, arch, input_size, as_json, max_memory):
     """Per layer: output shape, parameters, MACs, receptive field, memory.
 
     \b
@@ -241,9 +268,9 @@ def summary(model, arch, input_size, as_json):
     if model.lower().endswith(".tflite"):
         if not os.path.exists(model):
             raise InputFileError(f"{model}: no such file; check the path")
-        graph = load_tflite(model).graph
+        graph = load_tflite(model, max_memory).graph
     else:
-        graph = import_float_graph(model, arch, input_size)
+        graph = import_float_graph(model, arch, input_size, max_memory)
     s = summarize(graph)
     click.echo(json.dumps(s.to_dict(), indent=2) if as_json else format_summary(s))
 
@@ -262,6 +289,7 @@ def demo(out, force):
 
 
 @main.command("export-c")
+@max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for the generated C project.")
@@ -271,7 +299,7 @@ def demo(out, force):
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True,
               help="litert-ref matches LiteRT's reference kernels; double is TFLite Micro's.")
 @click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
-def export_c(model, out_dir, target, rounding, force):
+def export_c(model, out_dir, target, rounding, force, max_memory):
     """Generate C99 firmware (kernels, weights, one static arena) for a .tflite.
 
     \b
@@ -283,11 +311,12 @@ def export_c(model, out_dir, target, rounding, force):
 
     from .export_c import export_c as run_export, format_export
     report = run_export(model, out_dir, target=target, rounding=rounding, force=force,
-                        command_line=shlex.join(["edgecnn"] + sys.argv[1:]))
+                        command_line=shlex.join(["edgecnn"] + sys.argv[1:]), max_memory=max_memory)
     click.echo(format_export(report))
 
 
 @main.command()
+@max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--threads", "threads", multiple=True, type=int,
               help="Thread count to time (repeatable) [default: 1 and 2].")
@@ -296,7 +325,7 @@ def export_c(model, out_dir, target, rounding, force):
 @click.option("--ref-runs", default=3, show_default=True,
               help="Invokes of LiteRT's (slow) reference kernels; 0 leaves them out.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(model, threads, runs, warmup, ref_runs, as_json):
+def bench(model, threads, runs, warmup, ref_runs, as_json, max_memory):
     """Latency of edgecnn vs LiteRT (XNNPACK and reference kernels) on the same file, interleaved.
 
     \b
@@ -308,5 +337,5 @@ def bench(model, threads, runs, warmup, ref_runs, as_json):
     if not os.path.exists(model):
         raise InputFileError(f"{model}: no such file; check the path")
     report = run_bench(model, threads=threads or (1, 2), runs=runs, warmup=warmup,
-                       ref_runs=ref_runs)
+                       ref_runs=ref_runs, max_memory=max_memory)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_bench(report))

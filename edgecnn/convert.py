@@ -22,6 +22,7 @@ from .passes import fuse_activations, split_explicit_padding
 from .preprocess import expand_image_paths, load_images
 from .quantize import quantize_graph
 from .tflite.reader import load_tflite
+from .tflite.validate import DEFAULT_MAX_MEMORY
 from .tflite.writer import write_tflite
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -39,7 +40,8 @@ class ConvertResult:
 
 
 def import_float_graph(source: str, arch: Optional[str] = None,
-                       input_size: Optional[int] = None) -> ir.Graph:
+                       input_size: Optional[int] = None,
+                       max_memory: int = DEFAULT_MAX_MEMORY) -> ir.Graph:
     """Any supported source format -> a float IR graph (shapes inferred, BN not yet folded)."""
     if not os.path.exists(source):
         raise InputFileError(f"{source}: no such file; check the path")
@@ -48,7 +50,7 @@ def import_float_graph(source: str, arch: Optional[str] = None,
         from .converters.pytorch import load_pytorch
         return load_pytorch(source, arch, input_size)
     if ext == ".tflite":
-        graph = load_tflite(source).graph
+        graph = load_tflite(source, max_memory).graph
         if graph.is_quantized:
             raise UnsupportedOpError(f"{source} is already an int8 model; run it with "
                                      "'edgecnn infer' or check it with 'edgecnn verify'")
@@ -123,9 +125,10 @@ def check_output(output: str, force: bool) -> None:
 def convert(source: str, output: str, *, arch: Optional[str] = None,
             calib: Optional[Sequence[str]] = None, method: str = "minmax",
             input_size: Optional[int] = None, labels: Sequence[str] = (), force: bool = False,
-            progress: Optional[Callable[[int], None]] = None, **preprocess_overrides) -> ConvertResult:
+            progress: Optional[Callable[[int], None]] = None,
+            max_memory: int = DEFAULT_MAX_MEMORY, **preprocess_overrides) -> ConvertResult:
     check_output(output, force)
-    float_graph = prepare_float_graph(import_float_graph(source, arch, input_size))
+    float_graph = prepare_float_graph(import_float_graph(source, arch, input_size, max_memory))
     pre = default_preprocess(float_graph, arch, **preprocess_overrides)
     if pre.channels != float_graph.input.shape[3]:
         raise UnsupportedOpError(f"--color {pre.color} gives {pre.channels} channels but the model "

@@ -18,6 +18,7 @@ from .preprocess import load_image
 from .reference.float_ops import softmax_f32
 from .runtime import BACKENDS, Runtime, kernels_for
 from .tflite.reader import load_tflite
+from .tflite.validate import DEFAULT_MAX_MEMORY
 
 ALL_BACKENDS = BACKENDS + ("litert",)
 
@@ -46,11 +47,11 @@ class Prediction:
 
 class Model:
     def __init__(self, path: str, backend: str = "cython", rounding: str = "litert-ref",
-                 threads: int = 1):
+                 threads: int = 1, max_memory: int = DEFAULT_MAX_MEMORY):
         if backend not in ALL_BACKENDS:
             raise UsageError(f"unknown backend {backend!r}; use one of {', '.join(ALL_BACKENDS)}")
         self.path = path
-        loaded = load_tflite(path)
+        loaded = load_tflite(path, max_memory)
         self.graph: ir.Graph = loaded.graph
         self.tensor_index: dict[str, int] = loaded.tensor_index
         self.backend = backend
@@ -105,6 +106,8 @@ class Model:
         return self.top_k(self.scores(self.run(x)), top_k)
 
 
-def load(path: str, backend: str = "cython", rounding: str = "litert-ref", threads: int = 1) -> Model:
-    """Open an int8 (or float) ``.tflite`` for inference."""
-    return Model(path, backend, rounding, threads)
+def load(path: str, backend: str = "cython", rounding: str = "litert-ref", threads: int = 1,
+         max_memory: int = DEFAULT_MAX_MEMORY) -> Model:
+    """Open an int8 (or float) ``.tflite`` for inference; a file declaring tensors of more
+    than ``max_memory`` bytes in all is refused before anything is allocated."""
+    return Model(path, backend, rounding, threads, max_memory)

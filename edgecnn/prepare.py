@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import ir
-from .errors import ModelFormatError, UnsupportedOpError
+from . import ir, shapes
+from .errors import ArchitectureError, ModelFormatError, UnsupportedOpError
 from .reference import params as P
 
 
@@ -182,7 +182,17 @@ def prepare(graph: ir.Graph, kernels, rounding: str = "litert-ref", preserve_all
     for layer in graph.layers:
         if len(layer.inputs) != 1 or layer.inputs[0] not in tensors:
             raise ModelFormatError(f"{layer.name}: reads {layer.inputs}, which no earlier layer writes")
-        steps.append(_prepare_layer(layer, tensors[layer.inputs[0]], kernels, rounding))
+        x = tensors[layer.inputs[0]]
+        try:
+            want = shapes.output_shape(layer, tuple(x.shape))
+        except ArchitectureError as e:
+            raise ModelFormatError(str(e)) from None
+        if tuple(layer.output.shape) != tuple(want):  # kernels trust these shapes blindly
+            raise ModelFormatError(
+                f"{layer.name}: output {layer.output.name!r} declares shape "
+                f"{tuple(layer.output.shape)} but the layer computes {tuple(want)} from "
+                f"{tuple(x.shape)}")
+        steps.append(_prepare_layer(layer, x, kernels, rounding))
         tensors[layer.output.name] = layer.output
     buffers, arena = _plan_buffers(graph, steps, preserve_all)
     return Plan(graph, steps, buffers, arena)

@@ -42,6 +42,10 @@ def _spatial(layer, in_shape, kernel, dilation=(1, 1)):
             f"{layer.name}: expects an NHWC image tensor but the previous layer gives shape "
             f"{in_shape}")
     _, h, w, _ = in_shape
+    if min(*kernel, *layer.stride, *dilation) < 1 or min(layer.padding) < 0:
+        raise ArchitectureError(
+            f"{layer.name}: kernel {tuple(kernel)}, stride {tuple(layer.stride)} and dilation "
+            f"{tuple(dilation)} must be 1 or more and padding {tuple(layer.padding)} 0 or more")
     t, b, l, r = layer.padding
     oh = conv_output_size(h, kernel[0], layer.stride[0], t, b, dilation[0])
     ow = conv_output_size(w, kernel[1], layer.stride[1], l, r, dilation[1])

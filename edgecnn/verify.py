@@ -25,6 +25,7 @@ from .model import input_from_float
 from .preprocess import load_images
 from .runtime import Runtime
 from .tflite.reader import load_tflite
+from .tflite.validate import DEFAULT_MAX_MEMORY
 
 DEFAULT_RANDOM_INPUTS = 20
 
@@ -119,10 +120,11 @@ def _compare(row: TensorRow, ours: np.ndarray, theirs: np.ndarray) -> None:
 def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str = "litert-ref",
            rounding: str = "litert-ref", backend: str = "cython", tolerance: Optional[int] = None,
            count: int = DEFAULT_RANDOM_INPUTS, seed: int = 0,
-           progress: Optional[Callable[[int], None]] = None) -> VerifyReport:
+           progress: Optional[Callable[[int], None]] = None,
+           max_memory: int = DEFAULT_MAX_MEMORY) -> VerifyReport:
     if against not in MODES:
         raise UsageError(f"--against {against!r}: use one of {', '.join(MODES)}")
-    loaded = load_tflite(model_path)
+    loaded = load_tflite(model_path, max_memory)
     graph = loaded.graph
     reference = against == "litert-ref"
     if tolerance is None:

@@ -144,3 +144,12 @@ def test_bench_json_has_the_ratio_per_thread_count(workdir):
     row = json.loads(r.output)["threads"]["1"]
     assert row["edgecnn_ms"] > 0 and row["litert_ms"] > 0
     assert row["ratio"] == pytest.approx(row["edgecnn_ms"] / row["litert_ms"])
+
+
+def test_max_memory_ceiling_refuses_before_loading(workdir):
+    r = run("infer", workdir / "lenet.tflite", workdir / "imgs" / "0.png", "--max-memory", "10k")
+    assert r.exit_code == 2 and "memory ceiling of 10240 bytes" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert run("summary", workdir / "lenet.tflite", "--max-memory", "1G").exit_code == 0
+    r = run("verify", workdir / "lenet.tflite", "--max-memory", "lots")
+    assert r.exit_code == 2 and "give a size such as 4G" in r.output

@@ -125,3 +125,22 @@ def test_percentile_calibration_clips_outliers():
 def test_calibration_needs_inputs():
     with pytest.raises(CalibrationError, match="--calib"):
         calibrate(graph_of([ir.Activation("r", "relu")]), [])
+
+
+def test_prepare_refuses_a_declared_shape_the_layer_does_not_compute():
+    from edgecnn.backends import reference
+    from edgecnn.errors import ModelFormatError
+    from edgecnn.prepare import prepare
+
+    rng = np.random.default_rng(2)
+    graph = graph_of([ir.Conv2D("conv", rng.normal(0, 1, (2, 3, 3, 3)).astype(np.float32), None)])
+    q = quantize_graph(graph, calibrate(graph, [rng.normal(0, 1, (1, 8, 8, 3)).astype(np.float32)]))
+    prepare(q, reference)
+    conv = q.layers[0]
+    bad = q.replace(layers=(ir.replace(conv, output=ir.replace(conv.output, shape=(1, 6, 6, 1))),))
+    with pytest.raises(ModelFormatError, match=r"conv: output 'conv' declares shape \(1, 6, 6, 1\) "
+                                               r"but the layer computes \(1, 6, 6, 2\)"):
+        prepare(bad, reference)
+    zero_stride = q.replace(layers=(ir.replace(conv, stride=(0, 1)),))
+    with pytest.raises(ModelFormatError, match="must be 1 or more"):
+        prepare(zero_stride, reference)

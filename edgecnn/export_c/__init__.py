@@ -24,6 +24,7 @@ from .. import __version__
 from ..errors import InputFileError, UsageError
 from ..reference import params as P
 from ..tflite.reader import load_tflite
+from ..tflite.validate import DEFAULT_MAX_MEMORY
 from .codegen import Constants, layer_call
 from .plan import nbytes, plan_arena, record_steps
 from .targets import RUNTIME_STATIC_BYTES, STACK_BYTES, TARGETS, Target, target_mk
@@ -98,7 +99,8 @@ def _check_fits(report: ExportReport):
 
 
 def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-ref",
-             force: bool = False, command_line: str = "") -> ExportReport:
+             force: bool = False, command_line: str = "",
+             max_memory: int = DEFAULT_MAX_MEMORY) -> ExportReport:
     """Write a C99 project for ``model_path`` into ``out_dir``; ``make -C out_dir`` builds it.
 
     Raises UsageError for an unknown target or rounding, or a model that does not fit the
@@ -111,7 +113,7 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     model_path, out_dir = os.fspath(model_path), os.fspath(out_dir)
     _check_out_dir(out_dir, force)
     tgt = TARGETS[target]
-    graph = load_tflite(model_path).graph
+    graph = load_tflite(model_path, max_memory).graph
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     steps = record_steps(graph, rounding)

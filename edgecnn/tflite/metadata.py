@@ -53,8 +53,11 @@ def decode(data: bytes, where: str) -> EdgecnnMetadata:
     """Parse the JSON bytes; ``where`` (the file name) goes into error messages."""
     try:
         doc = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFormatError(f"{where}: the '{NAME}' metadata is not UTF-8 JSON ({e})") from None
+    except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, integers past str limits
+        raise ModelFormatError(f"{where}: the '{NAME}' metadata is not UTF-8 JSON "
+                               f"({str(e)[:200]})") from None
+    except RecursionError:
+        raise ModelFormatError(f"{where}: the '{NAME}' metadata JSON is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ModelFormatError(f"{where}: the '{NAME}' metadata is not a JSON object")
     version = doc.get("format_version")
