@@ -148,7 +148,10 @@ class _Reader:
         if len(raw) != expected:
             self.fail(f"{where}: tensor '{_text(t.name)}' of shape {shape} and type "
                       f"{self.type_name(t)} needs {expected} bytes but its buffer holds {len(raw)}")
-        return np.frombuffer(bytes(raw), dtype).reshape(shape).copy()
+        array = np.frombuffer(raw, dtype).reshape(shape)
+        # int8 weights stay read-only views of the file bytes (no copy: AlexNet's 58 MB of dense
+        # weights exist once); wider types are copied so they are aligned for the kernels.
+        return array if array.itemsize == 1 else array.copy()
 
     def buffer_bytes(self, b: int, where: str):
         if not 0 <= b < len(self.buffers):
