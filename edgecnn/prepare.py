@@ -124,7 +124,11 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
                          stride_h=layer.stride[0], stride_w=layer.stride[1],
                          pad_top=layer.padding[0], pad_left=layer.padding[2],
                          act_min=lo, act_max=hi)
-        fn = K.max_pool_s8 if isinstance(layer, ir.MaxPool2D) else K.avg_pool_s8
+        is_max = isinstance(layer, ir.MaxPool2D)
+        bind = getattr(K, "bind_max_pool" if is_max else "bind_avg_pool", None)
+        if bind is not None:
+            return Step(layer, bind(p, in3, out3), in3, out3)
+        fn = K.max_pool_s8 if is_max else K.avg_pool_s8
         return Step(layer, lambda a, o: fn(a, p, o), in3, out3)
     if isinstance(layer, ir.Pad):
         top, left = layer.padding[0], layer.padding[2]

@@ -1,5 +1,5 @@
 """The packed, prepare-time-bound kernels of the cython backend (bind_conv2d,
-bind_fully_connected) against the NumPy spec, bit for bit, on every ISA path this CPU runs
+bind_fully_connected, bind_max_pool, bind_avg_pool) against the NumPy spec, bit for bit, on every ISA path this CPU runs
 (forced one by one): seeded random shapes, strides 1-4, symmetric and asymmetric padding,
 dilation, channel counts 1..70, every rounding policy, input zero points -128 / 0 / 127."""
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import edgecnn.backends.reference as spec
-from edgecnn.reference.params import ConvParams, FCParams, make_requant
+from edgecnn.reference.params import ConvParams, FCParams, PoolParams, make_requant
 
 K = pytest.importorskip("edgecnn.backends.cython")
 
@@ -178,3 +178,47 @@ def test_bound_fully_connected_two_threads_big(isa):
             assert_same(out, expected, f"{isa} fc {n}x{o}, 2 threads")
     finally:
         K.set_num_threads(1)
+
+
+def _pool_case(rng, case):
+    c = int(rng.choice([1, 3, 6, 16, 17, 64])) if case % 2 else int(rng.integers(1, 40))
+    kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+    sh, sw = (int(v) for v in rng.integers(1, 4, size=2))
+    if case % 5 == 0:
+        kh = kw = sh = sw = 2
+    pt, pb, pl, pr = ((int(v) for v in rng.integers(0, min(kh, kw), size=4)) if case % 3
+                      else (0, 0, 0, 0))  # padding below the window: no empty windows
+    h, w = (int(v) for v in rng.integers(1, 16, size=2))
+    oh, ow = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
+    if oh < 1 or ow < 1 or pt >= kh or pl >= kw:
+        return None
+    lo, hi = [(-128, 127), (-5, 127), (-128, 40), (0, 100)][case % 4]
+    x = rng.integers(-128, 128, size=(h, w, c)).astype(np.int8)
+    return x, PoolParams(kh, kw, sh, sw, pt, pl, lo, hi), (oh, ow, c)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_bound_pool_random(kind):
+    rng = np.random.default_rng([21, kind == "max"])
+    bind = K.bind_max_pool if kind == "max" else K.bind_avg_pool
+    ref = spec.max_pool_s8 if kind == "max" else spec.avg_pool_s8
+    done = 0
+    for case in range(150):
+        made = _pool_case(rng, case)
+        if made is None:
+            continue
+        x, p, shape = made
+        run = bind(p, x.shape, shape)
+        out, expected = np.full(shape, 99, np.int8), np.empty(shape, np.int8)
+        ref(x, p, expected)
+        for _ in range(2):  # the scratch row carries nothing from one call to the next
+            run(x.copy(), out)
+            assert_same(out, expected, f"{kind} pool case {case}: {p}, x {x.shape}")
+        done += 1
+    assert done > 80
+
+
+def test_bound_pool_shapes_are_checked():
+    run = K.bind_max_pool(PoolParams(2, 2, 2, 2, 0, 0, -128, 127), (4, 4, 3), (2, 2, 3))
+    with pytest.raises(ValueError, match="pool input shape"):
+        run(np.zeros((4, 5, 3), np.int8), np.zeros((2, 2, 3), np.int8))

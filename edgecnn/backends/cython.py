@@ -1,6 +1,7 @@
 """The cython backend: thin wrappers over the compiled kernels in edgecnn._kernels.
 
-prepare() binds conv and fully connected layers through bind_conv2d / bind_fully_connected:
+prepare() binds conv and fully connected layers through bind_conv2d / bind_fully_connected
+(pools through bind_max_pool / bind_avg_pool):
 weights packed once for the SIMD path chosen at run time (kernel_isa(); force_isa() pins one),
 the input zero point folded into the bias, scratch owned by the bound callable.
 
@@ -25,7 +26,7 @@ from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Re
 NAME = "cython"
 
 __all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d",
-           "bind_fully_connected", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
+           "bind_fully_connected", "bind_max_pool", "bind_avg_pool", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
 
@@ -81,6 +82,21 @@ def bind_fully_connected(w, bias, p: FCParams, rq: Requant):
     return _fc.BoundFC(np.ascontiguousarray(w, np.int8), _conv.requant_arrays, p.input_offset,
                        rq.multiplier, rq.shift, rq.real_scale, rq.policy, rq.output_offset,
                        rq.act_min, rq.act_max, np.asarray(bias, np.int32))
+
+
+def bind_max_pool(p: PoolParams, in_shape3, out_shape3):
+    """Bind a max pool to its shapes (scratch row owned by the callable); returns run(x, out)."""
+    return _pool.BoundMaxPool(*_pool_args(p), tuple(in_shape3), tuple(out_shape3))
+
+
+def bind_avg_pool(p: PoolParams, in_shape3, out_shape3):
+    """Bind an average pool to its shapes (int32 scratch row); returns run(x, out)."""
+    return _pool.BoundAvgPool(*_pool_args(p), tuple(in_shape3), tuple(out_shape3))
+
+
+def _pool_args(p: PoolParams):
+    return (p.filter_h, p.filter_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.act_min,
+            p.act_max)
 
 
 def conv2d_s8(x, w, bias, p: ConvParams, rq: Requant, out) -> None:
