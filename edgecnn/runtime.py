@@ -42,6 +42,9 @@ class Runtime:
                         self.plan.buffers[s.layer.output.name].reshape(s.out_shape))
                        for s in self.plan.steps if not s.view_only]
         self._input = self.plan.buffers[graph.input.name]
+        self._output = self.plan.buffers[graph.output.name]
+        self._in_shape = tuple(graph.input.shape)  # checked per invoke without rebuilding these
+        self._in_dtype = np.dtype(graph.input.dtype)
 
     @property
     def arena_bytes(self) -> int:
@@ -49,15 +52,16 @@ class Runtime:
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
         """Run on one input of the graph's input shape and dtype; returns a copy of the output."""
-        want = self.graph.input
-        x = np.asarray(x)
-        if x.shape != tuple(want.shape) or x.dtype != np.dtype(want.dtype):
+        if type(x) is not np.ndarray:
+            x = np.asarray(x)
+        if x.shape != self._in_shape or x.dtype != self._in_dtype:
+            want = self.graph.input
             raise UsageError(f"input {want.name!r} expects {want.dtype} {tuple(want.shape)}, got "
                              f"{x.dtype} {x.shape}")
         self._input[...] = x
         for run, src, dst in self._steps:
             run(src, dst)
-        return self.plan.buffers[self.graph.output.name].copy()
+        return self._output.copy()
 
     def tensor(self, name: str) -> np.ndarray:
         """A tensor's value after ``invoke`` (every tensor only with preserve_all=True)."""
