@@ -6,6 +6,7 @@ a portable build by default (-O3, baseline ISA; CPU-specific paths are chosen at
 and -O0 -g for the debug CI job.
 """
 
+import glob
 import os
 import sys
 
@@ -16,6 +17,7 @@ DEBUG = os.environ.get("EDGECNN_DEBUG") == "1"
 NATIVE = os.environ.get("EDGECNN_NATIVE") == "1"
 
 KERNELS = ["conv", "pool", "fully_connected", "elementwise"]
+HEADERS = sorted(glob.glob("cython_kernels/*.h"))  # a changed header rebuilds the kernels
 
 
 def _compile_args():
@@ -34,6 +36,7 @@ def _extensions():
             f"edgecnn._kernels.{name}",
             [f"cython_kernels/{name}.pyx"],
             include_dirs=["cython_kernels"],
+            depends=HEADERS,
             extra_compile_args=compile_args,
             extra_link_args=link_args,
         )
@@ -45,6 +48,7 @@ directives = {"language_level": "3", "boundscheck": DEBUG, "wraparound": False,
               "cdivision": True, "initializedcheck": DEBUG}
 
 setup(
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},  # the kernels compile side by side
     packages=["edgecnn", "edgecnn._kernels", "edgecnn.reference", "edgecnn.backends",
               "edgecnn.tflite", "edgecnn.export_c", "edgecnn.converters",
               "edgecnn.firmware_stubs"],

@@ -32,11 +32,23 @@ def _interpreter_module():
 
 
 def litert_version() -> str:
+    """The runtime the cross-check really loads, with its version."""
+    mod = _interpreter_module()
+    if mod.__name__.startswith("tflite_runtime"):
+        import tflite_runtime
+        return "tflite-runtime " + getattr(tflite_runtime, "__version__", "?")
     try:
         from importlib.metadata import version
         return "ai-edge-litert " + version("ai-edge-litert")
     except Exception:
-        return "tflite-runtime"
+        return "ai-edge-litert"
+
+
+def reference_rounding() -> str:
+    """edgecnn's rounding policy that equals this runtime's BUILTIN_REF kernels: ai-edge-litert
+    2.x rescales FULLY_CONNECTED in double precision ("litert-ref"); tflite-runtime 2.14
+    predates that and uses gemmlowp's double rounding everywhere ("double")."""
+    return "double" if _interpreter_module().__name__.startswith("tflite_runtime") else "litert-ref"
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import ir
 from .errors import UsageError
-from .litert import MODES, LiteRTRunner, litert_version
+from .litert import MODES, LiteRTRunner, litert_version, reference_rounding
 from .model import input_from_float
 from .preprocess import load_images
 from .runtime import Runtime
@@ -124,9 +124,11 @@ def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str
            max_memory: int = DEFAULT_MAX_MEMORY) -> VerifyReport:
     if against not in MODES:
         raise UsageError(f"--against {against!r}: use one of {', '.join(MODES)}")
+    reference = against == "litert-ref"
+    if reference and rounding == "litert-ref":
+        rounding = reference_rounding()  # what this LiteRT's reference kernels do
     loaded = load_tflite(model_path, max_memory)
     graph = loaded.graph
-    reference = against == "litert-ref"
     if tolerance is None:
         tolerance = 0 if reference or rounding == "fp32" else 2
     ours = Runtime(graph, backend, rounding, preserve_all=True)
