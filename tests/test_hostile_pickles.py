@@ -21,6 +21,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from pickle_ops import global_op, int_op, int_tuple_op, str_op
 
 from edgecnn.converters.pt_reader import load_pt
 from edgecnn.errors import ModelFormatError, UnsafePickleError
@@ -40,35 +41,22 @@ def _audit(event, args):
 sys.addaudithook(_audit)
 
 
-def _g(module, name):
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
 
 
-def _s(text):
-    raw = text.encode()
-    return b"X" + struct.pack("<I", len(raw)) + raw
-
-
-def _i(n):
-    return b"J" + struct.pack("<i", n)
-
-
-def _tuple(items):
-    return b"(" + b"".join(_i(v) for v in items) + b"t"
 
 
 def _pid(key, numel, storage=("torch", "FloatStorage")):
-    return b"(" + _s("storage") + _g(*storage) + _s(key) + _s("cpu") + _i(numel) + b"tQ"
+    return b"(" + str_op("storage") + global_op(*storage) + str_op(key) + str_op("cpu") + int_op(numel) + b"tQ"
 
 
 def _tensor(key="0", numel=12, size=(12,), stride=(1,), offset=0):
-    return (_g("torch._utils", "_rebuild_tensor_v2") + b"(" + _pid(key, numel) + _i(offset)
-            + _tuple(size) + _tuple(stride) + b"\x89" + _g("collections", "OrderedDict") + b")RtR")
+    return (global_op("torch._utils", "_rebuild_tensor_v2") + b"(" + _pid(key, numel) + int_op(offset)
+            + int_tuple_op(size) + int_tuple_op(stride) + b"\x89" + global_op("collections", "OrderedDict") + b")RtR")
 
 
 def _state_dict(entries):
-    body = b"".join(_s(k) + v for k, v in entries)
-    return b"\x80\x02" + _g("collections", "OrderedDict") + b")R(" + body + b"u."
+    body = b"".join(str_op(k) + v for k, v in entries)
+    return b"\x80\x02" + global_op("collections", "OrderedDict") + b")R(" + body + b"u."
 
 
 def _zip(path, pkl, storages=None, extra=()):
@@ -157,32 +145,32 @@ HOSTILE = {
                     UnsafePickleError, "builtins.exec"),
     "reduce_compile": (lambda m: _dumps(_Reduce(builtins.compile, ("1", "f", "eval"))),
                        UnsafePickleError, "builtins.compile"),
-    "reduce___import__": (lambda m: b"\x80\x02" + _g("builtins", "__import__") + b"(" + _s("os") + b"tR.",
+    "reduce___import__": (lambda m: b"\x80\x02" + global_op("builtins", "__import__") + b"(" + str_op("os") + b"tR.",
                           UnsafePickleError, "builtins.__import__"),
     "importlib_import_module": (lambda m: _dumps(_Reduce(importlib.import_module, ("os",))),
                                 UnsafePickleError, "importlib.import_module"),
-    "getattr_chain": (lambda m: b"\x80\x02" + _g("builtins", "getattr") + b"(" + _g("os", "path")
-                      + _s("join") + b"tR(" + _s(m) + b"tR.", UnsafePickleError, "builtins.getattr"),
+    "getattr_chain": (lambda m: b"\x80\x02" + global_op("builtins", "getattr") + b"(" + global_op("os", "path")
+                      + str_op("join") + b"tR(" + str_op(m) + b"tR.", UnsafePickleError, "builtins.getattr"),
     "pickled_function": (lambda m: _dumps({"w": os.system}), ModelFormatError, "no tensors"),
     "pickled_class": (lambda m: _dumps({"w": subprocess.Popen}), ModelFormatError, "no tensors"),
-    "global_as_state_dict_value": (lambda m: _state_dict([("w", _g("os", "system"))]),
+    "global_as_state_dict_value": (lambda m: _state_dict([("w", global_op("os", "system"))]),
                                    ModelFormatError, "no tensors"),
-    "newobj_of_os_system": (lambda m: b"\x80\x02" + _g("os", "system") + b"(" + _s(_cmd(m)) + b"t\x81.",
+    "newobj_of_os_system": (lambda m: b"\x80\x02" + global_op("os", "system") + b"(" + str_op(_cmd(m)) + b"t\x81.",
                             ModelFormatError, "holds a pickled os.system"),
-    "stack_global_non_string": (lambda m: b"\x80\x04" + _i(7) + _s("system") + b"\x93.",
+    "stack_global_non_string": (lambda m: b"\x80\x04" + int_op(7) + str_op("system") + b"\x93.",
                                 ModelFormatError, "must name a module"),
-    "nested_global_in_safe_call": (lambda m: b"\x80\x02" + _g("collections", "OrderedDict") + b"((" + _s("a")
-                                   + _g("os", "system") + b"(" + _s(_cmd(m)) + b"tRtltR.",
+    "nested_global_in_safe_call": (lambda m: b"\x80\x02" + global_op("collections", "OrderedDict") + b"((" + str_op("a")
+                                   + global_op("os", "system") + b"(" + str_op(_cmd(m)) + b"tRtltR.",
                                    UnsafePickleError, "os.system"),
     "inst_opcode": (lambda m: b"(S'" + _cmd(m).encode() + b"'\nisubprocess\ngetoutput\n.",
                     UnsafePickleError, "subprocess.getoutput"),
-    "obj_opcode": (lambda m: b"(" + _g("subprocess", "getoutput") + b"S'" + _cmd(m).encode() + b"'\no.",
+    "obj_opcode": (lambda m: b"(" + global_op("subprocess", "getoutput") + b"S'" + _cmd(m).encode() + b"'\no.",
                    UnsafePickleError, "subprocess.getoutput"),
-    "build_on_a_global": (lambda m: b"\x80\x02" + _g("os", "system") + b"}b.", ModelFormatError,
+    "build_on_a_global": (lambda m: b"\x80\x02" + global_op("os", "system") + b"}b.", ModelFormatError,
                           "BUILD on a ClassRef"),
-    "build_setstate_on_record": (lambda m: b"\x80\x02" + _g("__main__", "Evil") + b")\x81}(" + _s("__setstate__")
-                                 + _g("os", "system") + b"ub.", ModelFormatError, "holds a pickled __main__.Evil"),
-    "reduce_on_safe_callable_result": (lambda m: b"\x80\x02" + _g("collections", "OrderedDict") + b")R(" + _s(_cmd(m))
+    "build_setstate_on_record": (lambda m: b"\x80\x02" + global_op("__main__", "Evil") + b")\x81}(" + str_op("__setstate__")
+                                 + global_op("os", "system") + b"ub.", ModelFormatError, "holds a pickled __main__.Evil"),
+    "reduce_on_safe_callable_result": (lambda m: b"\x80\x02" + global_op("collections", "OrderedDict") + b")R(" + str_op(_cmd(m))
                                        + b"tR.", UnsafePickleError, "OrderedDict"),
     "ext_registry_opcode": (lambda m: b"\x80\x02\x83\x01\x00.", UnsafePickleError, "EXT2"),
     "out_of_band_buffer": (lambda m: b"\x80\x05\x97.", ModelFormatError, "out-of-band"),
@@ -217,9 +205,9 @@ def test_persistent_id_outside_the_archive_is_refused(tmp_path, guard, key):
 
 @pytest.mark.parametrize("pid,text", [
     (b"S'../etc/passwd'\n", "unexpected persistent id"),  # a bare string id
-    (b"(" + _s("module") + _g("__main__", "Net") + _s("src") + _s("x") + b"t", "unexpected persistent id"),
-    (b"(" + _s("storage") + _g("os", "system") + _s("0") + _s("cpu") + _i(12) + b"t", "not a torch storage type"),
-    (b"(" + _s("storage") + _g("torch", "FloatStorage") + _s("0") + _s("cpu") + _i(-1) + b"t", "malformed"),
+    (b"(" + str_op("module") + global_op("__main__", "Net") + str_op("src") + str_op("x") + b"t", "unexpected persistent id"),
+    (b"(" + str_op("storage") + global_op("os", "system") + str_op("0") + str_op("cpu") + int_op(12) + b"t", "not a torch storage type"),
+    (b"(" + str_op("storage") + global_op("torch", "FloatStorage") + str_op("0") + str_op("cpu") + int_op(-1) + b"t", "malformed"),
 ])
 def test_malformed_persistent_ids_are_refused(tmp_path, guard, pid, text):
     _, load = guard
@@ -309,9 +297,9 @@ def test_expanded_tensor_beyond_any_memory_is_refused(tmp_path, guard):
 def test_one_tensor_named_a_million_times_is_refused(tmp_path, guard):
     _, load = guard
     big = np.zeros(1 << 18, np.float32).tobytes()  # 1 MB storage
-    body = _s("k0") + _tensor(numel=1 << 18, size=(1 << 18,)) + b"q\x01"
-    body += b"".join(_s(f"k{i}") + b"h\x01" for i in range(1, 20_000))  # memo GETs: 20 GB if copied
-    pkl = b"\x80\x02" + _g("collections", "OrderedDict") + b")R(" + body + b"u."
+    body = str_op("k0") + _tensor(numel=1 << 18, size=(1 << 18,)) + b"q\x01"
+    body += b"".join(str_op(f"k{i}") + b"h\x01" for i in range(1, 20_000))  # memo GETs: 20 GB if copied
+    pkl = b"\x80\x02" + global_op("collections", "OrderedDict") + b")R(" + body + b"u."
     start = time.monotonic()
     with pytest.raises(ModelFormatError) as err:
         load(_zip(tmp_path / "many.pt", pkl, {"0": big}))
@@ -347,9 +335,9 @@ def test_shared_structure_bombs_finish_fast(tmp_path, guard, where):
         "dict_key": b"}" + tower + b"K\x01s",
         "set_member": b"\x8f(" + tower + b"\x90",
         "frozenset": b"(" + tower + b"\x91",
-        "ordered_dict_key": _g("collections", "OrderedDict") + b"((" + tower + b"K\x01tltR",
+        "ordered_dict_key": global_op("collections", "OrderedDict") + b"((" + tower + b"K\x01tltR",
         "persistent_id": tower + b"Q",
-        "torch_size": _g("torch", "Size") + b"(" + tower + b"tR",
+        "torch_size": global_op("torch", "Size") + b"(" + tower + b"tR",
     }[where]
     start = time.monotonic()
     with pytest.raises(ModelFormatError) as err:
@@ -360,7 +348,7 @@ def test_shared_structure_bombs_finish_fast(tmp_path, guard, where):
 
 def test_module_attribute_tower_loads_without_the_attribute(tmp_path, guard):
     _, load = guard
-    pkl = b"\x80\x04" + _g("m", "Net") + b")\x81}(" + _s("_modules") + b"}" + _s("width") + _i(3) + _s("bomb") \
+    pkl = b"\x80\x04" + global_op("m", "Net") + b")\x81}(" + str_op("_modules") + b"}" + str_op("width") + int_op(3) + str_op("bomb") \
         + _shared_tuple_tower(90) + b"ub."
     start = time.monotonic()
     pt = load(_zip(tmp_path / "attr.pt", pkl))
@@ -369,8 +357,8 @@ def test_module_attribute_tower_loads_without_the_attribute(tmp_path, guard):
 
 def test_non_string_parameter_key_is_a_format_error(tmp_path, guard):
     _, load = guard
-    pkl = (b"\x80\x02" + _g("m", "Net") + b")\x81}(" + _s("_parameters") + b"}" + _i(3) + _tensor()
-           + b"s" + _s("_modules") + b"}ub.")
+    pkl = (b"\x80\x02" + global_op("m", "Net") + b")\x81}(" + str_op("_parameters") + b"}" + int_op(3) + _tensor()
+           + b"s" + str_op("_modules") + b"}ub.")
     with pytest.raises(ModelFormatError) as err:
         load(_zip(tmp_path / "key.pt", pkl))
     assert "not a string" in _one_line(err, "key.pt")
@@ -378,8 +366,8 @@ def test_non_string_parameter_key_is_a_format_error(tmp_path, guard):
 
 def test_non_persistent_set_of_the_wrong_type_is_a_format_error(tmp_path, guard):
     _, load = guard
-    pkl = (b"\x80\x02" + _g("m", "Net") + b")\x81}(" + _s("_modules") + b"}" + _s("_non_persistent_buffers_set")
-           + _g("m", "Thing") + b")\x81ub.")
+    pkl = (b"\x80\x02" + global_op("m", "Net") + b")\x81}(" + str_op("_modules") + b"}" + str_op("_non_persistent_buffers_set")
+           + global_op("m", "Thing") + b")\x81ub.")
     with pytest.raises(ModelFormatError) as err:
         load(_zip(tmp_path / "np.pt", pkl))
     assert "_non_persistent_buffers_set" in _one_line(err, "np.pt")
@@ -395,16 +383,16 @@ def test_ints_too_long_to_print_still_give_a_one_line_error(tmp_path, guard, whe
     _, load = guard
     big = _huge_int()
     pkl = {
-        "offset": _state_dict([("w", _tensor()[:-len(_i(0) + _tuple((12,)) + _tuple((1,)) + b"\x89"
-                                                     + _g("collections", "OrderedDict") + b")RtR")]
-                               + big + _tuple((12,)) + _tuple((1,)) + b"\x89"
-                               + _g("collections", "OrderedDict") + b")RtR")]),
-        "child_name": b"\x80\x02" + _g("m", "Net") + b")\x81}(" + _s("_modules") + b"}" + big
-                      + _g("m", "Net") + b")\x81}" + _s("_modules") + b"}sbsub.",
-        "state_dict_key": b"\x80\x02}" + big + _i(1) + b"s.",
-        "numel": _state_dict([("w", _g("torch._utils", "_rebuild_tensor_v2") + b"(" + b"(" + _s("storage")
-                               + _g("torch", "FloatStorage") + _s("0") + _s("cpu") + big + b"tQ" + _i(0)
-                               + _tuple((12,)) + _tuple((1,)) + b"\x89" + _g("collections", "OrderedDict")
+        "offset": _state_dict([("w", _tensor()[:-len(int_op(0) + int_tuple_op((12,)) + int_tuple_op((1,)) + b"\x89"
+                                                     + global_op("collections", "OrderedDict") + b")RtR")]
+                               + big + int_tuple_op((12,)) + int_tuple_op((1,)) + b"\x89"
+                               + global_op("collections", "OrderedDict") + b")RtR")]),
+        "child_name": b"\x80\x02" + global_op("m", "Net") + b")\x81}(" + str_op("_modules") + b"}" + big
+                      + global_op("m", "Net") + b")\x81}" + str_op("_modules") + b"}sbsub.",
+        "state_dict_key": b"\x80\x02}" + big + int_op(1) + b"s.",
+        "numel": _state_dict([("w", global_op("torch._utils", "_rebuild_tensor_v2") + b"(" + b"(" + str_op("storage")
+                               + global_op("torch", "FloatStorage") + str_op("0") + str_op("cpu") + big + b"tQ" + int_op(0)
+                               + int_tuple_op((12,)) + int_tuple_op((1,)) + b"\x89" + global_op("collections", "OrderedDict")
                                + b")RtR")]),
     }[where]
     with pytest.raises(ModelFormatError) as err:

@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from pickle_ops import global_op, int_op, int_tuple_op, str_op
 
 from edgecnn.converters._safe_pickle import SafeUnpickler
 from edgecnn.converters.pt_reader import ModuleRecord, PtFile, load_pt
@@ -191,33 +192,20 @@ def test_plain_pickles_round_trip_through_the_opcode_loop(protocol):
 # ----------------------------------------------------------------------------- hand-written torch pickles
 
 
-def _g(module, name):
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
 
 
-def _s(text):
-    raw = text.encode()
-    return b"X" + struct.pack("<I", len(raw)) + raw
-
-
-def _i(n):
-    return b"J" + struct.pack("<i", n)
-
-
-def _tuple(items):
-    return b"(" + b"".join(_i(v) for v in items) + b"t"
 
 
 def _tensor(key, numel, size, stride, offset=0, storage=("torch", "FloatStorage")):
-    pid = b"(" + _s("storage") + _g(*storage) + _s(key) + _s("cpu") + _i(numel) + b"tQ"
-    return (_g("torch._utils", "_rebuild_tensor_v2") + b"(" + pid + _i(offset) + _tuple(size) + _tuple(stride)
-            + b"\x89" + _g("collections", "OrderedDict") + b")Rt" + b"R")
+    pid = b"(" + str_op("storage") + global_op(*storage) + str_op(key) + str_op("cpu") + int_op(numel) + b"tQ"
+    return (global_op("torch._utils", "_rebuild_tensor_v2") + b"(" + pid + int_op(offset) + int_tuple_op(size) + int_tuple_op(stride)
+            + b"\x89" + global_op("collections", "OrderedDict") + b")Rt" + b"R")
 
 
 def _state_dict_pickle(entries):
     """protocol-2 bytes of OrderedDict(entries), entries given as already-pickled values."""
-    body = b"".join(_s(k) + v for k, v in entries)
-    return b"\x80\x02" + _g("collections", "OrderedDict") + b")R(" + body + b"u."
+    body = b"".join(str_op(k) + v for k, v in entries)
+    return b"\x80\x02" + global_op("collections", "OrderedDict") + b")R(" + body + b"u."
 
 
 def _zip(path, pkl, storages, extra=()):
@@ -271,9 +259,9 @@ def test_big_endian_byteorder_record(tmp_path):
 
 def test_tensor_subclass_and_parameter_wrappers(tmp_path):
     plain = _tensor("0", 12, (2, 6), (6, 1))
-    subclass = (_g("torch._tensor", "_rebuild_from_type_v2") + b"(" + _g("torch._utils", "_rebuild_tensor_v2")
-                + _g("torch", "Tensor") + plain[len(_g("torch._utils", "_rebuild_tensor_v2")):-1] + b"}tR")
-    param = _g("torch._utils", "_rebuild_parameter_with_state") + b"(" + plain + b"\x88" + _g(
+    subclass = (global_op("torch._tensor", "_rebuild_from_type_v2") + b"(" + global_op("torch._utils", "_rebuild_tensor_v2")
+                + global_op("torch", "Tensor") + plain[len(global_op("torch._utils", "_rebuild_tensor_v2")):-1] + b"}tR")
+    param = global_op("torch._utils", "_rebuild_parameter_with_state") + b"(" + plain + b"\x88" + global_op(
         "collections", "OrderedDict") + b")R}tR"
     pkl = _state_dict_pickle([("a", subclass), ("b", param)])
     sd = load_pt(_zip(tmp_path / "wrap.pt", pkl, {"0": WEIGHTS.tobytes()})).state_dict
@@ -381,7 +369,7 @@ def test_reduce_globals_are_refused_in_any_protocol(tmp_path, marker, protocol, 
 
 @pytest.mark.parametrize("container", ["zip", "legacy", "bare"])
 def test_evil_entry_inside_a_real_state_dict(tmp_path, marker, container):
-    evil = _g("os", "system") + b"(" + _s(f"touch {marker}") + b"tR"
+    evil = global_op("os", "system") + b"(" + str_op(f"touch {marker}") + b"tR"
     pkl = _state_dict_pickle([("w", _tensor("0", 12, (12,), (1,))), ("bias", evil)])
     path = {"zip": lambda: _zip(tmp_path / "sd.pt", pkl, {"0": WEIGHTS.tobytes()}),
             "legacy": lambda: _legacy(tmp_path / "sd.pt", pkl, {"0": WEIGHTS.tobytes()}),
@@ -403,18 +391,18 @@ def test_evil_object_in_legacy_header_pickles(tmp_path, marker):
 CRAFTED = {
     # name: (payload builder taking the shell command, the global the error must name)
     # getattr(__import__("os"), "system")(cmd): the first call is refused
-    "getattr_chain": (lambda cmd: b"\x80\x02" + _g("builtins", "getattr") + b"(" + _g("builtins", "__import__") + b"("
-                      + _s("os") + b"tR" + _s("system") + b"tR(" + _s(cmd) + b"tR.", "builtins.__import__"),
-    "getattr_on_class": (lambda cmd: b"\x80\x02" + _g("builtins", "getattr") + b"(" + _g("os", "path") + _s("join")
+    "getattr_chain": (lambda cmd: b"\x80\x02" + global_op("builtins", "getattr") + b"(" + global_op("builtins", "__import__") + b"("
+                      + str_op("os") + b"tR" + str_op("system") + b"tR(" + str_op(cmd) + b"tR.", "builtins.__import__"),
+    "getattr_on_class": (lambda cmd: b"\x80\x02" + global_op("builtins", "getattr") + b"(" + global_op("os", "path") + str_op("join")
                          + b"tR.", "builtins.getattr"),
-    "importlib": (lambda cmd: b"\x80\x02" + _g("importlib", "import_module") + b"(" + _s("os") + b"tR.",
+    "importlib": (lambda cmd: b"\x80\x02" + global_op("importlib", "import_module") + b"(" + str_op("os") + b"tR.",
                   "importlib.import_module"),
-    "stack_global": (lambda cmd: b"\x80\x04" + _s("os") + _s("system") + b"\x93(" + _s(cmd) + b"tR.", "os.system"),
+    "stack_global": (lambda cmd: b"\x80\x04" + str_op("os") + str_op("system") + b"\x93(" + str_op(cmd) + b"tR.", "os.system"),
     "inst": (lambda cmd: b"(S'" + cmd.encode() + b"'\nios\nsystem\n.", "os.system"),
     "obj": (lambda cmd: b"(cos\nsystem\nS'" + cmd.encode() + b"'\no.", "os.system"),
-    "rebuild_from_type": (lambda cmd: b"\x80\x02" + _g("torch._tensor", "_rebuild_from_type_v2") + b"("
-                          + _g("os", "system") + _g("torch", "Tensor") + b"(" + _s(cmd) + b"t}tR.", "os.system"),
-    "reduce_on_record": (lambda cmd: b"\x80\x02" + _g("__main__", "Net") + b")\x81(" + _s(cmd) + b"tR.",
+    "rebuild_from_type": (lambda cmd: b"\x80\x02" + global_op("torch._tensor", "_rebuild_from_type_v2") + b"("
+                          + global_op("os", "system") + global_op("torch", "Tensor") + b"(" + str_op(cmd) + b"t}tR.", "os.system"),
+    "reduce_on_record": (lambda cmd: b"\x80\x02" + global_op("__main__", "Net") + b")\x81(" + str_op(cmd) + b"tR.",
                          "__main__.Net"),
 }
 
@@ -429,7 +417,7 @@ def test_crafted_opcodes_are_refused(tmp_path, marker, name):
 
 def test_deep_nesting_is_a_format_error(tmp_path):
     deep_tuple = b")" + b"\x85" * 100_000  # ((((...),),),): fine for the loop, too deep for the reader
-    module = _g("m", "Net") + b")\x81}(" + _s("_modules") + b"}" + _s("deep") + deep_tuple + b"ub."
+    module = global_op("m", "Net") + b")\x81}(" + str_op("_modules") + b"}" + str_op("deep") + deep_tuple + b"ub."
     with pytest.raises(ModelFormatError) as err:
         load_pt(_zip(tmp_path / "deep.pt", b"\x80\x02" + module, {}))
     assert "too deeply" in _one_line(err, "deep.pt")
@@ -447,11 +435,11 @@ def test_extension_opcodes_are_refused(tmp_path):
 
 def test_inert_records_of_user_classes_are_not_called(tmp_path):
     # NEWOBJ + BUILD of a class that does not exist anywhere: fine as data, since nothing is imported
-    module = (_g("my_private_pkg.models", "TinyNet") + b")\x81}(" + _s("training") + b"\x89" + _s("_parameters")
-              + b"}(" + _s("w") + _tensor("0", 12, (12,), (1,)) + b"u" + _s("_buffers") + b"}" + _s("_modules")
-              + b"}" + _s("width") + _i(7) + _s("shape") + _g("torch", "Size") + b"(" + _tuple((1, 2)) + b"tR"
-              + _s("device") + _g("torch", "device") + b"(" + _s("cuda") + _i(1) + b"tR"
-              + _s("dtype") + _g("torch", "float32") + _s("fn") + _g("torch.nn.functional", "relu") + b"ub")
+    module = (global_op("my_private_pkg.models", "TinyNet") + b")\x81}(" + str_op("training") + b"\x89" + str_op("_parameters")
+              + b"}(" + str_op("w") + _tensor("0", 12, (12,), (1,)) + b"u" + str_op("_buffers") + b"}" + str_op("_modules")
+              + b"}" + str_op("width") + int_op(7) + str_op("shape") + global_op("torch", "Size") + b"(" + int_tuple_op((1, 2)) + b"tR"
+              + str_op("device") + global_op("torch", "device") + b"(" + str_op("cuda") + int_op(1) + b"tR"
+              + str_op("dtype") + global_op("torch", "float32") + str_op("fn") + global_op("torch.nn.functional", "relu") + b"ub")
     pt = load_pt(_zip(tmp_path / "user.pt", b"\x80\x02" + module + b".", {"0": WEIGHTS.tobytes()}))
     assert (pt.kind, pt.module.qualname) == ("module", "my_private_pkg.models.TinyNet")
     assert pt.module.attrs == {"training": False, "width": 7, "shape": (1, 2), "device": "cuda:1"}
