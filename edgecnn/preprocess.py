@@ -81,18 +81,22 @@ def load_image(path: str, pre: ir.Preprocess) -> np.ndarray:
     if not os.path.isfile(path):
         raise InputFileError(f"{path}: no such file; check the path")
     try:
-        with warnings.catch_warnings():  # the bomb warning becomes our error below
+        with warnings.catch_warnings():
+            # The bomb warning becomes our error (_check_pixels); Pillow's UserWarnings about
+            # corrupt metadata it skips (EXIF, TIFF tags) would break the one-line contract:
+            # the image either decodes or fails with an ImageError naming the file.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)
             img = Image.open(path)
-        with img:
-            img.seek(0)  # first frame of animated images
-            _check_pixels(img, path)
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if img.width == 0 or img.height == 0:
-                raise ImageError(f"{path}: image has zero size ({img.width}x{img.height})")
-            img = _to_color(img, pre.color, path)
-            img = _resize_and_crop(img, pre, path)
+            with img:
+                img.seek(0)  # first frame of animated images
+                _check_pixels(img, path)
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                if img.width == 0 or img.height == 0:
+                    raise ImageError(f"{path}: image has zero size ({img.width}x{img.height})")
+                img = _to_color(img, pre.color, path)
+                img = _resize_and_crop(img, pre, path)
     except PermissionError as exc:
         raise InputFileError(f"{path}: cannot read the file ({exc.strerror}); check its "
                              f"permissions") from exc
