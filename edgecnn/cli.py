@@ -198,15 +198,15 @@ def infer(model, images, top_k, as_json, backend, rounding, threads, max_memory)
 
 def format_verify(report) -> str:
     unit = "LSB"
+    path = {"litert-ref": " BUILTIN_REF", "litert": " default (XNNPACK)"}.get(report.against, "")
     lines = [f"{report.model}: edgecnn ({report.backend}, rounding {report.rounding}) vs "
-             f"{report.litert} {'BUILTIN_REF' if report.against == 'litert-ref' else 'default (XNNPACK)'}"
-             f", {report.inputs} inputs ({report.input_source})",
+             f"{report.litert}{path}, {report.inputs} inputs ({report.input_source})",
              f"{'tensor':<28} {'op':<22} {'shape':<18} {'max diff':>9} {'exact':>8}"]
     for r in report.rows:
         diff = f"{r.max_diff:g} {'abs' if r.dtype == 'float32' else unit}"
         lines.append(f"{r.name[:28]:<28} {r.op[:22]:<22} {str(r.shape):<18} {diff:>9} "
                      f"{100 * r.exact_share:7.2f}%")
-    if report.against == "litert":
+    if report.against != "litert-ref":
         lines.append(f"top-1 agreement: {report.top1_agree}/{report.inputs} "
                      f"({100 * report.top1_agree / report.inputs:.1f}%)")
     verdict = "bit-exact" if report.tolerance == 0 else f"within {report.tolerance} LSB"
@@ -220,8 +220,10 @@ def format_verify(report) -> str:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--images", multiple=True, type=click.Path(), help="Images or folders (repeatable); "
               "default: seeded random int8 inputs.")
-@click.option("--against", type=click.Choice(["litert-ref", "litert"]), default="litert-ref",
-              show_default=True)
+@click.option("--against", type=click.Choice(["litert-ref", "litert", "tflm"]),
+              default="litert-ref", show_default=True,
+              help="LiteRT's reference kernels (every tensor), its default XNNPACK path, or "
+                   "TensorFlow Lite Micro (output).")
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True)
 @click.option("--backend", type=click.Choice(["cython", "reference"]), default="cython",
               show_default=True)
@@ -236,6 +238,7 @@ def verify(model, images, against, rounding, backend, tolerance, count, as_json,
     Examples:
       edgecnn verify lenet.tflite --images test_images/
       edgecnn verify lenet.tflite --against litert --rounding fp32 --json
+      edgecnn verify lenet.tflite --against tflm
     """
     from .verify import verify as run_verify
     report = run_verify(model, images or None, against, rounding, backend, tolerance, count,

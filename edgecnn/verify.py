@@ -9,6 +9,8 @@ preprocessed image), because float->int8 QUANTIZE differs between LiteRT's paths
 - against "litert" (the default XNNPACK path): XNNPACK fuses the graph, so only the output
   is compared; it rescales in float32 with ties to even, so the contract is exactness with
   ``--rounding fp32`` and at most ``tolerance`` LSB otherwise. Top-1 agreement is reported.
+- against "tflm" (TensorFlow Lite Micro): all-integer double rounding everywhere, so the
+  default rounding resolves to ``double`` and the output must be bit-exact.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from . import ir
 from .errors import UsageError
 from .litert import MODES, LiteRTRunner, litert_version, reference_rounding
+from .tflm import TFLMRunner, tflm_version
 from .model import input_from_float
 from .preprocess import load_images
 from .runtime import Runtime
@@ -28,6 +31,7 @@ from .tflite.reader import load_tflite
 from .tflite.validate import DEFAULT_MAX_MEMORY
 
 DEFAULT_RANDOM_INPUTS = 20
+AGAINST = tuple(MODES) + ("tflm",)
 
 
 @dataclass
@@ -122,17 +126,19 @@ def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str
            count: int = DEFAULT_RANDOM_INPUTS, seed: int = 0,
            progress: Optional[Callable[[int], None]] = None,
            max_memory: int = DEFAULT_MAX_MEMORY) -> VerifyReport:
-    if against not in MODES:
-        raise UsageError(f"--against {against!r}: use one of {', '.join(MODES)}")
+    if against not in AGAINST:
+        raise UsageError(f"--against {against!r}: use one of {', '.join(AGAINST)}")
     reference = against == "litert-ref"
     if reference and rounding == "litert-ref":
         rounding = reference_rounding()  # what this LiteRT's reference kernels do
+    elif against == "tflm" and rounding == "litert-ref":
+        rounding = "double"  # TFLite Micro's only rounding
     loaded = load_tflite(model_path, max_memory)
     graph = loaded.graph
     if tolerance is None:
-        tolerance = 0 if reference or rounding == "fp32" else 2
+        tolerance = 0 if reference or against == "tflm" or rounding == "fp32" else 2
     ours = Runtime(graph, backend, rounding, preserve_all=True)
-    theirs = LiteRTRunner(model_path, against)
+    theirs = TFLMRunner(model_path) if against == "tflm" else LiteRTRunner(model_path, against)
     tensors = graph.tensors() if reference else [graph.output]
     rows = [TensorRow(t.name, _op_name(graph, t), tuple(t.shape), t.dtype) for t in tensors]
     skipped: list = []
@@ -156,6 +162,7 @@ def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str
             progress(1)
     if n == 0:
         raise UsageError("verify got no usable input: every image failed to load")
-    return VerifyReport(model_path, against, rounding, backend, litert_version(), n,
+    engine = tflm_version() if against == "tflm" else litert_version()
+    return VerifyReport(model_path, against, rounding, backend, engine, n,
                         "images" if images else f"seeded random (seed {seed})", rows, agree,
                         tolerance, skipped)

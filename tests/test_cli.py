@@ -153,3 +153,14 @@ def test_max_memory_ceiling_refuses_before_loading(workdir):
     assert run("summary", workdir / "lenet.tflite", "--max-memory", "1G").exit_code == 0
     r = run("verify", workdir / "lenet.tflite", "--max-memory", "lots")
     assert r.exit_code == 2 and "give a size such as 4G" in r.output
+
+
+@pytest.mark.parametrize("name", ["tf_lenet5_float_io", "tf_pad_tanh", "tf_small_same_avg"])
+def test_verify_against_tflite_micro_is_bit_exact_with_double_rounding(name):
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "tflite", name + ".tflite")
+    r = run("verify", path, "--against", "tflm", "--count", "5", "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["rounding"] == "double" and report["litert"].startswith("tflite-micro")
+    assert report["ok"] and report["tensors"][0]["exact_share"] == 1.0
+
