@@ -36,7 +36,7 @@ class Runtime:
         if threads < 1:
             raise UsageError(f"--threads {threads}: give 1 or more")
         if hasattr(kernels, "set_num_threads"):
-            kernels.set_num_threads(threads)  # process-wide: the OpenMP team of the kernels
+            kernels.set_num_threads(threads)  # process-wide: the kernels' worker pool
         self.plan = prepare(graph, kernels, rounding, preserve_all)
         self._steps = [(s.run, self.plan.buffers[s.layer.inputs[0]].reshape(s.in_shape),
                         self.plan.buffers[s.layer.output.name].reshape(s.out_shape))
