@@ -55,41 +55,9 @@ import os
 import numpy as np
 from libc.stdint cimport int64_t
 
-cdef extern from "gemm_s8.h" nogil:
-    int EC_ISA_COUNT
-    const char* ec_isa_names[]
-    ctypedef struct ec_layout:
-        int mr, nr, kstep, a_bytes, u8
-    const ec_layout ec_layouts[]
-    ctypedef struct ec_requant:
-        const int32_t* bias
-        const int32_t* m0
-        const int32_t* shift
-        const int32_t* left
-        const int32_t* right
-        const double* real_scale
-        int policy, out_off, act_min, act_max
-    ctypedef struct ec_conv_plan:
-        int isa
-        ec_layout L
-        int h, w, cin, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl
-        int k, kp, npanels
-        int direct, nseg, seg, segp, hp, wp
-        int pad_a
-        const void* b
-        ec_requant rq
-        void* padded
-        void* scratch
-        int max_threads
-    int ec_isa_supported(int isa)
-    int ec_current_isa()
-    int ec_force_isa(const char* name)
-    ec_layout ec_layout_for(int isa, int cout)
-    void ec_conv_geometry(ec_conv_plan* p)
-    size_t ec_packed_b_bytes(const ec_conv_plan* p)
-    void ec_pack_b(const ec_conv_plan* p, const int8_t* w, void* dst, int64_t* sums)
-    void ec_conv_run(const ec_conv_plan* p, const int8_t* x, int8_t* out, int nthreads)
-    int EC_POOL_MAX
+from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_conv_geometry, ec_conv_plan, ec_conv_run,
+                      ec_current_isa, ec_force_isa, ec_isa_names, ec_isa_supported, ec_layout,
+                      ec_layout_for, ec_pack_b, ec_packed_b_bytes)
 
 cdef int _num_threads = 1
 

@@ -39,30 +39,8 @@ def fully_connected_s8(const int8_t[::1] x, const int8_t[:, ::1] w, const int32_
 
 import numpy as np
 
-cdef extern from "gemm_s8.h" nogil:
-    ctypedef struct ec_requant:
-        const int32_t* bias
-        const int32_t* m0
-        const int32_t* shift
-        const int32_t* left
-        const int32_t* right
-        const double* real_scale
-        int policy, out_off, act_min, act_max
-    ctypedef struct ec_fc_plan:
-        int isa
-        int n, o
-        const int8_t* w
-        const int8_t* wp
-        ec_requant rq
-        void* xs
-    const char* ec_isa_names[]
-    int ec_current_isa()
-    int ec_force_isa(const char* name)
-    int EC_ISA_AVX512VNNI
-    int ec_fc_pad_a(int isa, int zp)
-    size_t ec_fc_packed_bytes(int o, int n)
-    void ec_fc_pack_vnni(const int8_t* w, int o, int n, int8_t* dst)
-    void ec_fc_run(const ec_fc_plan* p, const int8_t* x, int8_t* out, int nthreads)
+from gemm_s8 cimport (EC_ISA_AVX512VNNI, ec_current_isa, ec_fc_pack_vnni, ec_fc_packed_bytes,
+                      ec_fc_pad_a, ec_fc_plan, ec_fc_run, ec_force_isa, ec_isa_names)
 
 cdef int _num_threads = 1
 

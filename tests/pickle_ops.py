@@ -26,3 +26,14 @@ def int_op(n):
 def int_tuple_op(items):
     """MARK, the ints, TUPLE."""
     return b"(" + b"".join(int_op(v) for v in items) + b"t"
+
+
+class Reduce:
+    """An object whose pickle says: call ``func(*args)`` when loading (REDUCE), the shape of
+    every code-execution payload; the reader must refuse it, never call it."""
+
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args

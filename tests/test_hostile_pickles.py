@@ -21,7 +21,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from pickle_ops import global_op, int_op, int_tuple_op, str_op
+from pickle_ops import Reduce, global_op, int_op, int_tuple_op, str_op
 
 from edgecnn.converters.pt_reader import load_pt
 from edgecnn.errors import ModelFormatError, UnsafePickleError
@@ -116,14 +116,6 @@ def _one_line(err, name):
     return text
 
 
-class _Reduce:
-    def __init__(self, func, args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
 def _dumps(obj):
     return pickle.dumps(obj, protocol=2)
 
@@ -134,20 +126,20 @@ def _cmd(marker):
 
 # class -> (payload builder(marker), error class, text the message must hold)
 HOSTILE = {
-    "reduce_os_system": (lambda m: _dumps({"w": _Reduce(os.system, (_cmd(m),))}),
+    "reduce_os_system": (lambda m: _dumps({"w": Reduce(os.system, (_cmd(m),))}),
                          UnsafePickleError, "system"),
     "reduce_subprocess_check_output": (
-        lambda m: _dumps([_Reduce(subprocess.check_output, (["touch", m],))]),
+        lambda m: _dumps([Reduce(subprocess.check_output, (["touch", m],))]),
         UnsafePickleError, "subprocess.check_output"),
-    "reduce_eval": (lambda m: _dumps(_Reduce(builtins.eval, (f"open({m!r}, 'w')",))),
+    "reduce_eval": (lambda m: _dumps(Reduce(builtins.eval, (f"open({m!r}, 'w')",))),
                     UnsafePickleError, "builtins.eval"),
-    "reduce_exec": (lambda m: _dumps(_Reduce(builtins.exec, (f"open({m!r}, 'w')",))),
+    "reduce_exec": (lambda m: _dumps(Reduce(builtins.exec, (f"open({m!r}, 'w')",))),
                     UnsafePickleError, "builtins.exec"),
-    "reduce_compile": (lambda m: _dumps(_Reduce(builtins.compile, ("1", "f", "eval"))),
+    "reduce_compile": (lambda m: _dumps(Reduce(builtins.compile, ("1", "f", "eval"))),
                        UnsafePickleError, "builtins.compile"),
     "reduce___import__": (lambda m: b"\x80\x02" + global_op("builtins", "__import__") + b"(" + str_op("os") + b"tR.",
                           UnsafePickleError, "builtins.__import__"),
-    "importlib_import_module": (lambda m: _dumps(_Reduce(importlib.import_module, ("os",))),
+    "importlib_import_module": (lambda m: _dumps(Reduce(importlib.import_module, ("os",))),
                                 UnsafePickleError, "importlib.import_module"),
     "getattr_chain": (lambda m: b"\x80\x02" + global_op("builtins", "getattr") + b"(" + global_op("os", "path")
                       + str_op("join") + b"tR(" + str_op(m) + b"tR.", UnsafePickleError, "builtins.getattr"),

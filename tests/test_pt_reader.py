@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-from pickle_ops import global_op, int_op, int_tuple_op, str_op
+from pickle_ops import Reduce, global_op, int_op, int_tuple_op, str_op
 
 from edgecnn.converters._safe_pickle import SafeUnpickler
 from edgecnn.converters.pt_reader import ModuleRecord, PtFile, load_pt
@@ -335,23 +335,15 @@ def marker(tmp_path):
     assert not path.exists(), "a pickle ran code"
 
 
-class _Reduce:
-    def __init__(self, func, args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
 def _hostile(marker):
     import builtins
 
     return {
-        "os.system": _Reduce(os.system, (f"touch {marker}",)),
-        "builtins.eval": _Reduce(builtins.eval, (f"open({marker!r}, 'w')",)),
-        "builtins.exec": _Reduce(builtins.exec, (f"open({marker!r}, 'w')",)),
-        "subprocess.Popen": _Reduce(subprocess.Popen, (["touch", marker],)),
-        "builtins.open": _Reduce(builtins.open, (marker, "w")),
+        "os.system": Reduce(os.system, (f"touch {marker}",)),
+        "builtins.eval": Reduce(builtins.eval, (f"open({marker!r}, 'w')",)),
+        "builtins.exec": Reduce(builtins.exec, (f"open({marker!r}, 'w')",)),
+        "subprocess.Popen": Reduce(subprocess.Popen, (["touch", marker],)),
+        "builtins.open": Reduce(builtins.open, (marker, "w")),
     }
 
 
