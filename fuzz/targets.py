@@ -13,6 +13,10 @@ Targets:
   image       bytes as an image file -> edgecnn.preprocess.load_image (L 8x8 and RGB 5x7)
   spec        bytes as a SPEC.json -> converters.arch.load_spec, then graph_from_spec on
               LeNet-5 weights (the whole --arch path)
+  export_c_names  bytes split at NUL into tensor names of a small int8 model -> export_c;
+              the generated C, comments removed and edgecnn's identifiers normalized, must
+              equal the C generated for the same model with plain names (so no name reached
+              code), and must compile with -std=c99 -Wall -Wextra -Werror
 
 Seeds are the repo's own files (tests/fixtures, the bundled LeNet-5 data) plus the small
 files in fuzz/corpus/<target>/ (written by fuzz/make_corpus.py).
@@ -102,7 +106,59 @@ def spec(data: bytes) -> None:
     graph_from_spec(s, _lenet_weights(), "fuzz.pt")
 
 
-TARGETS = {"tflite": tflite, "pt": pt, "pt_pickle": pt_pickle, "image": image, "spec": spec}
+_NAMES_MODEL = os.path.join(FIXTURES, "tflite", "tf_small_same_avg.tflite")
+
+
+def _renamed_model(names: list) -> str:
+    """The fixture with its tensors renamed (cycling through ``names``), as a file."""
+    import flatbuffers
+
+    from edgecnn.tflite import schema
+    fb = schema.load()
+    with open(_NAMES_MODEL, "rb") as f:
+        model = fb.ModelT.InitFromPackedBuf(f.read(), 0)
+    for i, t in enumerate(model.subgraphs[0].tensors):
+        t.name = names[i % len(names)] if names else b""
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=schema.FILE_IDENTIFIER)
+    return _as_file(bytes(builder.Output()), ".tflite")
+
+
+def _code_shape(folder: str) -> str:
+    """model.c and model.h without comments, with identifiers l<index>_<name> cut to l<index>."""
+    import re
+    text = ""
+    for name in ("model.c", "model.h"):
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            text += re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    return re.sub(r"\bl(\d+)_\w+", r"l\1", text)
+
+
+def _export(path: str, folder: str) -> str:
+    from edgecnn.export_c import export_c
+    export_c(path, folder, force=True, command_line="fuzz")
+    return _code_shape(folder)
+
+
+@functools.lru_cache(maxsize=1)
+def _plain_code_shape() -> str:
+    return _export(_renamed_model([b"t%d" % i for i in range(64)]), os.path.join(_TMP, "plain"))
+
+
+def export_c_names(data: bytes) -> None:
+    import subprocess
+    folder = os.path.join(_TMP, f"fw{os.getpid()}")
+    got = _export(_renamed_model(data.split(b"\0")), folder)
+    if got != _plain_code_shape():
+        raise AssertionError("a tensor name changed the generated code outside comments")
+    cc = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
+                         "model.c"], cwd=folder, capture_output=True, text=True)
+    if cc.returncode != 0:
+        raise AssertionError(f"the generated C does not compile: {cc.stderr[:300]}")
+
+
+TARGETS = {"tflite": tflite, "pt": pt, "pt_pickle": pt_pickle, "image": image, "spec": spec,
+           "export_c_names": export_c_names}
 
 
 def _files(*patterns):
@@ -131,6 +187,7 @@ def seeds(target: str) -> list[bytes]:
         "image": lambda: _files("edgecnn/data/lenet5/samples/*")[:4],
         "spec": lambda: [],
         "pt_pickle": lambda: [],
+        "export_c_names": lambda: [],
     }[target]()
     blobs = [open(p, "rb").read() for p in own + extra]
     if target == "pt_pickle":

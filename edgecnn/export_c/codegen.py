@@ -13,12 +13,6 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from ..reference import params as P
 
-def c_name(name: str) -> str:
-    """A layer or tensor name as a C identifier: features.0 -> features_0."""
-    out = "".join(ch if ch.isalnum() else "_" for ch in name)
-    return out if out and not out[0].isdigit() else "l_" + out
-
-
 def c_double(v: float) -> str:
     return float(v).hex()  # C99 hex float literal: exact, no decimal round trip
 
@@ -87,10 +81,11 @@ def _params(ctype: str, cname: str, p, lines: list) -> str:
     return f"&{cname}_params"
 
 
-def layer_call(step, kernel, args, consts, layers, src, dst) -> str:
-    """The C statement for one step; parameter records go to ``layers``, arrays to ``consts``."""
+def layer_call(step, kernel, args, consts, layers, src, dst, cn) -> str:
+    """The C statement for one step; parameter records go to ``layers``, arrays to ``consts``.
+    ``cn`` is the step's identifier prefix (ctext.identifier: edgecnn's own, never a name
+    from the model)."""
     layer = step.layer
-    cn = c_name(layer.name)
     i8, o8 = f"(const int8_t *)({src})", f"(int8_t *)({dst})"
     if kernel in ("conv2d_s8", "max_pool_s8", "avg_pool_s8", "pad_s8"):
         for which, shape in (("in", step.in_shape), ("out", step.out_shape)):
