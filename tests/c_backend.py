@@ -1,0 +1,204 @@
+"""The firmware C kernels (firmware_stubs/ec_*.c) as a kernel backend for the test suite.
+
+The C twins are compiled once on the host (cc -std=c99 -Wall -Wextra -Werror, the flags the
+generated Makefile uses) into a shared library and called through ctypes with the names and
+signatures of edgecnn.backends.reference, so the same random and hand-written kernel tests run
+on "reference", "cython" and "c". The ctypes structs mirror firmware_stubs/ec_kernels.h; the
+field lists come from edgecnn/reference/params.py, so a drift breaks these tests loudly.
+
+Prepare-time work that has no C twin (parameter records, the tanh/logistic tables) is done by
+the same Python functions export-c uses; only the kernel runs in C.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import glob
+import hashlib
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+from edgecnn.export_c import stubs_dir
+from edgecnn.reference import params as P
+from edgecnn.reference.params import make_relu_params
+from edgecnn.reference.quantize import activation_lut  # noqa: F401  (prepare time, Python)
+
+NAME = "c"
+
+# ec_requantize is a static inline in fixedpoint.h; this shim exports it for requantize().
+_SHIM = r"""
+#include "ec_kernels.h"
+void ec_test_requantize(const int32_t *acc, int32_t rows, int32_t channels,
+                        const ec_requant_t *rq, int8_t *out) {
+    int32_t r, c;
+    for (r = 0; r < rows; r++)
+        for (c = 0; c < channels; c++)
+            out[r * channels + c] = ec_requantize_channel(acc[r * channels + c], rq, c);
+}
+"""
+
+
+def _sources():
+    stubs = stubs_dir()
+    return sorted(p for p in glob.glob(str(stubs / "ec_*.c")) if "ec_port" not in p)
+
+
+def _build() -> ctypes.CDLL:
+    stubs = stubs_dir()
+    srcs = _sources()
+    digest = hashlib.sha256(_SHIM.encode())
+    for path in srcs + sorted(glob.glob(str(stubs / "*.h"))):
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    lib = os.path.join(tempfile.gettempdir(), f"edgecnn-ckernels-{digest.hexdigest()[:16]}.so")
+    if not os.path.exists(lib):
+        work = tempfile.mkdtemp(prefix="edgecnn-ckernels-")
+        shim = os.path.join(work, "shim.c")
+        with open(shim, "w") as f:
+            f.write(_SHIM)
+        tmp = os.path.join(work, "lib.so")
+        subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-fPIC",
+                        "-shared", "-I", str(stubs), *srcs, shim, "-lm", "-o", tmp], check=True)
+        os.replace(tmp, lib)
+    return ctypes.CDLL(lib)
+
+
+_lib = _build()
+_i8p = ctypes.POINTER(ctypes.c_int8)
+_i32p = ctypes.POINTER(ctypes.c_int32)
+_f64p = ctypes.POINTER(ctypes.c_double)
+_f32p = ctypes.POINTER(ctypes.c_float)
+
+
+def _int_struct(cls) -> type:
+    """A ctypes struct of int32 fields named like the dataclass ``cls``."""
+    return type(cls.__name__ + "_c", (ctypes.Structure,),
+                {"_fields_": [(f.name, ctypes.c_int32) for f in dataclasses.fields(cls)]})
+
+
+def _fill(ctype, record):
+    return ctype(*(int(getattr(record, f.name)) for f in dataclasses.fields(record)))
+
+
+class Dims(ctypes.Structure):
+    _fields_ = [("h", ctypes.c_int32), ("w", ctypes.c_int32), ("c", ctypes.c_int32)]
+
+
+class RequantC(ctypes.Structure):
+    _fields_ = [("multiplier", _i32p), ("shift", _i32p), ("real_scale", _f64p),
+                ("policy", ctypes.c_int32), ("output_offset", ctypes.c_int32),
+                ("act_min", ctypes.c_int32), ("act_max", ctypes.c_int32)]
+
+
+ConvC, PoolC, FCC, SoftmaxC, ReluC = (_int_struct(c) for c in (
+    P.ConvParams, P.PoolParams, P.FCParams, P.SoftmaxParams, P.ReluParams))
+
+
+def _ptr(a: np.ndarray, ptype):
+    assert a.flags.c_contiguous, "kernels take C-contiguous arrays"
+    return a.ctypes.data_as(ptype)
+
+
+def _dims(shape3) -> Dims:
+    h, w, c = shape3
+    return Dims(h, w, c)
+
+
+def _requant(rq: P.Requant, channels: int):
+    """The C record plus the arrays it points to (kept alive by the caller)."""
+    arrays = [np.ascontiguousarray(np.broadcast_to(a, (channels,)), dt) for a, dt in
+              ((rq.multiplier, np.int32), (rq.shift, np.int32), (rq.real_scale, np.float64))]
+    rec = RequantC(_ptr(arrays[0], _i32p), _ptr(arrays[1], _i32p), _ptr(arrays[2], _f64p),
+                   rq.policy, rq.output_offset, rq.act_min, rq.act_max)
+    return rec, arrays
+
+
+def conv2d_s8(x, w, bias, p: P.ConvParams, rq: P.Requant, out) -> None:
+    rec, keep = _requant(rq, w.shape[0])
+    b = np.ascontiguousarray(bias, np.int32)
+    _lib.ec_conv2d_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), _ptr(w, _i8p), w.shape[1],
+                      w.shape[2], _ptr(b, _i32p), ctypes.byref(_fill(ConvC, p)),
+                      ctypes.byref(rec), _ptr(out, _i8p), ctypes.byref(_dims(out.shape)))
+
+
+def fully_connected_s8(x, w, bias, p: P.FCParams, rq: P.Requant, out) -> None:
+    rec, keep = _requant(rq, w.shape[0])
+    b = np.ascontiguousarray(bias, np.int32)
+    _lib.ec_fully_connected_s8(_ptr(x, _i8p), w.shape[1], _ptr(w, _i8p), _ptr(b, _i32p),
+                               ctypes.byref(_fill(FCC, p)), ctypes.byref(rec), _ptr(out, _i8p),
+                               w.shape[0])
+
+
+def max_pool_s8(x, p: P.PoolParams, out) -> None:
+    _lib.ec_max_pool_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)),
+                        ctypes.byref(_fill(PoolC, p)), _ptr(out, _i8p),
+                        ctypes.byref(_dims(out.shape)))
+
+
+def avg_pool_s8(x, p: P.PoolParams, out) -> None:
+    _lib.ec_avg_pool_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)),
+                        ctypes.byref(_fill(PoolC, p)), _ptr(out, _i8p),
+                        ctypes.byref(_dims(out.shape)))
+
+
+def pad_s8(x, pad_top: int, pad_left: int, pad_value: int, out) -> None:
+    _lib.ec_pad_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), pad_top, pad_left, pad_value,
+                   _ptr(out, _i8p), ctypes.byref(_dims(out.shape)))
+
+
+def requantize(acc, rq: P.Requant, out) -> None:
+    c = acc.shape[-1] if acc.ndim else 1
+    a = np.ascontiguousarray(acc, np.int32).reshape(-1, c)
+    rec, keep = _requant(rq, c)
+    o = np.empty(a.shape, np.int8)
+    _lib.ec_test_requantize(_ptr(a, _i32p), a.shape[0], c, ctypes.byref(rec), _ptr(o, _i8p))
+    out[...] = o.reshape(out.shape)
+
+
+def softmax_s8(x, p: P.SoftmaxParams, out) -> None:
+    _lib.ec_softmax_s8(_ptr(x, _i8p), x.size, ctypes.byref(_fill(SoftmaxC, p)), _ptr(out, _i8p))
+
+
+def quantize_s8(x, scale: float, zero_point: int, out) -> None:
+    xf = np.ascontiguousarray(x, np.float32)
+    _lib.ec_quantize_s8(_ptr(xf, _f32p), xf.size, ctypes.c_float(float(np.float32(scale))),
+                        int(zero_point), _ptr(out, _i8p))
+
+
+def dequantize_s8(x, scale: float, zero_point: int, out) -> None:
+    _lib.ec_dequantize_s8(_ptr(x, _i8p), x.size, ctypes.c_float(float(np.float32(scale))),
+                          int(zero_point), _ptr(out, _f32p))
+
+
+def relu_s8_params(x, p: P.ReluParams, out) -> None:
+    _lib.ec_relu_s8_params(_ptr(x, _i8p), x.size, ctypes.byref(_fill(ReluC, p)),
+                           _ptr(out, _i8p))
+
+
+def relu_s8(x, s_in, zp_in, s_out, zp_out, out) -> None:
+    relu_s8_params(x, make_relu_params(s_in, zp_in, s_out, zp_out, six=False), out)
+
+
+def relu6_s8(x, s_in, zp_in, s_out, zp_out, out) -> None:
+    relu_s8_params(x, make_relu_params(s_in, zp_in, s_out, zp_out, six=True), out)
+
+
+def lut_s8(x, lut, out) -> None:
+    table = np.ascontiguousarray(lut, np.int8)
+    _lib.ec_lut_s8(_ptr(x, _i8p), x.size, _ptr(table, _i8p), _ptr(out, _i8p))
+
+
+def tanh_s8(x, s_in, zp_in, out) -> None:
+    lut_s8(x, activation_lut("tanh", s_in, zp_in, 1.0 / 128, 0), out)
+
+
+def logistic_s8(x, s_in, zp_in, out) -> None:
+    lut_s8(x, activation_lut("logistic", s_in, zp_in, 1.0 / 256, -128), out)
+
+
+def kernel_isa() -> str:
+    return "c"
