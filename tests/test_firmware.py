@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from edgecnn import __version__, ir
+from edgecnn import __version__, ir, ops
 from edgecnn.convert import convert
 from edgecnn.demo import data_dir, heldout_set
 from edgecnn.errors import InputFileError, UsageError
@@ -182,10 +182,10 @@ def _fc_model(tmp_path, n_in, n_out, name="big_fc.tflite"):
     q = ir.QuantParams.per_tensor
     x = ir.Tensor("x", (1, n_in), "int8", q(0.05, 0))
     y = ir.Tensor("y", (1, n_out), "int8", q(0.1, 0))
-    fc = ir.FullyConnected("fc", np.ones((n_out, n_in), np.int8), np.zeros(n_out, np.int32),
+    fc = ops.FullyConnected("fc", np.ones((n_out, n_in), np.int8), np.zeros(n_out, np.int32),
                            weight_quant=q(0.01, 0), inputs=("x",), output=y)
     path = str(tmp_path / name)
-    write_tflite(ir.Graph(x, (fc,)), path)
+    write_tflite(ir.Graph(x, (fc,), ("y",)), path)
     return path
 
 
@@ -220,8 +220,8 @@ def test_generated_code_carries_provenance_and_plan(lenet, tmp_path):
     assert "malloc" not in model_c and "EC_ALIGN(4)" in model_c
     assert (tmp_path / "fixedpoint.h").read_text() == (stubs_dir() / "fixedpoint.h").read_text()
     text = format_export(report)
-    assert "flash:" in text and "RAM:" in text and "alias of features.5" in text
-    assert [r.layer for r in report.rows][1:] == [layer.name for layer in lenet.graph.layers]
+    assert "flash:" in text and "RAM:" in text and "shares features.5" in text
+    assert [r.node for r in report.rows][1:] == [node.name for node in lenet.graph.nodes]
 
 
 TFLM_SNIPPET = """

@@ -1,9 +1,9 @@
 """The cython backend: thin wrappers over the compiled kernels in edgecnn._kernels.
 
-prepare() binds conv and fully connected layers through bind_conv2d / bind_fully_connected
-(pools through bind_max_pool / bind_avg_pool):
-weights packed once for the SIMD path chosen at run time (kernel_isa(); force_isa() pins one),
-the input zero point folded into the bias, scratch owned by the bound callable.
+The runtime binds a prepared step through ``bind_<kernel>(*args, *in_shapes, out_shape)`` where
+one exists (conv2d_s8, fully_connected_s8, max_pool_s8, avg_pool_s8): weights packed once for
+the SIMD path chosen at run time (kernel_isa(); force_isa() pins one), the input zero point
+folded into the bias, scratch owned by the bound callable.
 
 Same names and signatures as edgecnn.backends.reference. Arrays go straight through: the
 caller passes C-contiguous arrays of the right dtypes and shapes (checked once at prepare
@@ -25,8 +25,9 @@ from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Re
 
 NAME = "cython"
 
-__all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d",
-           "bind_fully_connected", "bind_max_pool", "bind_avg_pool", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
+__all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d_s8",
+           "bind_fully_connected_s8", "bind_max_pool_s8", "bind_avg_pool_s8", "conv2d_s8",
+           "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
 
@@ -68,7 +69,7 @@ def force_isa(name: str) -> None:
     _fc.force_isa(name)
 
 
-def bind_conv2d(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
+def bind_conv2d_s8(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
     """Pack ``w`` (Cout, KH, KW, Cin) once for the current path; returns run(x, out)."""
     return _conv.BoundConv(np.ascontiguousarray(w, np.int8), np.asarray(bias, np.int32),
                            p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
@@ -77,19 +78,19 @@ def bind_conv2d(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
                            tuple(in_shape3), tuple(out_shape3))
 
 
-def bind_fully_connected(w, bias, p: FCParams, rq: Requant):
+def bind_fully_connected_s8(w, bias, p: FCParams, rq: Requant, in_shape=None, out_shape=None):
     """Bind ``w`` (O, N) (kept as is, streamed once per call); returns run(x, out)."""
     return _fc.BoundFC(np.ascontiguousarray(w, np.int8), _conv.requant_arrays, p.input_offset,
                        rq.multiplier, rq.shift, rq.real_scale, rq.policy, rq.output_offset,
                        rq.act_min, rq.act_max, np.asarray(bias, np.int32))
 
 
-def bind_max_pool(p: PoolParams, in_shape3, out_shape3):
+def bind_max_pool_s8(p: PoolParams, in_shape3, out_shape3):
     """Bind a max pool to its shapes (scratch row owned by the callable); returns run(x, out)."""
     return _pool.BoundMaxPool(*_pool_args(p), tuple(in_shape3), tuple(out_shape3))
 
 
-def bind_avg_pool(p: PoolParams, in_shape3, out_shape3):
+def bind_avg_pool_s8(p: PoolParams, in_shape3, out_shape3):
     """Bind an average pool to its shapes (int32 scratch row); returns run(x, out)."""
     return _pool.BoundAvgPool(*_pool_args(p), tuple(in_shape3), tuple(out_shape3))
 

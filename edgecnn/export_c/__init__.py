@@ -1,13 +1,15 @@
 """``edgecnn export-c``: an int8 .tflite as a C99 firmware project (host or Cortex-M under QEMU).
 
-The model is read and prepared exactly as the Python runtime prepares it, with a recording
-backend in place of the kernels: every kernel call records the parameters prepare derived
-(multipliers, shifts, clamps, tables), so the C gets the very numbers the Python runtime uses.
-The C kernels (firmware_stubs/) are the twins of edgecnn/reference/*.py; with the same rounding
-policy the firmware equals ``Runtime(graph, "reference", rounding)`` bit for bit.
+The model is read and prepared exactly as the Python runtime prepares it (``prepare_calls``):
+each op writes its own C statement from the parameters prepare derived (multipliers, shifts,
+clamps, tables), so the C gets the very numbers the Python runtime uses. The C kernels
+(firmware_stubs/) are the twins of edgecnn/reference/*.py; with the same rounding policy the
+firmware equals ``Runtime(graph, "reference", rounding)`` bit for bit.
 
-Memory: one static arena planned in plan.py; weights and parameters are ``const`` (flash);
-nothing allocates. Targets and their limits are in targets.py, the C text in codegen.py.
+Memory: one static arena from edgecnn.memory, the planner the Python runtime uses; weights and
+parameters are ``const`` (flash); nothing allocates. Targets and their limits are in
+targets.py, the C-writing helpers in codegen.py, and text from the model reaches the C only
+through ctext.py.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputFileError, UsageError
+from ..memory import nbytes, plan_memory
+from ..prepare import prepare_calls
 from ..reference import params as P
 from ..tflite.reader import load_tflite
 from ..tflite.validate import DEFAULT_MAX_MEMORY
 from . import ctext
-from .codegen import Constants, layer_call
-from .plan import nbytes, plan_arena, record_steps
+from .codegen import CContext, Constants
 from .targets import RUNTIME_STATIC_BYTES, STACK_BYTES, TARGETS, Target, target_mk
 
 __all__ = ["export_c", "format_export", "ExportReport", "TARGETS", "stubs_dir"]
@@ -117,17 +120,17 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     graph = load_tflite(model_path, max_memory).graph
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    steps = record_steps(graph, rounding)
-    rows, offsets, arena = plan_arena(graph, steps)
+    steps = prepare_calls(graph, rounding)
+    plan = plan_memory(graph, steps)
+    offsets, rows, arena = plan.offsets, plan.rows, plan.arena_bytes
     consts, layers, calls = Constants(), [], []
-    for index, (step, kernel, args) in enumerate(steps):
-        if kernel is None:
+    for index, (node, call) in enumerate(steps):
+        if call.kernel is None:
             continue
-        src = f"ec_arena.bytes + {offsets[step.layer.inputs[0]]}"
-        dst = f"ec_arena.bytes + {offsets[step.layer.output.name]}"
-        cn = ctext.identifier(index, step.layer.name)
-        calls.append(f"    {layer_call(step, kernel, args, consts, layers, src, dst, cn)}"
-                     f"  /* {ctext.comment(step.layer.name)} */\n")
+        srcs = [f"ec_arena.bytes + {offsets[name]}" for name in node.inputs]
+        dst = f"ec_arena.bytes + {offsets[node.output.name]}"
+        c = CContext(consts, layers, ctext.identifier(index, node.name), srcs, dst)
+        calls.append(f"    {node.emit_c(call, c)}  /* {ctext.comment(node.name)} */\n")
     report = ExportReport(model_path, out_dir, tgt, rounding, consts.bytes, tgt.code_bytes, arena,
                           0 if tgt.is_host else STACK_BYTES, rows)
     _check_fits(report)
@@ -135,7 +138,7 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     out, inp = graph.output, graph.input
     prov = _provenance(model_path, digest, tgt, rounding, command_line)
     plan_comment = "\n".join(f" *   {r.offset:>8} +{r.bytes:<8} {ctext.comment(r.tensor)} {r.shape}"
-                             + (f" (alias of {ctext.comment(r.alias_of)})" if r.alias_of else "")
+                             + (f" (shares {ctext.comment(r.shares)})" if r.shares else "")
                              for r in rows)
     fill = dict(
         provenance=prov, format_version=1, input_bytes=nbytes(inp),
@@ -175,9 +178,9 @@ def format_export(report: ExportReport) -> str:
     if not t.is_host:
         lines[-1] += f" (limits on {t.board}: flash {t.flash_bytes:,}, RAM {t.ram_bytes:,})"
     lines.append("arena plan:")
-    lines.append(f"  {'layer':<20} {'op':<15} {'shape':<18} {'bytes':>8} {'offset':>8}")
+    lines.append(f"  {'node':<20} {'op':<15} {'shape':<18} {'bytes':>8} {'offset':>8}")
     for r in report.rows:
-        alias = f"  alias of {r.alias_of}" if r.alias_of else ""
-        lines.append(f"  {r.layer:<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
+        alias = f"  shares {r.shares}" if r.shares else ""
+        lines.append(f"  {r.node:<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
                      f"{r.offset:>8,}{alias}")
     return "\n".join(lines)
