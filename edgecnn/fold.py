@@ -52,8 +52,7 @@ def _fold_into(node, bn):
         raise ArchitectureError(
             f"{bn.name}: {bn.gamma.shape[0]} channels but {node.name} has {c_out} outputs")
     k, shift = _scale_shift(bn)
-    axis_shape = (1,) * (node.weight.ndim - 1) + (-1,) if depthwise else \
-        (-1,) + (1,) * (node.weight.ndim - 1)
+    axis_shape = (1, 1, 1, -1) if depthwise else (-1,) + (1,) * (node.weight.ndim - 1)
     w = node.weight.astype(np.float64) * k.reshape(axis_shape)
     b = node.bias.astype(np.float64) if node.bias is not None else np.zeros(c_out)
     b = b * k + shift
@@ -70,5 +69,5 @@ def _as_depthwise(bn, graph: ir.Graph, src: str):
             f"{bn.name}: BatchNorm follows {kind} (or a tensor other layers also read), so it "
             "cannot be folded; edgecnn folds BN into the conv or dense layer that feeds only it")
     k, shift = _scale_shift(bn)
-    return ops.DepthwiseConv2D(bn.name, k.astype(np.float32).reshape(1, 1, -1),
+    return ops.DepthwiseConv2D(bn.name, k.astype(np.float32).reshape(1, 1, 1, -1),
                                shift.astype(np.float32), inputs=bn.inputs, output=bn.output)

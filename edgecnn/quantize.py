@@ -37,17 +37,20 @@ def activation_quant(lo: float, hi: float) -> ir.QuantParams:
     return ir.QuantParams(np.array([scale], np.float32), np.array([zp], np.int64))
 
 
-def symmetric_weight_quant(weight: np.ndarray, per_channel: bool):
-    """int8 weights in [-127, 127] and their scales (per output channel on axis 0, or one)."""
+def symmetric_weight_quant(weight: np.ndarray, per_channel: bool, axis: int = 0):
+    """int8 weights in [-127, 127] and their scales: one per output channel (on ``axis``: 0
+    for conv OHWI, 3 for depthwise [1, KH, KW, C*M]) or one for the tensor."""
     w = weight.astype(np.float64)
     if per_channel:
-        max_abs = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+        max_abs = np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).max(axis=1)
     else:
         max_abs = np.array([np.abs(w).max()])
     scale = np.where(max_abs > 0, max_abs / 127.0, 1.0).astype(np.float32)
-    inv = (1.0 / scale.astype(np.float64)).reshape((-1,) + (1,) * (w.ndim - 1))
+    shape = [1] * w.ndim
+    shape[axis if per_channel else 0] = -1
+    inv = (1.0 / scale.astype(np.float64)).reshape(shape)
     q = np.clip(round_half_away(w * inv), -127, 127).astype(np.int8)
-    quant = ir.QuantParams(scale, np.zeros(scale.shape, np.int64), axis=0)
+    quant = ir.QuantParams(scale, np.zeros(scale.shape, np.int64), axis=axis if per_channel else 0)
     return q, quant
 
 

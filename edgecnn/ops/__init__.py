@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from .base import Cost, KernelCall, Op, QuantizeContext, Window, registry
 from .activation import Activation
+from .add import Add
 from .batchnorm import BatchNorm
+from .concat import Concatenation
 from .conv2d import Conv2D
+from .depthwise_conv2d import DepthwiseConv2D
 from .fully_connected import FullyConnected
+from .mean import Mean
 from .pad import Pad
 from .pool import AvgPool2D, MaxPool2D
 from .quantize import Dequantize, Quantize

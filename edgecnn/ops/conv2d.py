@@ -102,9 +102,9 @@ class Conv2D(Op):
 
     def to_tflite(self, w):
         node = self
-        if self.bias is None and w.quantized(self):
-            # LiteRT's int8 CONV_2D refuses a missing bias (conv.cc: has_bias); zeros are exact
-            node = ir.replace(self, bias=np.zeros(self.weight.shape[0], np.int32))
+        if self.bias is None:  # LiteRT's CONV_2D refuses a missing bias (conv.cc: has_bias)
+            node = ir.replace(self, bias=np.zeros(self.weight.shape[0], np.int32
+                                                  if w.quantized(self) else np.float32))
         x = w.tensor_of(self.inputs[0])
         wi, bi = w.weights(node, x)
         opts = w.fb.Conv2DOptionsT()

@@ -93,3 +93,35 @@ def softmax_f32(x, beta=1.0):
     z = (x - x.max(axis=-1, keepdims=True)) * beta
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def depthwise_conv2d_f32(x, weight, bias, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1),
+                         depth_multiplier=1):
+    """x (N,H,W,C), weight (KH, KW, C*M) -> (N,OH,OW,C*M); output channel c*M + m reads input
+    channel c."""
+    t, b, l, r = padding
+    kh, kw, cm = weight.shape
+    n, h, w, c = x.shape
+    oh = _out_size(h, kh, stride[0], t, b, dilation[0])
+    ow = _out_size(w, kw, stride[1], l, r, dilation[1])
+    xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0))) if any(padding) else x
+    cols = _windows(np.ascontiguousarray(xp, np.float32), kh, kw, stride, dilation, oh, ow)
+    cols = np.repeat(cols, depth_multiplier, axis=5)  # (N, OH, OW, KH, KW, C*M)
+    y = np.einsum("nyxijc,ijc->nyxc", cols, weight.astype(np.float32), optimize=True)
+    if bias is not None:
+        y += bias.astype(np.float32)
+    return y.astype(np.float32)
+
+
+def add_f32(a, b):
+    """Element-wise sum with numpy broadcasting."""
+    return (a.astype(np.float32) + b.astype(np.float32)).astype(np.float32)
+
+
+def concat_f32(xs, axis):
+    return np.concatenate([x.astype(np.float32) for x in xs], axis=axis)
+
+
+def mean_f32(x, axes, keep_dims):
+    return x.astype(np.float32).mean(axis=tuple(axes), keepdims=keep_dims, dtype=np.float64
+                                     ).astype(np.float32)
