@@ -76,10 +76,16 @@ def test_folded_batchnorm_equals_unfolded(eps):
     np.testing.assert_allclose(run_float(folded, x), run_float(graph, x), rtol=1e-5, atol=1e-5)
 
 
-def test_batchnorm_after_a_pool_cannot_fold():
-    bn = ops.BatchNorm("bn", *(np.ones(3, np.float32) for _ in range(4)), eps=1e-5)
-    with pytest.raises(ArchitectureError, match="bn: BatchNorm follows MaxPool2D"):
-        fold_batchnorm(graph_of([ops.MaxPool2D("pool", (2, 2), (2, 2)), bn]))
+def test_batchnorm_after_a_pool_becomes_a_1x1_depthwise_conv():
+    rng = np.random.default_rng(3)
+    bn = ops.BatchNorm("bn", *(rng.uniform(0.5, 2, 3).astype(np.float32) for _ in range(4)),
+                       eps=1e-3)
+    graph = graph_of([ops.MaxPool2D("pool", (2, 2), (2, 2)), bn])
+    folded = fold_batchnorm(graph)
+    assert [type(n).__name__ for n in folded.nodes] == ["MaxPool2D", "DepthwiseConv2D"]
+    assert folded.nodes[1].weight.shape == (1, 1, 1, 3) and folded.output.name == "bn"
+    x = rng.normal(0, 1, (2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(run_float(folded, x), run_float(graph, x), rtol=1e-5, atol=1e-6)
 
 
 def test_relu_fuses_and_odd_padding_becomes_an_explicit_pad():

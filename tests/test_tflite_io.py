@@ -397,18 +397,18 @@ def test_truncated(tmp_path):
             load_tflite(path)
 
 
-def _add_model():
-    """A float model with one ADD op, built through the object API."""
+def _binary_model(op_name="SQUARED_DIFFERENCE"):
+    """A float model with one binary op edgecnn does not run, built through the object API."""
     tensors = []
     for i, name in enumerate((b"a", b"b", b"sum")):
         t = fb.TensorT()
         t.name, t.shape, t.type = name, [1, 4], fb.TensorType.FLOAT32
         tensors.append(t)
     code = fb.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.ADD
+    code.builtinCode = getattr(fb.BuiltinOperator, op_name)
+    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
     op = fb.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
-    op.builtinOptionsType, op.builtinOptions = fb.BuiltinOptions.AddOptions, fb.AddOptionsT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 0], [2]
     sub = fb.SubGraphT()
     sub.tensors, sub.operators, sub.inputs, sub.outputs = tensors, [op], [0], [2]
     model = fb.ModelT()
@@ -417,14 +417,14 @@ def _add_model():
     return model
 
 
-def test_unsupported_op_add(tmp_path):
-    path = tmp_path / "add.tflite"
-    path.write_bytes(_pack(_add_model()))
+def test_unsupported_op_names_it_and_the_supported_list(tmp_path):
+    path = tmp_path / "sqd.tflite"
+    path.write_bytes(_pack(_binary_model()))
     Interpreter(model_path=str(path)).allocate_tensors()  # a valid model, just not ours
     with pytest.raises(UnsupportedOpError) as e:
         load_tflite(path)
     msg = str(e.value)
-    assert "operator 0 is ADD" in msg and "add.tflite" in msg
+    assert "operator 0 is SQUARED_DIFFERENCE" in msg and "sqd.tflite" in msg
     assert all(op in msg for op in SUPPORTED_OPS)
 
 
