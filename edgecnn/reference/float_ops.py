@@ -93,3 +93,21 @@ def softmax_f32(x, beta=1.0):
     z = (x - x.max(axis=-1, keepdims=True)) * beta
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def add_f32(a, b):
+    """ADD with NumPy broadcasting (LiteRT's float ADD broadcasts the same way)."""
+    return (np.asarray(a, np.float32) + np.asarray(b, np.float32)).astype(np.float32)
+
+
+def concat_f32(xs, axis):
+    return np.concatenate([np.asarray(x, np.float32) for x in xs], axis=axis)
+
+
+def mean_f32(x, axes, keep_dims):
+    """MEAN over ``axes`` (negative or repeated as LiteRT allows), summed in float64 and
+    rounded once to float32."""
+    x = np.asarray(x, np.float32)
+    axes = tuple(sorted({int(a) % x.ndim for a in np.atleast_1d(axes)}))
+    return np.mean(x, axis=axes, keepdims=bool(keep_dims),
+                   dtype=np.float64).astype(np.float32)
