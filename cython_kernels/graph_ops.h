@@ -23,86 +23,113 @@
 
 /* ADD constants derived once from AddParams (left_shift 20, every shift <= 0).
  *
- * Input stage, exact in int32: with v = x + offset (|v| <= 255) and a = v << 20,
- *   SRDHM(a, M) = floor((a * M + 2^30) / 2^31) = floor((v * M + 2^10) / 2^11)
- * (gemmlowp's nudge-and-truncate is this floor for M >= 0, ties toward +inf), and with
- * M = mq * 2^11 + mr (mq < 2^20, mr < 2^11) that is v * mq + ((v * mr + 2^10) >> 11):
- * |v * mq| < 2^28 and |v * mr| < 2^19, no overflow. The output stage's SRDHM(s, M_out) needs
- * the 64-bit product (|s| <= 255 * 2^20, M_out < 2^31). RoundingDivideByPOT is
- * (x >> e) + ((x & mask) > (mask >> 1) + (x < 0)): ties away from zero, branch-free. */
+ * The input of the larger scale always has multiplier 2^30 and shift 0 (s / (2 s) = 1/2
+ * exactly): with v = x + offset (|v| <= 255), SRDHM(v << 20, 2^30) = v << 19, nothing to round.
+ * That input is "a"; the other, "b", takes the general path, exact in int32:
+ *   SRDHM(v << 20, M) = floor((v * M * 2^20 + 2^30) / 2^31) = floor((v * M + 2^10) / 2^11)
+ * (gemmlowp's nudge-and-truncate is this floor for M >= 0: ties toward +inf), and with
+ * M = mq * 2^11 + mr (mq < 2^20, mr < 2^11) that is v * mq + ((v * mr + 2^10) >> 11),
+ * |v * mq| < 2^28, |v * mr| < 2^19. The output stage's SRDHM(s, M_out) needs one widening
+ * 64-bit product (|s| <= 255 * 2^20, M_out < 2^31). RoundingDivideByPOT(x, e), ties away
+ * from zero, is (x + half + (e > 0 && x >= 0)) >> e with half = (2^e - 1) >> 1: no branch,
+ * and no overflow while |x| < 2^30. */
 typedef struct {
-    int32_t off1, off2;          /* -zp of each input */
-    int32_t mq1, mr1, mq2, mr2;  /* input multipliers split at bit 11 */
-    int32_t e1, e2, eo;          /* right shifts = -shift, 0..31 */
-    int32_t mask1, mask2, masko; /* 2^e - 1 */
-    int64_t mo;                  /* output multiplier */
+    int swap;                  /* 1 when x2 is input a (x1 is then b) */
+    int32_t off_a, off_b;      /* -zp of each */
+    int32_t mq, mr, e, half, up; /* input b: M split at bit 11, -shift, rounding constants */
+    int32_t mo, eo, half_o, up_o; /* output multiplier, -shift, rounding constants */
     int32_t out_off, act_min, act_max;
 } ec_add_k;
 
-static void ec_add_prepare(ec_add_k *k, int32_t input1_offset, int32_t input2_offset,
-                           int32_t input1_multiplier, int32_t input1_shift,
-                           int32_t input2_multiplier, int32_t input2_shift,
-                           int32_t output_multiplier, int32_t output_shift,
-                           int32_t output_offset, int32_t act_min, int32_t act_max) {
-    k->off1 = input1_offset;
-    k->off2 = input2_offset;
-    k->mq1 = input1_multiplier >> 11;
-    k->mr1 = input1_multiplier & 2047;
-    k->mq2 = input2_multiplier >> 11;
-    k->mr2 = input2_multiplier & 2047;
-    k->e1 = -input1_shift;
-    k->e2 = -input2_shift;
-    k->eo = -output_shift;
-    k->mask1 = (int32_t)((1u << k->e1) - 1u);
-    k->mask2 = (int32_t)((1u << k->e2) - 1u);
-    k->masko = (int32_t)((1u << k->eo) - 1u);
+/* 0, or -1 when neither input has multiplier 2^30 and shift 0 (make_add_params always gives
+ * one: the input of the larger scale). */
+static int ec_add_prepare(ec_add_k *k, int32_t input1_offset, int32_t input2_offset,
+                          int32_t input1_multiplier, int32_t input1_shift,
+                          int32_t input2_multiplier, int32_t input2_shift,
+                          int32_t output_multiplier, int32_t output_shift,
+                          int32_t output_offset, int32_t act_min, int32_t act_max) {
+    const int32_t half_one = 1 << 30;
+    int32_t mb, shift_b;
+    if (input1_multiplier == half_one && input1_shift == 0) {
+        k->swap = 0;
+        k->off_a = input1_offset;
+        k->off_b = input2_offset;
+        mb = input2_multiplier;
+        shift_b = input2_shift;
+    } else if (input2_multiplier == half_one && input2_shift == 0) {
+        k->swap = 1;
+        k->off_a = input2_offset;
+        k->off_b = input1_offset;
+        mb = input1_multiplier;
+        shift_b = input1_shift;
+    } else {
+        return -1;
+    }
+    k->mq = mb >> 11;
+    k->mr = mb & 2047;
+    k->e = -shift_b;
+    k->half = (int32_t)(((1u << k->e) - 1u) >> 1);
+    k->up = k->e > 0;
     k->mo = output_multiplier;
+    k->eo = -output_shift;
+    k->half_o = (int32_t)(((1u << k->eo) - 1u) >> 1);
+    k->up_o = k->eo > 0;
     k->out_off = output_offset;
     k->act_min = act_min;
     k->act_max = act_max;
+    return 0;
 }
 
 #define EC_INLINE static inline __attribute__((always_inline))
 
-EC_INLINE int32_t ec_add_rdbp(int32_t x, int32_t e, int32_t mask) {
-    return (x >> e) + ((x & mask) > ((mask >> 1) - (x >> 31)));
+EC_INLINE int32_t ec_add_rdbp(int32_t x, int32_t e, int32_t half, int32_t up) {
+    return (x + half + (up & ~(x >> 31))) >> e;
 }
 
-/* One input rescaled to the common fixed point: RDBP(SRDHM((x + off) << 20, M), e). */
-EC_INLINE int32_t ec_add_in(int32_t x, int32_t off, int32_t mq, int32_t mr, int32_t e,
-                            int32_t mask) {
+/* Input b to the common fixed point: RDBP(SRDHM((x + off) << 20, M), e). */
+EC_INLINE int32_t ec_add_in_b(int32_t x, int32_t off, int32_t mq, int32_t mr, int32_t e,
+                              int32_t half, int32_t up) {
     int32_t v = x + off;
-    return ec_add_rdbp(v * mq + ((v * mr + 1024) >> 11), e, mask);
+    return ec_add_rdbp(v * mq + ((v * mr + 1024) >> 11), e, half, up);
 }
 
-EC_INLINE int8_t ec_add_out(int32_t s, const ec_add_k *k) {
-    int32_t y = (int32_t)(((int64_t)s * k->mo + ((int64_t)1 << 30)) >> 31);
-    y = ec_add_rdbp(y, k->eo, k->masko) + k->out_off;
-    y = y < k->act_min ? k->act_min : y;
-    return (int8_t)(y > k->act_max ? k->act_max : y);
+/* The common-point sum to int8: RDBP(SRDHM(s, mo), eo) + out_off, clamped. */
+EC_INLINE int8_t ec_add_out(int32_t s, int64_t mo, int32_t eo, int32_t half_o, int32_t up_o,
+                            int32_t out_off, int32_t act_min, int32_t act_max) {
+    int32_t y = (int32_t)(((int64_t)s * mo + ((int64_t)1 << 30)) >> 31);
+    y = ec_add_rdbp(y, eo, half_o, up_o) + out_off;
+    y = y > act_min ? y : act_min;
+    y = y < act_max ? y : act_max;
+    return (int8_t)y;
 }
 
-/* n outputs from a run of x1 (stride sa: 1, or 0 = one repeated value) and of x2 (sb). */
+/* n outputs from a run of input a (stride sa: 1, or 0 = one repeated value) and of b (sb). */
 EC_INLINE void ec_add_run_body(const int8_t *a, ptrdiff_t sa, const int8_t *b, ptrdiff_t sb,
                                int8_t *out, ptrdiff_t n, const ec_add_k *k) {
-    const int32_t off1 = k->off1, mq1 = k->mq1, mr1 = k->mr1, e1 = k->e1, mask1 = k->mask1;
-    const int32_t off2 = k->off2, mq2 = k->mq2, mr2 = k->mr2, e2 = k->e2, mask2 = k->mask2;
+    const int32_t off_a = k->off_a, off_b = k->off_b, mq = k->mq, mr = k->mr, e = k->e;
+    const int32_t half = k->half, up = k->up;
+    const int64_t mo = k->mo; /* an int32 value: the product below is a widening multiply */
+    const int32_t eo = k->eo, ho = k->half_o, uo = k->up_o;
+    const int32_t oo = k->out_off, lo = k->act_min, hi = k->act_max;
     int8_t tmp[EC_ADD_CHUNK];
     ptrdiff_t i0, i, m;
     for (i0 = 0; i0 < n; i0 += EC_ADD_CHUNK) {
         m = n - i0 < EC_ADD_CHUNK ? n - i0 : EC_ADD_CHUNK;
         if (sa && sb) {
             for (i = 0; i < m; i++)
-                tmp[i] = ec_add_out(ec_add_in(a[i0 + i], off1, mq1, mr1, e1, mask1) +
-                                        ec_add_in(b[i0 + i], off2, mq2, mr2, e2, mask2), k);
+                tmp[i] = ec_add_out(((int32_t)a[i0 + i] + off_a) * (1 << 19) +
+                                        ec_add_in_b(b[i0 + i], off_b, mq, mr, e, half, up),
+                                    mo, eo, ho, uo, oo, lo, hi);
         } else if (sb) {
-            const int32_t s1 = ec_add_in(a[0], off1, mq1, mr1, e1, mask1);
+            const int32_t sa0 = ((int32_t)a[0] + off_a) * (1 << 19);
             for (i = 0; i < m; i++)
-                tmp[i] = ec_add_out(s1 + ec_add_in(b[i0 + i], off2, mq2, mr2, e2, mask2), k);
+                tmp[i] = ec_add_out(sa0 + ec_add_in_b(b[i0 + i], off_b, mq, mr, e, half, up), mo,
+                                    eo, ho, uo, oo, lo, hi);
         } else {
-            const int32_t s2 = ec_add_in(b[0], off2, mq2, mr2, e2, mask2);
+            const int32_t sb0 = ec_add_in_b(b[0], off_b, mq, mr, e, half, up);
             for (i = 0; i < m; i++)
-                tmp[i] = ec_add_out(ec_add_in(a[i0 + i], off1, mq1, mr1, e1, mask1) + s2, k);
+                tmp[i] = ec_add_out(((int32_t)a[i0 + i] + off_a) * (1 << 19) + sb0, mo, eo, ho,
+                                    uo, oo, lo, hi);
         }
         memcpy(out + i0, tmp, (size_t)m);
     }
@@ -146,6 +173,14 @@ static void ec_add_s8(ec_add_run_fn run, const int8_t *x1, const int8_t *x2, int
                       int rank, const int32_t *size, const int32_t *stride1,
                       const int32_t *stride2, const ec_add_k *k) {
     ptrdiff_t inner = size[rank - 1], outer = 1, r, o1 = 0, o2 = 0;
+    if (k->swap) { /* addition commutes: walk x2 as input a */
+        const int8_t *xt = x1;
+        const int32_t *st = stride1;
+        x1 = x2;
+        x2 = xt;
+        stride1 = stride2;
+        stride2 = st;
+    }
     int32_t idx[EC_MAX_DIMS] = {0};
     int d;
     for (d = 0; d < rank - 1; d++) outer *= size[d];

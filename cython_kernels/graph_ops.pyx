@@ -20,11 +20,11 @@ cdef extern from "graph_ops.h" nogil:
         pass
     ctypedef void (*ec_add_run_fn)(const int8_t*, Py_ssize_t, const int8_t*, Py_ssize_t,
                                    int8_t*, Py_ssize_t, const ec_add_k*)
-    void ec_add_prepare(ec_add_k* k, int32_t input1_offset, int32_t input2_offset,
-                        int32_t input1_multiplier, int32_t input1_shift,
-                        int32_t input2_multiplier, int32_t input2_shift,
-                        int32_t output_multiplier, int32_t output_shift, int32_t output_offset,
-                        int32_t act_min, int32_t act_max)
+    int ec_add_prepare(ec_add_k* k, int32_t input1_offset, int32_t input2_offset,
+                       int32_t input1_multiplier, int32_t input1_shift,
+                       int32_t input2_multiplier, int32_t input2_shift,
+                       int32_t output_multiplier, int32_t output_shift, int32_t output_offset,
+                       int32_t act_min, int32_t act_max)
     ec_add_run_fn ec_add_run_for(int isa)
     void ec_add_s8(ec_add_run_fn run, const int8_t* x1, const int8_t* x2, int8_t* out, int rank,
                    const int32_t* size, const int32_t* stride1, const int32_t* stride2,
@@ -64,9 +64,11 @@ cdef class BoundAdd:
             raise ValueError(f"ADD: left_shift {left_shift}; the int8 kernel is written for 20")
         if not 1 <= len(size) <= EC_MAX_DIMS or not len(size) == len(stride1) == len(stride2):
             raise ValueError(f"ADD: a broadcast walk of {len(size)} dimensions")
-        ec_add_prepare(&self.k, input1_offset, input2_offset, input1_multiplier, input1_shift,
-                       input2_multiplier, input2_shift, output_multiplier, output_shift,
-                       output_offset, act_min, act_max)
+        if ec_add_prepare(&self.k, input1_offset, input2_offset, input1_multiplier,
+                          input1_shift, input2_multiplier, input2_shift, output_multiplier,
+                          output_shift, output_offset, act_min, act_max) != 0:
+            raise ValueError("ADD: neither input has multiplier 2^30 and shift 0; "
+                             "make_add_params gives one to the input of the larger scale")
         self.run = ec_add_run_for(isa)
         self.isa = ec_isa_names[isa].decode()
         self.rank = len(size)
