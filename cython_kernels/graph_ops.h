@@ -173,6 +173,8 @@ static void ec_add_s8(ec_add_run_fn run, const int8_t *x1, const int8_t *x2, int
                       int rank, const int32_t *size, const int32_t *stride1,
                       const int32_t *stride2, const ec_add_k *k) {
     ptrdiff_t inner = size[rank - 1], outer = 1, r, o1 = 0, o2 = 0;
+    int32_t idx[EC_MAX_DIMS] = {0};
+    int d;
     if (k->swap) { /* addition commutes: walk x2 as input a */
         const int8_t *xt = x1;
         const int32_t *st = stride1;
@@ -181,8 +183,6 @@ static void ec_add_s8(ec_add_run_fn run, const int8_t *x1, const int8_t *x2, int
         stride1 = stride2;
         stride2 = st;
     }
-    int32_t idx[EC_MAX_DIMS] = {0};
-    int d;
     for (d = 0; d < rank - 1; d++) outer *= size[d];
     for (r = 0; r < outer; r++) {
         run(x1 + o1, stride1[rank - 1], x2 + o2, stride2[rank - 1], out + r * inner, inner, k);
