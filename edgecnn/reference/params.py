@@ -178,7 +178,7 @@ def make_relu_params(s_in: float, zp_in: int, s_out: float, zp_out: int,
 
 # ---------------------------------------------------------------------------------------------
 # Graph ops: ADD, CONCATENATION, MEAN (LiteRT 2.3 BUILTIN_REF: add.cc, concatenation.cc,
-# reduce.cc; tests/test_graph_op_kernels.py proves each formula against the interpreter).
+# reduce.cc; tests/test_graph_op_kernels_litert.py proves each formula against the interpreter).
 
 ADD_LEFT_SHIFT = 20  # int8 ADD: |x - zp| <= 255, so (x - zp) << 20 < 2^28 fits int32
 MAX_BROADCAST_DIMS = 8  # LiteRT's broadcast loop (BroadcastBinaryOpSimple) handles rank <= 8
@@ -244,7 +244,7 @@ def _check_quant(op: str, **quant) -> None:
     """Scales (names ending in _scale) positive and finite in float32; zero points int8."""
     for name, v in quant.items():
         if name.endswith("scale"):
-            if not (np.isfinite(v) and 0 < abs(v) < 3e38 and np.float32(v) > 0):
+            if not (np.isfinite(v) and abs(v) <= np.finfo(np.float32).max and np.float32(v) > 0):
                 raise ValueError(f"{op}: {name} {v!r} is not a positive finite float32")
         elif not INT8_MIN <= int(v) <= INT8_MAX:
             raise ValueError(f"{op}: {name} {v} is outside int8 [-128, 127]")
