@@ -199,13 +199,20 @@ static void ec_add_s8(ec_add_run_fn run, const int8_t *x1, const int8_t *x2, int
 
 /* MEAN over the count = H * W rows of x (count, c): per channel, the int32 sum (uint32 lanes:
  * it wraps exactly as LiteRT's temp_sum), then sum - zp * count wrapped to int32 (LiteRT's
- * int64 difference cast to int32) and MultiplyByQuantizedMultiplier (policy double). Channels
- * go in blocks of EC_MEAN_BLOCK accumulators on the stack; the row loop vectorizes. */
+ * int64 difference cast to int32) and MultiplyByQuantizedMultiplier (policy double): a left
+ * shift (wrapping) when shift > 0, SRDHM as floor((x * M + 2^30) / 2^31) (M >= 0), then
+ * RoundingDivideByPOT in its remainder-threshold form (no overflow for any int32). Channels go
+ * in blocks of EC_MEAN_BLOCK accumulators on the stack; the row loop and the requantization
+ * loop both vectorize. */
 #define EC_MEAN_BLOCK 256
-static void ec_mean_s8(const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier,
-                       int32_t shift, int32_t input_offset, int32_t output_offset, int8_t *out) {
+EC_INLINE void ec_mean_body(const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier,
+                            int32_t shift, int32_t input_offset, int32_t output_offset,
+                            int8_t *out) {
     uint32_t acc[EC_MEAN_BLOCK];
     const uint32_t bias = (uint32_t)input_offset * (uint32_t)count;
+    const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int32_t mask = (int32_t)((1u << right) - 1u), half = mask >> 1;
+    const int64_t m = multiplier;
     ptrdiff_t c0, r, j, cb;
     for (c0 = 0; c0 < c; c0 += EC_MEAN_BLOCK) {
         cb = c - c0 < EC_MEAN_BLOCK ? c - c0 : EC_MEAN_BLOCK;
@@ -215,11 +222,52 @@ static void ec_mean_s8(const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t mu
             for (j = 0; j < cb; j++) acc[j] += (uint32_t)(int32_t)row[j];
         }
         for (j = 0; j < cb; j++) {
-            int32_t y = ec_mbqm_double((int32_t)(acc[j] + bias), multiplier, shift) +
-                        output_offset;
-            out[c0 + j] = (int8_t)(y < -128 ? -128 : (y > 127 ? 127 : y));
+            const int32_t v = (int32_t)((acc[j] + bias) << left);
+            const int32_t h = (int32_t)(((int64_t)v * m + ((int64_t)1 << 30)) >> 31);
+            int32_t y = (h >> right) + ((h & mask) > (half - (h >> 31))) + output_offset;
+            y = y > -128 ? y : -128;
+            out[c0 + j] = (int8_t)(y < 127 ? y : 127);
         }
     }
+}
+
+/* The same body compiled per ISA, as ADD's (the signed widening multiply of the requantization
+ * needs SSE4.1's pmuldq or better to vectorize on x86). */
+static void ec_mean_s8_generic(const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier,
+                               int32_t shift, int32_t input_offset, int32_t output_offset,
+                               int8_t *out) {
+    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, out);
+}
+
+#ifdef EC_X86
+__attribute__((target("avx2"))) static void ec_mean_s8_avx2(
+    const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier, int32_t shift,
+    int32_t input_offset, int32_t output_offset, int8_t *out) {
+    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, out);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void ec_mean_s8_avx512(
+    const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier, int32_t shift,
+    int32_t input_offset, int32_t output_offset, int8_t *out) {
+    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, out);
+}
+#endif
+
+static void ec_mean_s8(int isa, const int8_t *x, ptrdiff_t count, ptrdiff_t c,
+                       int32_t multiplier, int32_t shift, int32_t input_offset,
+                       int32_t output_offset, int8_t *out) {
+#ifdef EC_X86
+    if (isa == EC_ISA_AVX512VNNI) {
+        ec_mean_s8_avx512(x, count, c, multiplier, shift, input_offset, output_offset, out);
+        return;
+    }
+    if (isa == EC_ISA_AVX2) {
+        ec_mean_s8_avx2(x, count, c, multiplier, shift, input_offset, output_offset, out);
+        return;
+    }
+#endif
+    (void)isa;
+    ec_mean_s8_generic(x, count, c, multiplier, shift, input_offset, output_offset, out);
 }
 
 #endif /* EDGECNN_GRAPH_OPS_H */

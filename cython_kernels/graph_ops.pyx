@@ -4,7 +4,8 @@
 # and concat.py (LiteRT 2.3 BUILTIN_REF). The arithmetic is in graph_ops.h; arrays arrive as
 # flat C-contiguous views (the Python wrappers in edgecnn/backends/cython.py reshape without
 # copying). BoundAdd holds ADD's derived constants, its broadcast walk and the ISA path chosen
-# when it is bound (cpu_features.h; force_isa pins one, as for conv).
+# when it is bound (cpu_features.h; force_isa pins one, as for conv); mean_s8 takes the current
+# path at each call.
 from libc.stdint cimport int8_t, int32_t
 from libc.string cimport memcpy
 
@@ -29,8 +30,9 @@ cdef extern from "graph_ops.h" nogil:
     void ec_add_s8(ec_add_run_fn run, const int8_t* x1, const int8_t* x2, int8_t* out, int rank,
                    const int32_t* size, const int32_t* stride1, const int32_t* stride2,
                    const ec_add_k* k)
-    void ec_mean_s8(const int8_t* x, Py_ssize_t count, Py_ssize_t c, int32_t multiplier,
-                    int32_t shift, int32_t input_offset, int32_t output_offset, int8_t* out)
+    void ec_mean_s8(int isa, const int8_t* x, Py_ssize_t count, Py_ssize_t c,
+                    int32_t multiplier, int32_t shift, int32_t input_offset,
+                    int32_t output_offset, int8_t* out)
 
 
 def kernel_isa():
@@ -90,9 +92,10 @@ cdef class BoundAdd:
 
 def mean_s8(const int8_t[:, :, ::1] x, int multiplier, int shift, int input_offset,
             int output_offset, int8_t[::1] out):
-    """x (H, W, C) -> out (C,); count = H * W."""
+    """x (H, W, C) -> out (C,); count = H * W; on the current ISA path."""
+    cdef int isa = ec_current_isa()
     with nogil:
-        ec_mean_s8(&x[0, 0, 0], x.shape[0] * x.shape[1], x.shape[2], multiplier, shift,
+        ec_mean_s8(isa, &x[0, 0, 0], x.shape[0] * x.shape[1], x.shape[2], multiplier, shift,
                    input_offset, output_offset, &out[0])
 
 

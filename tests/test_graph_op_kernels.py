@@ -103,6 +103,22 @@ def test_add_every_isa_path(isa):
         K.force_isa("auto")
 
 
+@pytest.mark.parametrize("isa", K.supported_isas())
+def test_mean_every_isa_path(isa):
+    """The Cython MEAN (its requantization vectorizes per ISA) on every path, every sum."""
+    K.force_isa(isa)
+    try:
+        for h, w, *quant in MEAN_SWEEPS:
+            x = all_sums(h, w)
+            p = make_mean_params((1,) + x.shape, [1, 2], *quant)
+            out, expected = np.empty(x.shape[2], np.int8), np.empty(x.shape[2], np.int8)
+            K.mean_s8(x, p, out)
+            spec.mean_s8(x, p, expected)
+            assert_same(out, expected, f"mean on {isa} over {h}x{w}: {p}")
+    finally:
+        K.force_isa("auto")
+
+
 @pytest.mark.parametrize("n_inputs", [2, 3, 4])
 def test_concat_random(backend, n_inputs):
     rng = np.random.default_rng([5, n_inputs])

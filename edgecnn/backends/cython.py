@@ -14,6 +14,8 @@ records first (prepare-time work; use relu_s8_params / lut_s8 with prepared data
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._kernels import conv as _conv
@@ -204,10 +206,8 @@ def add_s8(x1, x2, p: AddParams, out) -> None:
 
 def concat_s8(inputs, axis: int, p: ConcatParams, out) -> None:
     """Join along ``axis`` (0 <= axis < rank): each input is outer runs of its trailing block."""
-    outer = int(np.prod(out.shape[:axis], dtype=np.int64))
-    _graph.concat_s8([x.reshape(-1) for x in inputs],
-                     [int(np.prod(x.shape[axis:], dtype=np.int64)) for x in inputs], outer,
-                     out.reshape(-1))
+    _graph.concat_s8([x.reshape(-1) for x in inputs], [math.prod(x.shape[axis:]) for x in inputs],
+                     math.prod(out.shape[:axis]), out.reshape(-1))
 
 
 def mean_s8(x, p: MeanParams, out) -> None:
