@@ -99,14 +99,29 @@ def mean_s8(const int8_t[:, :, ::1] x, int multiplier, int shift, int input_offs
                    input_offset, output_offset, &out[0])
 
 
+cdef enum:
+    CONCAT_GROUP = 64  # inputs joined per pass: their pointers sit in a stack array
+
+
 def concat_s8(inputs, copies, Py_ssize_t outer, int8_t[::1] out):
-    """Input i (flat) is ``outer`` runs of copies[i] bytes; out row o is every input's run o."""
+    """Input i (flat) is ``outer`` runs of copies[i] bytes; out row o is every input's run o.
+    Row by row (the output is written once, in order), up to 64 inputs at a time."""
+    cdef const int8_t* ptrs[CONCAT_GROUP]
+    cdef Py_ssize_t sizes[CONCAT_GROUP]
     cdef const int8_t[::1] x
-    cdef Py_ssize_t row = sum(copies), offset = 0, copy, o
-    for xi, copy in zip(inputs, copies):
-        x = xi
-        if copy:
-            with nogil:
-                for o in range(outer):
-                    memcpy(&out[o * row + offset], &x[o * copy], copy)
-        offset += copy
+    cdef Py_ssize_t row = sum(copies), offset = 0, g0, n, i, o
+    cdef int8_t* dst
+    for g0 in range(0, len(inputs), CONCAT_GROUP):
+        n = min(CONCAT_GROUP, len(inputs) - g0)
+        for i in range(n):
+            x = inputs[g0 + i]
+            sizes[i] = copies[g0 + i]
+            ptrs[i] = &x[0]  # the list keeps every input alive
+        with nogil:
+            for o in range(outer):
+                dst = &out[0] + o * row + offset
+                for i in range(n):
+                    memcpy(dst, ptrs[i] + o * sizes[i], sizes[i])
+                    dst += sizes[i]
+        for i in range(n):
+            offset += sizes[i]

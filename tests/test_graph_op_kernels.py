@@ -133,6 +133,18 @@ def test_concat_random(backend, n_inputs):
             assert_same(out, expected, f"concat axis {axis} of {[x.shape for x in xs]}")
 
 
+def test_concat_many_inputs(backend):
+    """70 inputs: more than the Cython kernel joins per pass (64)."""
+    rng = np.random.default_rng(11)
+    xs = [int8(rng, (2, int(rng.integers(1, 4)), 3)) for _ in range(70)]
+    shape = concat_shape([x.shape for x in xs], 1)
+    p = make_concat_params([(0.1, 0)] * 70, (0.1, 0))
+    out, expected = np.empty(shape, np.int8), np.empty(shape, np.int8)
+    backend.concat_s8(xs, 1, p, out)
+    spec.concat_s8(xs, 1, p, expected)
+    assert_same(out, expected, "concat of 70 inputs")
+
+
 @pytest.mark.parametrize("quant", ["equal", "different", "ties"])
 def test_mean_random(backend, quant):
     rng = np.random.default_rng([6, ("equal", "different", "ties").index(quant)])
