@@ -105,11 +105,14 @@ def lenet(tmp_path_factory) -> Case:
 
 def test_param_structs_have_the_python_field_names():
     header = (stubs_dir() / "ec_kernels.h").read_text()
-    structs = {m.group(2): re.findall(r"(\w+)(?:\s*[,;])", re.sub(r"/\*.*?\*/", "", m.group(1)))
+    structs = {m.group(2): re.findall(r"(\w+)(?:\[\w+\])?\s*[,;]",
+                                      re.sub(r"/\*.*?\*/", "", m.group(1)))
                for m in re.finditer(r"typedef struct \{(.*?)\} (\w+);", header, re.S)}
     for cls, cname in ((P.ConvParams, "ec_conv_params_t"), (P.PoolParams, "ec_pool_params_t"),
                        (P.FCParams, "ec_fc_params_t"), (P.SoftmaxParams, "ec_softmax_params_t"),
-                       (P.ReluParams, "ec_relu_params_t"), (P.Requant, "ec_requant_t")):
+                       (P.ReluParams, "ec_relu_params_t"), (P.Requant, "ec_requant_t"),
+                       (P.AddParams, "ec_add_params_t"), (P.Broadcast, "ec_broadcast_t"),
+                       (P.ConcatParams, "ec_concat_params_t"), (P.MeanParams, "ec_mean_params_t")):
         assert structs[cname] == [f.name for f in dataclasses.fields(cls)], cname
 
 

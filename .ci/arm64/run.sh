@@ -25,6 +25,7 @@ declare -A EXPECT_ISA=([cortex-a72]=neon [cortex-a76]=neon-sdot)
 # LeNet verify (the NumPy spec is the same Python on every CPU, and the kernel tests compare it
 # with the compiled kernels already).
 TESTS=(tests/test_platform.py tests/arm64 tests/test_kernels.py tests/test_kernels_fast.py tests/test_kernels_litert.py
+       tests/test_graph_op_kernels.py tests/test_graph_op_kernels_litert.py
        tests/test_end_to_end.py tests/test_cli.py)
 # tflite-micro has no aarch64 wheel: its comparisons run in the x86 suite.
 DESELECT="not test_demo_command and not bit_exact_against_litert_reference[reference] and not tflite_micro"

@@ -14,14 +14,18 @@ records first (prepare-time work; use relu_s8_params / lut_s8 with prepared data
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._kernels import conv as _conv
 from .._kernels import elementwise as _ew
 from .._kernels import fully_connected as _fc
+from .._kernels import graph_ops as _graph
 from .._kernels import pool as _pool
-from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Requant,
-                                SoftmaxParams, make_relu_params)
+from ..reference.params import (AddParams, ConcatParams, ConvParams, FCParams, MeanParams,
+                                PoolParams, ReluParams, Requant, SoftmaxParams, make_broadcast,
+                                make_relu_params)
 
 NAME = "cython"
 
@@ -29,7 +33,8 @@ __all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind
            "bind_fully_connected_s8", "bind_max_pool_s8", "bind_avg_pool_s8", "conv2d_s8",
            "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
-           "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
+           "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut",
+           "bind_add", "add_s8", "concat_s8", "mean_s8"]
 
 _LUT_KINDS = {"tanh": 0, "logistic": 1}
 _threads = 1
@@ -67,6 +72,7 @@ def force_isa(name: str) -> None:
     """
     _conv.force_isa(name)
     _fc.force_isa(name)
+    _graph.force_isa(name)
 
 
 def bind_conv2d_s8(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
@@ -177,3 +183,33 @@ def tanh_s8(x, s_in: float, zp_in: int, out) -> None:
 def logistic_s8(x, s_in: float, zp_in: int, out) -> None:
     """int8 LOGISTIC; output quantization fixed by TFLite: scale 1/256, zero point -128."""
     lut_s8(x, activation_lut("logistic", s_in, zp_in, 1.0 / 256, -128), out)
+
+
+def bind_add(p: AddParams, shape1, shape2):
+    """Bind an int8 ADD to its operand shapes (broadcast walk and ISA path chosen once);
+    returns run(x1, x2, out), out of the broadcast shape and allowed to be x1 or x2."""
+    b = make_broadcast(shape1, shape2)
+    bound = _graph.BoundAdd(p.left_shift, p.input1_offset, p.input2_offset, p.input1_multiplier,
+                            p.input1_shift, p.input2_multiplier, p.input2_shift,
+                            p.output_multiplier, p.output_shift, p.output_offset, p.act_min,
+                            p.act_max, b.size, b.stride1, b.stride2)
+
+    def run(x1, x2, out) -> None:
+        bound(x1.reshape(-1), x2.reshape(-1), out.reshape(-1))
+
+    run.isa = bound.isa
+    return run
+
+
+def add_s8(x1, x2, p: AddParams, out) -> None:
+    bind_add(p, x1.shape, x2.shape)(x1, x2, out)
+
+
+def concat_s8(inputs, axis: int, p: ConcatParams, out) -> None:
+    """Join along ``axis`` (0 <= axis < rank): each input is outer runs of its trailing block."""
+    _graph.concat_s8([x.reshape(-1) for x in inputs], [math.prod(x.shape[axis:]) for x in inputs],
+                     math.prod(out.shape[:axis]), out.reshape(-1))
+
+
+def mean_s8(x, p: MeanParams, out) -> None:
+    _graph.mean_s8(x, p.multiplier, p.shift, p.input_offset, p.output_offset, out)

@@ -114,14 +114,18 @@ def depthwise_conv2d_f32(x, weight, bias, stride=(1, 1), padding=(0, 0, 0, 0), d
 
 
 def add_f32(a, b):
-    """Element-wise sum with numpy broadcasting."""
-    return (a.astype(np.float32) + b.astype(np.float32)).astype(np.float32)
+    """ADD with NumPy broadcasting (LiteRT's float ADD broadcasts the same way)."""
+    return (np.asarray(a, np.float32) + np.asarray(b, np.float32)).astype(np.float32)
 
 
 def concat_f32(xs, axis):
-    return np.concatenate([x.astype(np.float32) for x in xs], axis=axis)
+    return np.concatenate([np.asarray(x, np.float32) for x in xs], axis=axis)
 
 
 def mean_f32(x, axes, keep_dims):
-    return x.astype(np.float32).mean(axis=tuple(axes), keepdims=keep_dims, dtype=np.float64
-                                     ).astype(np.float32)
+    """MEAN over ``axes`` (negative or repeated as LiteRT allows), summed in float64 and
+    rounded once to float32."""
+    x = np.asarray(x, np.float32)
+    axes = tuple(sorted({int(a) % x.ndim for a in np.atleast_1d(axes)}))
+    return np.mean(x, axis=axes, keepdims=bool(keep_dims),
+                   dtype=np.float64).astype(np.float32)
