@@ -1,7 +1,7 @@
 """The cython backend: thin wrappers over the compiled kernels in edgecnn._kernels.
 
 prepare() binds conv and fully connected layers through bind_conv2d / bind_fully_connected
-(pools through bind_max_pool / bind_avg_pool):
+(depthwise convs through bind_depthwise_conv2d_s8, pools through bind_max_pool / bind_avg_pool):
 weights packed once for the SIMD path chosen at run time (kernel_isa(); force_isa() pins one),
 the input zero point folded into the bias, scratch owned by the bound callable.
 
@@ -17,16 +17,19 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels import conv as _conv
+from .._kernels import depthwise as _dw
 from .._kernels import elementwise as _ew
 from .._kernels import fully_connected as _fc
 from .._kernels import pool as _pool
-from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Requant,
-                                SoftmaxParams, make_relu_params)
+from ..reference.depthwise_conv import check_depthwise
+from ..reference.params import (ConvParams, DepthwiseParams, FCParams, PoolParams, ReluParams,
+                                Requant, SoftmaxParams, make_relu_params)
 
 NAME = "cython"
 
 __all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d",
-           "bind_fully_connected", "bind_max_pool", "bind_avg_pool", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
+           "bind_depthwise_conv2d_s8", "bind_fully_connected", "bind_max_pool", "bind_avg_pool",
+           "conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
 
@@ -35,7 +38,8 @@ _threads = 1
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for conv (blocks of output pixels) and fully connected (blocks of outputs).
+    """Threads for conv (blocks of output pixels), depthwise conv (blocks of output rows) and
+    fully connected (blocks of outputs).
 
     The bound kernels (bind_*) use edgecnn's worker pool (cython_kernels/threadpool.h): the
     caller works too and never waits for a worker that has not started, and layers under 10^6
@@ -45,6 +49,7 @@ def set_num_threads(n: int) -> None:
     global _threads
     _threads = max(1, int(n))
     _conv.set_num_threads(_threads)
+    _dw.set_num_threads(_threads)
     _fc.set_num_threads(_threads)
 
 
@@ -65,6 +70,7 @@ def force_isa(name: str) -> None:
     keep the path they were packed for.
     """
     _conv.force_isa(name)
+    _dw.force_isa(name)
     _fc.force_isa(name)
 
 
@@ -75,6 +81,19 @@ def bind_conv2d(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
                            p.dilation_w, p.input_offset, rq.multiplier, rq.shift,
                            rq.real_scale, rq.policy, rq.output_offset, rq.act_min, rq.act_max,
                            tuple(in_shape3), tuple(out_shape3))
+
+
+def bind_depthwise_conv2d_s8(w, bias, p: DepthwiseParams, rq: Requant, in_shape3, out_shape3):
+    """Widen ``w`` (KH, KW, C*M) once for the current path and fold the input zero point into
+    ``bias`` (C*M,) or None; returns run(x, out). ValueError on shapes that do not fit."""
+    check_depthwise(tuple(in_shape3), np.shape(w), None if bias is None else np.shape(bias), p,
+                    tuple(out_shape3))
+    return _dw.BoundDepthwise(np.ascontiguousarray(w, np.int8),
+                              None if bias is None else np.asarray(bias, np.int32),
+                              p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
+                              p.dilation_w, p.depth_multiplier, p.input_offset, rq.multiplier,
+                              rq.shift, rq.real_scale, rq.policy, rq.output_offset, rq.act_min,
+                              rq.act_max, tuple(in_shape3), tuple(out_shape3))
 
 
 def bind_fully_connected(w, bias, p: FCParams, rq: Requant):
@@ -103,6 +122,11 @@ def conv2d_s8(x, w, bias, p: ConvParams, rq: Requant, out) -> None:
     _conv.conv2d_s8(x, w, bias, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
                     p.dilation_w, p.input_offset, rq.multiplier, rq.shift, rq.real_scale,
                     rq.policy, rq.output_offset, rq.act_min, rq.act_max, out, _threads)
+
+
+def depthwise_conv2d_s8(x, w, bias, p: DepthwiseParams, rq: Requant, out) -> None:
+    """Bind and run in one call (allocates); prepared models use bind_depthwise_conv2d_s8."""
+    bind_depthwise_conv2d_s8(w, bias, p, rq, x.shape, out.shape)(x, out)
 
 
 def fully_connected_s8(x, w, bias, p: FCParams, rq: Requant, out) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..reference.conv import conv2d_s8
+from ..reference.depthwise_conv import depthwise_conv2d_s8
 from ..reference.fully_connected import fully_connected_s8
 from ..reference.params import make_relu_params
 from ..reference.pool import avg_pool_s8, max_pool_s8
@@ -18,7 +19,7 @@ from ..reference.softmax import softmax_s8
 
 NAME = "reference"
 
-__all__ = ["conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
+__all__ = ["conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
            "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8", "relu6_s8",
            "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
 
