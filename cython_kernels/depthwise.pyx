@@ -8,7 +8,7 @@
 import os
 
 import numpy as np
-from libc.stdint cimport int8_t, int16_t, int32_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
 
 from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_current_isa, ec_force_isa, ec_isa_names,
                       ec_isa_supported, ec_requant)
@@ -29,6 +29,9 @@ cdef extern from "depthwise_s8.h" nogil:
         int oh, ow, kh, kw, sh, sw, dh, dw, pt, pl
         int ntaps
         const int16_t* w16
+        const int32_t* w32
+        const int64_t* q64
+        int has_left
         const Py_ssize_t* off
         ec_requant rq
         ec_dw_split sp
@@ -80,6 +83,28 @@ def _split(a, int block):
     if block == 0:
         return np.ascontiguousarray(a)
     return np.ascontiguousarray(a.reshape(-1, block // 2, 2).transpose(0, 2, 1)).reshape(-1)
+
+
+def _split_weights(w16, int block):
+    """[ntaps][cp] int16 -> x86 [ntaps][cp] int32: per block of 2V channels the V pairs
+    (w[2i], 0), then the V pairs (0, w[2i+1]), as the int16 halves (low, high) of int32 lanes."""
+    if block == 0:
+        return np.zeros(1, np.int32)
+    pairs = w16.astype(np.int32).reshape(w16.shape[0], -1, block // 2, 2)
+    even = pairs[..., 0] & 0xFFFF
+    odd = pairs[..., 1] * 65536
+    return np.ascontiguousarray(np.stack([even, odd], axis=2)).reshape(-1)
+
+
+def _double_q64(m0, shifts, int cp):
+    """The constants of ec_dw_q64 per block of 32 channels: [block][kind][vector][8] int64,
+    vector v holding channels c0 + 4i + (0, 2, 1, 3)[v]."""
+    r = np.maximum(-shifts.astype(np.int64), 0)
+    k = (1 << 30) + np.where(r >= 1, np.left_shift(np.int64(1), 30 + r), 0)
+    kinds = np.stack([m0.astype(np.int64), k, k - (1 << 30), np.where(r >= 1, 1 << 31, 0),
+                      31 + r])  # M0, K, threshold, adjustment, shift: (5, cp)
+    by_block = kinds.reshape(5, cp // 32, 8, 4)[:, :, :, [0, 2, 1, 3]]  # channel c0 + 4i + j
+    return np.ascontiguousarray(by_block.transpose(1, 0, 3, 2)).reshape(-1)
 
 
 cdef class BoundDepthwise:
@@ -136,12 +161,16 @@ cdef class BoundDepthwise:
         rs = _padded(real_scale, cm, cp, np.float64)
         block = ec_dw_split_block(isa)
         split = [_split(a, block) for a in (folded, m0, left, right, rs.astype(np.float32))]
+        w32 = _split_weights(w16, block)
+        q64 = _double_q64(m0, shifts, cp)
         zrow = np.full(cp, zp, np.int8)
         xexp = np.zeros(h * wd * cm + 64 if depth_multiplier > 1 else 64, np.int8)
         p.max_threads = min(max(os.cpu_count() or 1, _num_threads), EC_POOL_MAX)
         tap_ptrs = np.zeros(p.max_threads * EC_DW_PIX * p.ntaps, np.uintp)
         acc = np.zeros(p.max_threads * cp, np.int32)
         cdef const int16_t[:, ::1] w16v = w16
+        cdef const int32_t[::1] w32v = w32
+        cdef const int64_t[::1] q64v = q64
         cdef const int32_t[::1] fb = folded, m0v = m0, shv = shifts, lv = left, rv = right
         cdef const double[::1] rsv = rs
         cdef const int32_t[::1] sb = split[0], sm = split[1], sl = split[2], sr = split[3]
@@ -151,6 +180,9 @@ cdef class BoundDepthwise:
         cdef size_t[::1] tv = tap_ptrs
         cdef int32_t[::1] av = acc
         p.w16 = &w16v[0, 0]
+        p.w32 = &w32v[0]
+        p.q64 = &q64v[0]
+        p.has_left = int((left > 0).any())
         p.off = &offv[0]
         p.rq.bias, p.rq.m0, p.rq.shift, p.rq.left, p.rq.right = (&fb[0], &m0v[0], &shv[0],
                                                                  &lv[0], &rv[0])
@@ -164,8 +196,8 @@ cdef class BoundDepthwise:
         p.taps = <const int8_t**>&tv[0]
         p.acc = &av[0]
         # owns everything the plan points at
-        self._arrays = (off, w16, folded, m0, shifts, left, right, rs, split, zrow, xexp, tap_ptrs,
-                        acc)
+        self._arrays = (off, w16, w32, q64, folded, m0, shifts, left, right, rs, split, zrow,
+                        xexp, tap_ptrs, acc)
 
     def __call__(self, x, out):
         cdef const int8_t[:, :, ::1] xv

@@ -46,10 +46,12 @@ def q(values, scale, zp):
 # ---------------------------------------------------------------- random configurations
 
 
-def _case(rng, activation="none", ties=False, per_channel=True, padding=None, max_hw=11):
+def _case(rng, activation="none", ties=False, per_channel=True, padding=None, max_hw=11,
+          gain=False):
     """A random depthwise layer: shapes, strides 1-3, dilation 1-2, SAME / VALID / explicit
     padding, M 1-4. ``ties``: power-of-two scales (M = 2^-k) and small values, so roundings
-    land on exact halves; otherwise accumulators of realistic size."""
+    land on exact halves; ``gain``: multipliers s_in * s_w / s_out in [0.3, 4] (left shifts)
+    on small values; otherwise accumulators of realistic size."""
     h, w = (int(v) for v in rng.integers(1, max_hw + 1, size=2))
     c, m = int(rng.integers(1, 12)), int(rng.integers(1, 5))
     kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
@@ -81,6 +83,11 @@ def _case(rng, activation="none", ties=False, per_channel=True, padding=None, ma
         x = np.clip(zp_in + rng.integers(-4, 5, size=x.shape), -128, 127)
         wt = rng.integers(-4, 5, size=wt.shape)
         bias = rng.integers(-64, 65, size=cm)
+    if gain:
+        s_out = float(s_in * s_w.max() / rng.uniform(0.3, 4.0))
+        x = np.clip(zp_in + rng.integers(-3, 4, size=x.shape), -128, 127)
+        wt = rng.integers(-3, 4, size=wt.shape)
+        bias = rng.integers(-20, 21, size=cm)
     return dict(x=x.astype(np.int8), w=wt.astype(np.int8), bias=bias.astype(np.int32),
                 p=DepthwiseParams(sh, sw, pt, pl, dh, dw, m, -zp_in), out_shape=(oh, ow, cm),
                 padding=padding, s_in=s_in, zp_in=zp_in, s_w=s_w, s_out=s_out, zp_out=zp_out,
@@ -104,7 +111,7 @@ def _spec_out(c, policy):
 def test_depthwise_random(backend, policy, activation, ties):
     rng = np.random.default_rng([60, POLICIES.index(policy), ACTIVATIONS.index(activation), ties])
     for i in range(6):
-        c = _case(rng, activation, ties, per_channel=i % 3 != 2)
+        c = _case(rng, activation, ties, per_channel=i % 3 != 2, gain=i == 5)
         bias = None if i == 4 else c["bias"]
         rq = _requant(c, policy)
         out, expected = np.full(c["out_shape"], 99, np.int8), np.empty(c["out_shape"], np.int8)
@@ -126,10 +133,12 @@ def isa(request):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_bound_depthwise_every_isa(isa, policy):
     """Channel counts around the vector widths (tails), M > 1, dilation, stride 2, 1x1 images,
-    the input zero point at both ends of int8; a second call on a fresh input view."""
+    multipliers above 1/2 (left shifts), the input zero point at both ends of int8; a second
+    call on a fresh input view."""
     rng = np.random.default_rng([61, POLICIES.index(policy), ISAS.index(isa)])
     for i, cm in enumerate([1, 3, 5, 8, 12, 16, 17, 24, 31, 32, 33, 48, 70, 96]):
-        c = _case(rng, ACTIVATIONS[i % 3], ties=i % 4 == 3, max_hw=1 if i == 5 else 9)
+        c = _case(rng, ACTIVATIONS[i % 3], ties=i % 4 == 3, max_hw=1 if i == 5 else 9,
+                  gain=i % 4 == 1)
         m = int(rng.choice([d for d in (1, 2, 3, 4) if cm % d == 0]))
         zp_in = (-128, 127, c["zp_in"])[i % 3]
         p = dataclasses.replace(c["p"], depth_multiplier=m, input_offset=-zp_in)
