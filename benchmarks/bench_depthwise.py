@@ -1,6 +1,6 @@
 """edgecnn's depthwise kernel vs LiteRT XNNPACK on single-op DEPTHWISE_CONV_2D int8 models.
 
-    python benchmarks/bench_depthwise.py [--runs N] [--threads 1 2] [--json] [--smoke]
+    python benchmarks/bench_depthwise.py [--runs N] [--threads 1 2] [--json] [--smoke] [--mixed]
 
 MobileNetV2's depthwise shapes (3x3, ReLU6, SAME, per-channel int8 weights): 112x112x96 s2,
 56x56x144, 28x28x192, 14x14x384, 7x7x960. Each layer is one .tflite file made in memory; LiteRT
@@ -11,6 +11,12 @@ The three run interleaved, call by call; the table gives the median and the mini
 microseconds and the ratio of medians (edgecnn / XNNPACK; below 1 is faster). Before timing,
 each layer's outputs are checked: litert-ref against BUILTIN_REF and fp32 against XNNPACK,
 bit for bit (the "exact" column). Timings on a shared machine are noisy: rerun when quiet.
+
+--mixed times MobileNetV2's block pattern instead: a pointwise conv (bind_conv2d, 1x1, C/6 ->
+C channels) then the depthwise layer, called alternately, against each called alone. The two
+kernels live in different extension modules, each with its own worker pool (threadpool.h):
+a pair slower than the sum of its parts at 2 threads shows one pool's spinning workers
+delaying the other's.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from litert_models import (Spec, depthwise_conv2d_options, run,  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 from edgecnn.backends import cython as K  # noqa: E402
-from edgecnn.reference.params import DepthwiseParams, make_requant  # noqa: E402
+from edgecnn.reference.params import ConvParams, DepthwiseParams, make_requant  # noqa: E402
 
 LAYERS = [(112, 96, 2), (56, 144, 1), (28, 192, 1), (14, 384, 1), (7, 960, 1)]  # H=W, C, stride
 
@@ -109,15 +115,66 @@ def bench_layer(layer: dict, threads: int, runs: int) -> dict:
     return result
 
 
+def _median_min(call, runs: int) -> tuple[float, float]:
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        call()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts) * 1e6), float(np.min(ts) * 1e6)
+
+
+def bench_mixed(layer: dict, threads: int, runs: int) -> dict:
+    """Pointwise conv then depthwise, alternately, vs each alone (litert-ref policy)."""
+    rng = np.random.default_rng(1)
+    h, w, c = layer["x"].shape
+    cin = max(8, c // 6)
+    xin = rng.integers(-128, 128, size=(h, w, cin)).astype(np.int8)
+    K.set_num_threads(threads)
+    conv = K.bind_conv2d(rng.integers(-127, 128, size=(c, 1, 1, cin)).astype(np.int8),
+                         np.zeros(c, np.int32), ConvParams(1, 1, 0, 0, 1, 1, 3),
+                         make_requant(0.05, np.full(c, 0.01), 0.1, 0, "relu6", "conv"),
+                         xin.shape, (h, w, c))
+    dw = K.bind_depthwise_conv2d_s8(layer["w"], layer["bias"], layer["p"],
+                                    layer["rqs"]["litert-ref"], (h, w, c), layer["out_shape"])
+    mid, out = np.empty((h, w, c), np.int8), np.empty(layer["out_shape"], np.int8)
+
+    def pair():
+        conv(xin, mid)
+        dw(mid, out)
+    for f in (pair, pair):
+        f()
+    alone_conv = _median_min(lambda: conv(xin, mid), runs)
+    alone_dw = _median_min(lambda: dw(mid, out), runs)
+    both = _median_min(pair, runs)
+    return {"layer": layer["name"], "threads": threads, "conv": alone_conv, "dw": alone_dw,
+            "pair": both}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="a few runs only (CI)")
+    ap.add_argument("--mixed", action="store_true",
+                    help="pointwise conv + depthwise alternately vs each alone")
     args = ap.parse_args()
     runs = 5 if args.smoke else args.runs
     layers = [make_layer(*shape) for shape in LAYERS]
+    if args.mixed:
+        print(f"# {cpu_name()}: microseconds, median / min (conv 1x1 C/6 -> C, then depthwise)")
+        print(f"{'layer':16s} {'thr':>3s}  {'conv alone':>11s}  {'dw alone':>11s}  "
+              f"{'conv + dw':>11s}  {'sum alone':>11s}")
+        for threads in args.threads:
+            for layer in layers:
+                r = bench_mixed(layer, threads, runs)
+                a, b, ab = r["conv"], r["dw"], r["pair"]
+                print(f"{r['layer']:16s} {threads:3d}  {a[0]:5.0f} / {a[1]:4.0f}  {b[0]:5.0f} / "
+                      f"{b[1]:4.0f}  {ab[0]:5.0f} / {ab[1]:4.0f}  {a[0] + b[0]:5.0f} / "
+                      f"{a[1] + b[1]:4.0f}")
+        K.set_num_threads(1)
+        return
     exact_ref = {}
     for layer in layers:  # litert-ref = BUILTIN_REF, bit for bit, once per layer
         out = np.empty(layer["out_shape"], np.int8)
