@@ -1,6 +1,7 @@
 """edgecnn's depthwise kernel vs LiteRT XNNPACK on single-op DEPTHWISE_CONV_2D int8 models.
 
-    python benchmarks/bench_depthwise.py [--runs N] [--threads 1 2] [--json] [--smoke] [--mixed]
+    python benchmarks/bench_depthwise.py [--runs N] [--threads 1 2] [--isa NAME] [--json]
+                                         [--smoke] [--mixed]
 
 MobileNetV2's depthwise shapes (3x3, ReLU6, SAME, per-channel int8 weights): 112x112x96 s2,
 56x56x144, 28x28x192, 14x14x384, 7x7x960. Each layer is one .tflite file made in memory; LiteRT
@@ -157,9 +158,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="a few runs only (CI)")
+    ap.add_argument("--isa", default="auto",
+                    help="pin edgecnn's SIMD path (avx512vnni, avx2, neon-sdot, neon, generic)")
     ap.add_argument("--mixed", action="store_true",
                     help="pointwise conv + depthwise alternately vs each alone")
     args = ap.parse_args()
+    K.force_isa(args.isa)
     runs = 5 if args.smoke else args.runs
     layers = [make_layer(*shape) for shape in LAYERS]
     if args.mixed:
