@@ -152,6 +152,8 @@ cdef class BoundDepthwise:
         w16[:, :cm] = taps
         zp = -input_offset
         bias = np.zeros(cm, np.int64) if bias is None else np.asarray(bias, np.int64)
+        if bias.shape != (cm,):
+            raise ValueError(f"depthwise bias shape {bias.shape}, expected ({cm},)")
         folded = bias - zp * taps.sum(axis=0)  # bias' = bias - zp * sum_t w[t][c], mod 2^32
         folded = _padded((folded + 2 ** 31) % 2 ** 32 - 2 ** 31, cm, cp, np.int32)
         m0 = _padded(multiplier, cm, cp, np.int32)
