@@ -41,6 +41,8 @@ cdef extern from "depthwise_s8.h" nogil:
         int32_t* acc
         int max_threads
     int ec_dw_split_block(int isa)
+    size_t ec_dw_taps_stride(int ntaps)
+    size_t ec_dw_acc_stride(int cp)
     void ec_dw_geometry(ec_dw_plan* p, Py_ssize_t* off)
     void ec_dw_run(const ec_dw_plan* p, const int8_t* x, int8_t* out, int nthreads)
 
@@ -168,8 +170,8 @@ cdef class BoundDepthwise:
         zrow = np.full(cp, zp, np.int8)
         xexp = np.zeros(h * wd * cm + 64 if depth_multiplier > 1 else 64, np.int8)
         p.max_threads = min(max(os.cpu_count() or 1, _num_threads), EC_POOL_MAX)
-        tap_ptrs = np.zeros(p.max_threads * EC_DW_PIX * p.ntaps, np.uintp)
-        acc = np.zeros(p.max_threads * cp, np.int32)
+        tap_ptrs = np.zeros(p.max_threads * ec_dw_taps_stride(p.ntaps), np.uintp)
+        acc = np.zeros(p.max_threads * ec_dw_acc_stride(cp), np.int32)
         cdef const int16_t[:, ::1] w16v = w16
         cdef const int32_t[::1] w32v = w32
         cdef const int64_t[::1] q64v = q64

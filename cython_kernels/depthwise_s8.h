@@ -50,10 +50,16 @@ typedef struct {
     ec_dw_split sp;        /* the vector paths' order (ec_dw_split_block) */
     const int8_t *zrow;    /* cp input zero points */
     int8_t *xexp;          /* M > 1: h * w * cm bytes, the channel-repeated input */
-    const int8_t **taps;   /* max_threads * EC_DW_PIX * ntaps tap pointers */
-    int32_t *acc;          /* max_threads * cp accumulators (scalar requantization) */
+    const int8_t **taps;   /* max_threads * ec_dw_taps_stride(ntaps) tap pointers */
+    int32_t *acc;          /* max_threads * ec_dw_acc_stride(cp) accumulators (scalar paths) */
     int max_threads;
 } ec_dw_plan;
+
+/* Per-thread scratch strides: a whole number of 64-byte lines plus one line of gap, so two
+ * threads never write the same cache line (false sharing took all of the second thread's
+ * gain: every 4 pixels rewrite 4 * ntaps tap pointers). */
+static size_t ec_dw_taps_stride(int ntaps) { return ((size_t)EC_DW_PIX * ntaps + 7) / 8 * 8 + 8; }
+static size_t ec_dw_acc_stride(int cp) { return (size_t)cp + 16; }
 
 typedef void (*ec_dw_kern_fn)(const ec_dw_plan *p, const int8_t *const *taps, int npix,
                               int8_t *out, int32_t *acc);
@@ -145,8 +151,8 @@ static inline void ec_dw_fill_taps(const ec_dw_plan *p, const int8_t *x, int oy,
 
 static void ec_dw_rows(const ec_dw_plan *p, ec_dw_kern_fn kern, const int8_t *x, int8_t *out,
                        int oy0, int oy1, int slot) {
-    const int8_t **taps = p->taps + (size_t)slot * EC_DW_PIX * p->ntaps;
-    int32_t *acc = p->acc + (size_t)slot * p->cp;
+    const int8_t **taps = p->taps + (size_t)slot * ec_dw_taps_stride(p->ntaps);
+    int32_t *acc = p->acc + (size_t)slot * ec_dw_acc_stride(p->cp);
     int oy, ox, q;
     for (oy = oy0; oy < oy1; oy++) {
         for (ox = 0; ox < p->ow; ox += EC_DW_PIX) {
