@@ -124,8 +124,8 @@ def conv2d_options(stride, dilation, padding: str, activation: str):
 def depthwise_conv2d_options(stride, dilation, padding: str, activation: str,
                              depth_multiplier: int):
     """DEPTHWISE_CONV_2D options. BUILTIN_REF's int8 kernel derives M from the shapes (C*M / C)
-    and ignores ``depthMultiplier``; XNNPACK reads it (a wrong non-zero value fails its prepare),
-    so the true M is written."""
+    and ignores ``depthMultiplier``; XNNPACK reads it (a wrong non-zero value fails its prepare)
+    and so does TFLite Micro (a wrong value gives wrong numbers, silently): write the true M."""
     o = sch.DepthwiseConv2DOptionsT()
     o.padding = sch.Padding.SAME if padding == "same" else sch.Padding.VALID
     o.strideH, o.strideW = stride
