@@ -2,7 +2,7 @@
  *
  * Layout NHWC without the batch dimension: images are (H, W, C), vectors (N,), row-major.
  * Activations int8 in [-128, 127]; weights int8 in [-127, 127] (zero point 0), conv OHWI,
- * fully connected (C_out, C_in); biases int32 with scale s_in * s_w[c]. The parameter structs
+ * depthwise (KH, KW, C*M), fully connected (C_out, C_in); biases int32 with scale s_in * s_w[c]. The parameter structs
  * carry the field names of edgecnn/reference/params.py (tests/test_firmware.py checks it).
  * Kernels check nothing and allocate nothing: the generated model owns every buffer.
  */
@@ -37,6 +37,12 @@ typedef struct {
     int32_t stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
     int32_t input_offset; /* -zp_in */
 } ec_conv_params_t;
+
+typedef struct {
+    int32_t stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+    int32_t depth_multiplier; /* output channel oc = ic * depth_multiplier + m reads channel ic */
+    int32_t input_offset;     /* -zp_in */
+} ec_depthwise_params_t;
 
 typedef struct {
     int32_t filter_h, filter_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max;
@@ -112,6 +118,11 @@ static inline int8_t ec_requantize_channel(int32_t acc, const ec_requant_t *rq, 
 void ec_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w, int32_t kh,
                   int32_t kw, const int32_t *bias, const ec_conv_params_t *p,
                   const ec_requant_t *rq, int8_t *out, const ec_dims_t *out_dims);
+/* w (KH, KW, C*M) as TFLite's [1, KH, KW, C*M]; x_dims C, out_dims C*M; bias may be NULL. */
+void ec_depthwise_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w,
+                            int32_t kh, int32_t kw, const int32_t *bias,
+                            const ec_depthwise_params_t *p, const ec_requant_t *rq, int8_t *out,
+                            const ec_dims_t *out_dims);
 void ec_fully_connected_s8(const int8_t *x, int32_t n_in, const int8_t *w, const int32_t *bias,
                            const ec_fc_params_t *p, const ec_requant_t *rq, int8_t *out,
                            int32_t n_out);

@@ -94,9 +94,10 @@ class RequantC(ctypes.Structure):
                 ("act_min", ctypes.c_int32), ("act_max", ctypes.c_int32)]
 
 
-ConvC, PoolC, FCC, SoftmaxC, ReluC, AddC, ConcatC, MeanC = (_int_struct(c) for c in (
-    P.ConvParams, P.PoolParams, P.FCParams, P.SoftmaxParams, P.ReluParams, P.AddParams,
-    P.ConcatParams, P.MeanParams))
+ConvC, DepthwiseC, PoolC, FCC, SoftmaxC, ReluC, AddC, ConcatC, MeanC = (
+    _int_struct(c) for c in (P.ConvParams, P.DepthwiseParams, P.PoolParams, P.FCParams,
+                             P.SoftmaxParams, P.ReluParams, P.AddParams, P.ConcatParams,
+                             P.MeanParams))
 
 
 class BroadcastC(ctypes.Structure):
@@ -129,6 +130,15 @@ def conv2d_s8(x, w, bias, p: P.ConvParams, rq: P.Requant, out) -> None:
     _lib.ec_conv2d_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), _ptr(w, _i8p), w.shape[1],
                       w.shape[2], _ptr(b, _i32p), ctypes.byref(_fill(ConvC, p)),
                       ctypes.byref(rec), _ptr(out, _i8p), ctypes.byref(_dims(out.shape)))
+
+
+def depthwise_conv2d_s8(x, w, bias, p: P.DepthwiseParams, rq: P.Requant, out) -> None:
+    rec, keep = _requant(rq, w.shape[2])
+    b = None if bias is None else np.ascontiguousarray(bias, np.int32)
+    _lib.ec_depthwise_conv2d_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), _ptr(w, _i8p),
+                                w.shape[0], w.shape[1], None if b is None else _ptr(b, _i32p),
+                                ctypes.byref(_fill(DepthwiseC, p)), ctypes.byref(rec),
+                                _ptr(out, _i8p), ctypes.byref(_dims(out.shape)))
 
 
 def fully_connected_s8(x, w, bias, p: P.FCParams, rq: P.Requant, out) -> None:

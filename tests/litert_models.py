@@ -122,6 +122,20 @@ def conv2d_options(stride, dilation, padding: str, activation: str):
     return sch.BuiltinOptions.Conv2DOptions, o
 
 
+def depthwise_conv2d_options(stride, dilation, padding: str, activation: str,
+                             depth_multiplier: int):
+    """DEPTHWISE_CONV_2D options. BUILTIN_REF's int8 kernel derives M from the shapes (C*M / C)
+    and ignores ``depthMultiplier``; XNNPACK reads it (a wrong non-zero value fails its prepare)
+    and so does TFLite Micro (a wrong value gives wrong numbers, silently): write the true M."""
+    o = sch.DepthwiseConv2DOptionsT()
+    o.padding = sch.Padding.SAME if padding == "same" else sch.Padding.VALID
+    o.strideH, o.strideW = stride
+    o.dilationHFactor, o.dilationWFactor = dilation
+    o.depthMultiplier = depth_multiplier
+    o.fusedActivationFunction = ACTIVATION_CODES[activation]
+    return sch.BuiltinOptions.DepthwiseConv2DOptions, o
+
+
 def pool2d_options(kernel, stride, padding: str, activation: str):
     o = sch.Pool2DOptionsT()
     o.padding = sch.Padding.SAME if padding == "same" else sch.Padding.VALID

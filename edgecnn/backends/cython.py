@@ -1,7 +1,8 @@
 """The cython backend: thin wrappers over the compiled kernels in edgecnn._kernels.
 
 The runtime binds a prepared step through ``bind_<kernel>(*args, *in_shapes, out_shape)`` where
-one exists (conv2d_s8, fully_connected_s8, max_pool_s8, avg_pool_s8): weights packed once for
+one exists (conv2d_s8, depthwise_conv2d_s8, fully_connected_s8, max_pool_s8,
+avg_pool_s8, add_s8): weights packed once for
 the SIMD path chosen at run time (kernel_isa(); force_isa() pins one), the input zero point
 folded into the bias, scratch owned by the bound callable.
 
@@ -19,19 +20,22 @@ import math
 import numpy as np
 
 from .._kernels import conv as _conv
+from .._kernels import depthwise as _dw
 from .._kernels import elementwise as _ew
 from .._kernels import fully_connected as _fc
 from .._kernels import graph_ops as _graph
 from .._kernels import pool as _pool
-from ..reference.params import (AddParams, ConcatParams, ConvParams, FCParams, MeanParams,
-                                PoolParams, ReluParams, Requant, SoftmaxParams, make_broadcast,
-                                make_relu_params)
+from ..reference.depthwise_conv import check_depthwise
+from ..reference.params import (AddParams, ConcatParams, ConvParams, DepthwiseParams, FCParams,
+                                MeanParams, PoolParams, ReluParams, Requant, SoftmaxParams,
+                                make_broadcast, make_relu_params)
 
 NAME = "cython"
 
 __all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d_s8",
-           "bind_fully_connected_s8", "bind_max_pool_s8", "bind_avg_pool_s8", "conv2d_s8",
-           "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
+           "bind_depthwise_conv2d_s8", "bind_fully_connected_s8", "bind_max_pool_s8",
+           "bind_avg_pool_s8", "conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8",
+           "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut",
            "bind_add", "add_s8", "concat_s8", "mean_s8"]
@@ -41,7 +45,8 @@ _threads = 1
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for conv (blocks of output pixels) and fully connected (blocks of outputs).
+    """Threads for conv (blocks of output pixels), depthwise conv (blocks of output rows) and
+    fully connected (blocks of outputs).
 
     The bound kernels (bind_*) use edgecnn's worker pool (cython_kernels/threadpool.h): the
     caller works too and never waits for a worker that has not started, and layers under 10^6
@@ -51,6 +56,7 @@ def set_num_threads(n: int) -> None:
     global _threads
     _threads = max(1, int(n))
     _conv.set_num_threads(_threads)
+    _dw.set_num_threads(_threads)
     _fc.set_num_threads(_threads)
 
 
@@ -71,6 +77,7 @@ def force_isa(name: str) -> None:
     keep the path they were packed for.
     """
     _conv.force_isa(name)
+    _dw.force_isa(name)
     _fc.force_isa(name)
     _graph.force_isa(name)
 
@@ -82,6 +89,19 @@ def bind_conv2d_s8(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
                            p.dilation_w, p.input_offset, rq.multiplier, rq.shift,
                            rq.real_scale, rq.policy, rq.output_offset, rq.act_min, rq.act_max,
                            tuple(in_shape3), tuple(out_shape3))
+
+
+def bind_depthwise_conv2d_s8(w, bias, p: DepthwiseParams, rq: Requant, in_shape3, out_shape3):
+    """Widen ``w`` (KH, KW, C*M) once for the current path and fold the input zero point into
+    ``bias`` (C*M,) or None; returns run(x, out). ValueError on shapes that do not fit."""
+    check_depthwise(tuple(in_shape3), np.shape(w), None if bias is None else np.shape(bias), p,
+                    tuple(out_shape3))
+    return _dw.BoundDepthwise(np.ascontiguousarray(w, np.int8),
+                              None if bias is None else np.asarray(bias, np.int32),
+                              p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
+                              p.dilation_w, p.depth_multiplier, p.input_offset, rq.multiplier,
+                              rq.shift, rq.real_scale, rq.policy, rq.output_offset, rq.act_min,
+                              rq.act_max, tuple(in_shape3), tuple(out_shape3))
 
 
 def bind_fully_connected_s8(w, bias, p: FCParams, rq: Requant, in_shape=None, out_shape=None):
@@ -110,6 +130,11 @@ def conv2d_s8(x, w, bias, p: ConvParams, rq: Requant, out) -> None:
     _conv.conv2d_s8(x, w, bias, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
                     p.dilation_w, p.input_offset, rq.multiplier, rq.shift, rq.real_scale,
                     rq.policy, rq.output_offset, rq.act_min, rq.act_max, out, _threads)
+
+
+def depthwise_conv2d_s8(x, w, bias, p: DepthwiseParams, rq: Requant, out) -> None:
+    """Bind and run in one call (allocates); prepared models use bind_depthwise_conv2d_s8."""
+    bind_depthwise_conv2d_s8(w, bias, p, rq, x.shape, out.shape)(x, out)
 
 
 def fully_connected_s8(x, w, bias, p: FCParams, rq: Requant, out) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from ..reference.add import add_s8
 from ..reference.concat import concat_s8
 from ..reference.conv import conv2d_s8
+from ..reference.depthwise_conv import depthwise_conv2d_s8
 from ..reference.fully_connected import fully_connected_s8
 from ..reference.mean import mean_s8
 from ..reference.params import AddParams, make_relu_params
@@ -21,7 +22,7 @@ from ..reference.softmax import softmax_s8
 
 NAME = "reference"
 
-__all__ = ["conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
+__all__ = ["conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
            "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8", "relu6_s8",
            "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut", "add_s8",
            "bind_add", "concat_s8", "mean_s8"]

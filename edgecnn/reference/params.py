@@ -28,7 +28,10 @@ ROUNDING_POLICIES = ("double", "f64", "single", "fp32")  # index = policy code
 POLICY_DOUBLE, POLICY_F64, POLICY_SINGLE, POLICY_FP32 = range(4)
 MODEL_POLICIES = ("litert-ref", "double", "single", "fp32")
 # What LiteRT BUILTIN_REF (ai-edge-litert 2.3) does per op; tests/test_kernels_litert.py proves it.
-LITERT_REF_POLICY = {"conv": "double", "fc": "f64"}
+# DEPTHWISE_CONV_2D: reference_integer_ops::DepthwiseConvPerChannel calls the same
+# MultiplyByQuantizedMultiplier as CONV_2D, with M0/shift from the same
+# PopulateConvolutionQuantizationParams (tests/test_depthwise.py proves it against BUILTIN_REF).
+LITERT_REF_POLICY = {"conv": "double", "depthwise": "double", "fc": "f64"}
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -54,6 +57,20 @@ class ConvParams:
     pad_left: int
     dilation_h: int
     dilation_w: int
+    input_offset: int  # -zp_in
+
+
+@dataclass(frozen=True)
+class DepthwiseParams:
+    """DEPTHWISE_CONV_2D: output channel oc = ic * depth_multiplier + m reads input channel ic."""
+
+    stride_h: int
+    stride_w: int
+    pad_top: int
+    pad_left: int
+    dilation_h: int
+    dilation_w: int
+    depth_multiplier: int
     input_offset: int  # -zp_in
 
 
@@ -104,7 +121,7 @@ def policy_code(name: str) -> int:
 def resolve_policy(model_policy: str, op: str) -> str:
     """The rounding policy an op uses under a model-level choice (see MODEL_POLICIES)."""
     if op not in LITERT_REF_POLICY:
-        raise ValueError(f"unknown op {op!r}; expected 'conv' or 'fc'")
+        raise ValueError(f"unknown op {op!r}; expected one of {sorted(LITERT_REF_POLICY)}")
     if model_policy == "litert-ref":
         return LITERT_REF_POLICY[op]
     policy_code(model_policy)
@@ -130,9 +147,10 @@ def activation_range(activation: str, s_out: float, zp_out: int) -> tuple[int, i
 
 def make_requant(s_in: float, s_w, s_out: float, zp_out: int, activation: str, op: str,
                  model_policy: str = "litert-ref") -> Requant:
-    """Requantization of conv ("conv") or fully connected ("fc") outputs.
+    """Requantization of conv ("conv"), depthwise conv ("depthwise") or fully connected ("fc")
+    outputs.
 
-    M0/shift follow TFLite's Prepare: per channel (and for conv always)
+    M0/shift follow TFLite's Prepare: per channel (and for conv and depthwise always)
     ``double(s_in) * double(s_w[c]) / double(s_out)``; for a per-tensor fully connected
     ``double(float32(s_in * s_w)) / double(s_out)``. ``real_scale`` is what the f64 policy uses
     (``double(s_in) * double(s_w) / double(s_out)``, as the reference FC computes it) or, for
