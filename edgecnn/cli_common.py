@@ -67,7 +67,7 @@ def error_json(ctx, message: str, exit_code: int) -> None:
     if ctx.meta.get("edgecnn_json_written") or "--json" not in ctx.meta.get("edgecnn_args", ()):
         return
     click.echo(json.dumps({"error": message, "exit_code": exit_code,
-                           "command": ctx.meta.get("edgecnn_command")}))
+                           "command": ctx.invoked_subcommand}))
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None):
