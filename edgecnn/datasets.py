@@ -1,7 +1,9 @@
 """Labelled data for ``evaluate``: an ImageFolder tree, a CSV of ``path,label`` or an ``.npz``.
 
 - **Folder**: one sub-folder per class holding its images (torchvision's ImageFolder layout;
-  images directly in the folder are ignored, sub-sub-folders are not searched).
+  images directly in the folder are ignored, sub-sub-folders are not searched). A folder with
+  images and no class sub-folders is **unlabelled**: no accuracy, but the float/int8
+  agreement and the per-layer comparison.
 - **CSV**: rows ``path,label``; relative paths are relative to the CSV's folder; a first row
   ``path,label`` (or ``image,label``, ``file,label``) is a header.
 - **.npz**: ``x`` and ``y``. ``x`` uint8 is images (N, H, W) or (N, H, W, C), preprocessed
@@ -48,6 +50,10 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def labelled(self) -> bool:
+        return bool(self.labels.size) and bool((self.labels >= 0).all())
+
     def name(self, i: int) -> str:
         return self.paths[i] if self.paths is not None else f"{self.source}[{i}]"
 
@@ -87,6 +93,9 @@ def open_dataset(path: str, num_classes: int, model_labels: Sequence[str] = ()) 
     """Read the item list and labels of DATA (module docstring); images are read later."""
     if os.path.isdir(path):
         names, paths = _image_folder(path)
+        if names is None:
+            return Dataset(path, "images", np.full(len(paths), -1, np.int64),
+                           "unlabelled (no class sub-folders)", paths)
         labels, mapping = _map_names(names, num_classes, model_labels, path)
         return Dataset(path, "folder", labels, mapping, paths)
     if not os.path.isfile(path):
@@ -117,8 +126,12 @@ def _image_folder(root: str):
         names += [c] * len(files)
         paths += [os.path.join(folder, f) for f in files]
     if not paths:
-        raise InputFileError(f"{root}: no images in class sub-folders (the ImageFolder layout: "
-                             f"{root}/<class>/<image>); for a flat folder use a CSV of path,label")
+        flat = sorted(f for f in os.listdir(root) if f.lower().endswith(IMAGE_EXTENSIONS)
+                      and os.path.isfile(os.path.join(root, f)))
+        if flat:
+            return None, [os.path.join(root, f) for f in flat]
+        raise InputFileError(f"{root}: no images, neither in class sub-folders (the "
+                             f"ImageFolder layout: {root}/<class>/<image>) nor in the folder")
     return names, paths
 
 

@@ -63,13 +63,13 @@ def evaluate(model: str, data: str, float_source: Optional[str] = None, *,
     start = time.perf_counter()
     if engine == "ray":
         from .ray_engine import run_ray
-        results = run_ray(spec, dataset, workers, ray_address, step)
+        results, used = run_ray(spec, dataset, workers, ray_address, step), workers
     else:
-        results = run_local(spec, dataset, workers, step, probe)
+        results, used = run_local(spec, dataset, workers, step, probe)
     report = reduce_results(spec, dataset, results, probe.matches, probe.unmatched, names)
-    report.run = {"engine": engine, "workers": workers, "seconds": time.perf_counter() - start,
+    report.run = {"engine": engine, "workers": used, "seconds": time.perf_counter() - start,
                   "parallelism": "Ray actors" if engine == "ray" else (
-                      "processes" if workers > 1 else "this process")}
+                      "processes" if used > 1 else "this process")}
     return report
 
 
@@ -82,20 +82,24 @@ def format_report(r: EvalReport, max_matrix: int = 20) -> str:
     run = r.run
     lines = [f"{r.model} on {r.data} ({r.data_kind}; {r.label_mapping}): {r.images} images, "
              f"{run.get('workers')} worker(s) ({run.get('parallelism')}, engine "
-             f"{run.get('engine')}), {run.get('seconds', 0):.1f} s",
-             f"int8   top-1 {_pct(r.int8_top1)}   top-5 {_pct(r.int8_top5)}"]
-    if r.float_source:
+             f"{run.get('engine')}), {run.get('seconds', 0):.1f} s"]
+    if r.int8_top1 is not None:
+        lines.append(f"int8   top-1 {_pct(r.int8_top1)}   top-5 {_pct(r.int8_top5)}")
+    if r.float_source and r.float_top1 is not None:
         lines.append(f"float  top-1 {_pct(r.float_top1)}   top-5 {_pct(r.float_top5)}   "
                      f"({r.float_source}, {r.float_engine})")
-        lines.append(f"int8 - float top-1: {100 * (r.int8_top1 - r.float_top1):+.2f} points; "
-                     f"float/int8 top-1 agreement {_pct(r.agreement)} "
-                     f"({r.agree_count}/{r.images})")
-    lines.append("per class: " + ("images, int8 top-1, float top-1" if r.float_source
-                                  else "images, int8 top-1"))
-    for c in r.per_class:
-        f = f"  {_pct(c['float_top1']):>8}" if r.float_source else ""
-        lines.append(f"  {c['label'][:16]:<16} {c['images']:>6}  {_pct(c['int8_top1']):>8}{f}")
-    lines.append(_confusion_text(r, max_matrix))
+        lines.append(f"int8 - float top-1: {100 * (r.int8_top1 - r.float_top1):+.2f} points")
+    if r.float_source:
+        lines.append(f"float/int8 top-1 agreement {_pct(r.agreement)} ({r.agree_count}/"
+                     f"{r.images}; float: {r.float_source}, {r.float_engine})")
+    if r.per_class:
+        lines.append("per class: " + ("images, int8 top-1, float top-1" if r.float_source
+                                      else "images, int8 top-1"))
+        for c in r.per_class:
+            f = f"  {_pct(c['float_top1']):>8}" if r.float_source else ""
+            lines.append(f"  {c['label'][:16]:<16} {c['images']:>6}  {_pct(c['int8_top1']):>8}{f}")
+    if r.confusion is not None:
+        lines.append(_confusion_text(r, max_matrix))
     if r.layers or r.unmatched:
         lines.append("per layer (float vs int8 over all images; drop = SQNR lost in this layer):")
         lines.append(L.format_rows(r.layers, r.unmatched))

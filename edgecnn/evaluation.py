@@ -12,13 +12,16 @@ Parallelism: worker **processes**, one per core by default, each loading the mod
 Decoding and preprocessing images (Pillow, NumPy) and the float reference graph hold the GIL,
 and a small model's int8 layers are too small to split across the kernels' threads (LeNet-5
 runs on one core at 2 threads), so threads would leave cores idle; processes run the whole
-per-image pipeline in parallel. Each worker runs the kernels and BLAS on one thread.
+per-image pipeline in parallel. Each worker runs the kernels and BLAS on one thread. A worker
+takes seconds to start (spawn, imports, models), so the first chunk runs here and is timed,
+and processes start only when they save more than that (``run_local``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -129,18 +132,28 @@ class Evaluator:
     def run_items(self, indices, load: Callable[[int], np.ndarray]) -> dict:
         """Results for ``indices``; ``load(i)`` gives item i's input or raises for a bad image."""
         out = {"index": [], "int8_top": [], "float_top": [], "stats": [], "errors": []}
-        for i in indices:
-            try:
-                x = load(i)
-            except (ImageError, InputFileError) as e:
-                out["errors"].append((int(i), str(e)))
-                continue
-            q, f, s = self.run_input(x)
-            out["index"].append(int(i))
-            out["int8_top"].append(q)
-            out["float_top"].append(f)
-            out["stats"].append(s)
+        with one_blas_thread():
+            for i in indices:
+                try:
+                    x = load(i)
+                except (ImageError, InputFileError) as e:
+                    out["errors"].append((int(i), str(e)))
+                    continue
+                q, f, s = self.run_input(x)
+                out["index"].append(int(i))
+                out["int8_top"].append(q)
+                out["float_top"].append(f)
+                out["stats"].append(s)
         return out
+
+
+def one_blas_thread():
+    """BLAS on one thread while images run one at a time: the float graph's per-image matrix
+    products are small, and OpenBLAS splitting them over threads made the float side 3x slower
+    on an idle 2-core machine and 30x slower on a busy one (measured here). Parallelism comes
+    from worker processes instead."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _real(t: ir.Tensor, raw: np.ndarray) -> np.ndarray:
@@ -195,28 +208,43 @@ def chunks(n: int, workers: int, most: int = 64) -> list:
     return [range(s, min(s + size, n)) for s in range(0, n, size)]
 
 
+# What starting worker processes costs: two LeNet-5 workers (spawn, imports, models) took
+# 2.8-3.1 s to come up on this project's shared 2-core machine.
+POOL_STARTUP = 2.5  # seconds
+
+
 def run_local(spec: EvalSpec, dataset, workers: int,
               progress: Optional[Callable[[int], None]] = None,
-              evaluator: Optional[Evaluator] = None) -> list:
-    """Per-chunk results over the whole dataset, in processes (or in this one for 1 worker,
-    reusing ``evaluator`` when given)."""
+              evaluator: Optional[Evaluator] = None) -> tuple[list, int]:
+    """``(per-chunk results, processes used)`` over the whole dataset.
+
+    The first chunk runs in this process (with ``evaluator`` when given) and is timed; the
+    rest goes to ``workers`` processes only when what they save, ``rest * (1 - 1/workers)``,
+    exceeds POOL_STARTUP."""
     parts = chunks(len(dataset), workers)
-    if workers <= 1 or len(parts) < 2:
-        ev = evaluator or Evaluator(spec)
-        results = []
-        for part in parts:
-            results.append(ev.run_items(part, lambda i: dataset.load(i, spec.preprocess)))
+    ev = evaluator or Evaluator(spec)
+    load = (lambda i: dataset.load(i, spec.preprocess))
+    start = time.perf_counter()
+    results = [ev.run_items(parts[0], load)]
+    if progress is not None:
+        progress(len(parts[0]))
+    per_item = (time.perf_counter() - start) / len(parts[0])
+    rest = parts[1:]
+    processes = min(workers, len(rest))
+    saved = per_item * sum(map(len, rest)) * (1 - 1 / max(1, processes))
+    if processes <= 1 or saved <= POOL_STARTUP:
+        for part in rest:
+            results.append(ev.run_items(part, load))
             if progress is not None:
                 progress(len(part))
-        return results
+        return results, 1
     # spawn, not fork: never fork a process whose kernel or BLAS threads may be running. A
     # worker that fails (bad model, crash) breaks the pool and raises here, never hangs.
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_init_worker,
+    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker,
                              initargs=(spec, dataset)) as pool:
         with _single_threaded_children():  # processes start as tasks are submitted
-            futures = [pool.submit(_run_chunk, part) for part in parts]
-        results = []
+            futures = [pool.submit(_run_chunk, part) for part in rest]
         try:
             for fut in as_completed(futures):
                 res = fut.result()
@@ -227,7 +255,7 @@ def run_local(spec: EvalSpec, dataset, workers: int,
             for fut in futures:
                 fut.cancel()
             raise
-        return results
+    return results, processes
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -240,8 +268,8 @@ class EvalReport:
     label_mapping: str
     images: int
     class_names: list  # per output index
-    int8_top1: float
-    int8_top5: float
+    int8_top1: Optional[float] = None  # None: unlabelled data (agreement and layers only)
+    int8_top5: Optional[float] = None
     float_source: Optional[str] = None
     float_engine: Optional[str] = None
     float_top1: Optional[float] = None
@@ -300,18 +328,33 @@ def reduce_results(spec: EvalSpec, dataset, results: list, matches, unmatched,
 
     q_top = stacked("int8_top", (TOP,)).astype(np.int64)
     f_top = stacked("float_top", (TOP,)).astype(np.int64)
-    truth = dataset.labels[index]
-    q_hit1, q_hit5 = q_top[:, 0] == truth, (q_top == truth[:, None]).any(axis=1)
     report = EvalReport(spec.model_path, dataset.source, dataset.kind, dataset.mapping, int(n),
-                        class_names, float(q_hit1.mean()), float(q_hit5.mean()), skipped=[
-                            (dataset.name(i), e) for i, e in skipped])
-    f_hit1 = None
+                        class_names, skipped=[(dataset.name(i), e) for i, e in skipped])
     if spec.float_source:
-        f_hit1, f_hit5 = f_top[:, 0] == truth, (f_top == truth[:, None]).any(axis=1)
         agree = q_top[:, 0] == f_top[:, 0]
         report.float_source, report.float_engine = spec.float_source, spec.float_engine
-        report.float_top1, report.float_top5 = float(f_hit1.mean()), float(f_hit5.mean())
         report.agreement, report.agree_count = float(agree.mean()), int(agree.sum())
+    if dataset.labelled:
+        _accuracy(report, dataset.labels[index], q_top, f_top if spec.float_source else None)
+    if matches:
+        report.layers = L.rows_from_stats(matches, L.reduce_stats(stacked(
+            "stats", (len(matches), len(L.STATS)))))
+    report.unmatched = list(unmatched)
+    return report
+
+
+def _hits(top: np.ndarray, truth: np.ndarray):
+    return top[:, 0] == truth, (top == truth[:, None]).any(axis=1)
+
+
+def _accuracy(report: EvalReport, truth: np.ndarray, q_top: np.ndarray, f_top) -> None:
+    """Top-1/top-5, the int8 confusion matrix (over the classes that occur) and per class."""
+    q_hit1, q_hit5 = _hits(q_top, truth)
+    report.int8_top1, report.int8_top5 = float(q_hit1.mean()), float(q_hit5.mean())
+    f_hit1 = None
+    if f_top is not None:
+        f_hit1, f_hit5 = _hits(f_top, truth)
+        report.float_top1, report.float_top5 = float(f_hit1.mean()), float(f_hit5.mean())
     shown = sorted(set(truth.tolist()) | set(q_top[:, 0].tolist()))
     pos = {c: k for k, c in enumerate(shown)}
     confusion = np.zeros((len(shown), len(shown)), np.int64)
@@ -320,14 +363,9 @@ def reduce_results(spec: EvalSpec, dataset, results: list, matches, unmatched,
     for c in sorted(set(truth.tolist())):
         sel = truth == c
         report.per_class.append({
-            "class": c, "label": class_names[c], "images": int(sel.sum()),
+            "class": c, "label": report.class_names[c], "images": int(sel.sum()),
             "int8_top1": float(q_hit1[sel].mean()),
             "float_top1": None if f_hit1 is None else float(f_hit1[sel].mean())})
-    if matches:
-        report.layers = L.rows_from_stats(matches, L.reduce_stats(stacked(
-            "stats", (len(matches), len(L.STATS)))))
-    report.unmatched = list(unmatched)
-    return report
 
 
 def check_spec(spec: EvalSpec) -> None:

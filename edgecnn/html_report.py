@@ -121,6 +121,8 @@ def histogram_charts(record, model_graph) -> str:
 
 
 def confusion_chart(report: EvalReport) -> str:
+    if report.confusion is None:
+        return "<p class=note>unlabelled data: no confusion matrix</p>"
     Figure = _matplotlib()
     m = np.asarray(report.confusion, float)
     n = m.shape[0]

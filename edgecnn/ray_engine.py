@@ -30,7 +30,7 @@ import numpy as np
 
 from .datasets import item_to_input
 from .errors import EdgecnnError, ImageError, InputFileError
-from .evaluation import EvalSpec, Evaluator
+from .evaluation import EvalSpec, Evaluator, one_blas_thread
 
 BATCH = 16
 
@@ -81,9 +81,10 @@ class _Evaluate:
         top_q = np.full((n, 5), -1, np.int64)
         top_f = np.full((n, 5), -1, np.int64)
         stats = np.zeros((n, len(self.evaluator.matches), 7))
-        for k in range(n):
-            if not batch["error"][k]:
-                top_q[k], top_f[k], stats[k] = self.evaluator.run_input(batch["x"][k])
+        with one_blas_thread():
+            for k in range(n):
+                if not batch["error"][k]:
+                    top_q[k], top_f[k], stats[k] = self.evaluator.run_input(batch["x"][k])
         return {"index": batch["index"], "error": batch["error"], "int8_top": top_q,
                 "float_top": top_f, "stats": stats}
 

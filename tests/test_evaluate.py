@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import edgecnn
+from edgecnn import evaluation
 from edgecnn.cli import main
 from edgecnn.convert import import_float_graph
 from edgecnn.tflite.writer import write_tflite
@@ -74,12 +75,14 @@ def test_folder_csv_and_npz_give_the_same_numbers(lenet):
     assert reports[0] == reports[1] == reports[2]
 
 
-def test_worker_processes_give_the_numbers_of_one_process(lenet):
+def test_worker_processes_give_the_numbers_of_one_process(lenet, monkeypatch):
     one = edgecnn.evaluate(lenet["model"], lenet["folder"], LENET_PT, arch="lenet5",
-                           per_layer=True, workers=1)
+                           per_layer=True, workers=2)
+    assert one.run["parallelism"] == "this process"  # 40 digits: starting workers costs more
+    monkeypatch.setattr(evaluation, "POOL_STARTUP", 0.0)
     two = edgecnn.evaluate(lenet["model"], lenet["folder"], LENET_PT, arch="lenet5",
                            per_layer=True, workers=2)
-    assert two.run["parallelism"] == "processes" and one.run["parallelism"] == "this process"
+    assert two.run["parallelism"] == "processes" and two.run["workers"] == 2
     assert one.numbers() == two.numbers()
 
 
@@ -145,3 +148,17 @@ def test_errors_are_one_line(lenet, tmp_path, case, args, message):
     r = run("evaluate", lenet["model"], data, *extra)
     assert r.exit_code == 2
     assert r.stderr.count("\n") == 1 and message in r.stderr, r.output
+
+
+def test_unlabelled_folder_gives_agreement_and_layers_without_accuracy(lenet, tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for d in ("0", "7"):
+        for name in sorted(os.listdir(os.path.join(lenet["folder"], d))):
+            (flat / f"{d}_{name}").write_bytes(open(os.path.join(lenet["folder"], d, name),
+                                                    "rb").read())
+    r = run("evaluate", lenet["model"], flat, "--float", LENET_PT, "--arch", "lenet5",
+            "--per-layer", "--workers", "1")
+    assert r.exit_code == 0, r.output
+    assert "unlabelled" in r.stdout and "top-1 agreement" in r.stdout and "SQNR" in r.stdout
+    assert "int8   top-1" not in r.stdout and "confusion" not in r.stdout
