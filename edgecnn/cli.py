@@ -323,7 +323,8 @@ def summary(model, arch, input_size, as_json, max_memory):
 @click.option("-o", "--out", type=click.Path(file_okay=False), default="edgecnn-demo",
               show_default=True, help="Folder for the converted model.")
 @click.option("--force", is_flag=True, help="Overwrite a model left by an earlier demo.")
-@click.option("--json", "as_json", is_flag=True, help="The figures as JSON (the steps go to stderr).")
+@click.option("--json", "as_json", is_flag=True,
+              help="The figures as JSON (the steps go to stderr).")
 def demo(out, force, as_json):
     """Bundled LeNet-5: convert, infer sample digits, verify against LiteRT, print figures."""
     import dataclasses

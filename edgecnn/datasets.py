@@ -193,7 +193,8 @@ def _map_names(names: list, num_classes: int, model_labels: Sequence[str], where
         if len(distinct) > num_classes:
             raise UsageError(f"{where}: {len(distinct)} classes but the model has {num_classes}")
         table = {n: i for i, n in enumerate(distinct)}
-        how = "sorted class names numbered 0.. (torchvision ImageFolder order; the model stores no labels)"
+        how = ("sorted class names numbered 0.. (torchvision ImageFolder order; the model "
+               "stores no labels)")
     else:
         unknown = [n for n in distinct if n not in by_label]
         raise UsageError(f"{where}: classes {unknown[:5]}{' ...' if len(unknown) > 5 else ''} are "

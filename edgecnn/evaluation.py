@@ -100,7 +100,7 @@ def _top(values: np.ndarray) -> np.ndarray:
 
 
 class Evaluator:
-    """One worker's models: built once, then ``run_indices`` over any items."""
+    """One worker's models: built once, then ``run_items`` over any items."""
 
     def __init__(self, spec: EvalSpec):
         self.spec = spec

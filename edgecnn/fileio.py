@@ -52,7 +52,7 @@ def write_atomic(path, data: bytes, *, force: bool = False) -> None:
         raise InputFileError(f"cannot write {path}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), default_file_mode())
+            os.fchmod(fd, default_file_mode())  # the descriptor: f may be any file-like
             f.write(data)
         os.replace(tmp, path)
     except OSError as e:

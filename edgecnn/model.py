@@ -74,7 +74,7 @@ class Model:
     def preprocess(self) -> ir.Preprocess:
         """How images become the model input (stored in the file, or given to ``load``)."""
         if self.graph.preprocess is None:
-            raise UsageError(f"{self.path} stores no preprocessing (it was not written by edgecnn); "
+            raise UsageError(f"{self.path} stores no preprocessing (not written by edgecnn); "
                              "pass preprocess= to edgecnn.load (ir.Preprocess), or give infer "
                              "--input-size/--color/--resize/--mean/--std/--invert, or store them "
                              "once with 'edgecnn set-preprocess'")

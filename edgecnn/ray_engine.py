@@ -7,8 +7,9 @@ the model (and the float source) once and runs ``Evaluator.run_input`` per image
 collects the per-image results and reduces them with the local engine's ``reduce_results``.
 Per-image results depend on the image only, so the numbers equal the local engine's exactly.
 
-Files on a cluster: the model and the float source travel through Ray's object store (each
-actor writes them to its own temp folder), so only the driver needs them; image paths are
+Files on a cluster: the model, the float source and an ``--arch`` spec file travel through
+Ray's object store (each actor writes them to its own temp folder), so only the driver needs
+them; image paths are
 read where the task runs, so on several machines DATA must be on a shared filesystem (or
 use an ``.npz``, whose rows travel with the dataset).
 
@@ -66,15 +67,12 @@ class _Evaluate:
     def __init__(self, spec: EvalSpec, files: list):
         ray = _ray()
         self._tmp = tempfile.TemporaryDirectory(prefix="edgecnn-ray-")
-        paths = []
-        for (name, ref) in files:  # refs arrive wrapped in a list, so they are not resolved early
-            path = os.path.join(self._tmp.name, name)
-            with open(path, "wb") as f:
+        paths = {}
+        for role, name, ref in files:  # refs arrive inside a list, so they are not resolved early
+            paths[role] = os.path.join(self._tmp.name, name)
+            with open(paths[role], "wb") as f:
                 f.write(ray.get(ref))
-            paths.append(path)
-        spec = replace(spec, model_path=paths[0],
-                       float_source=paths[1] if len(paths) > 1 else None)
-        self.evaluator = Evaluator(spec)
+        self.evaluator = Evaluator(replace(spec, **paths))
 
     def __call__(self, batch: dict) -> dict:
         n = len(batch["index"])
@@ -107,13 +105,16 @@ def run_ray(spec: EvalSpec, dataset, workers: int, address: Optional[str] = None
                  include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
         _quiet(ray)
-        files = [(os.path.basename(spec.model_path), spec.model_path)]
-        if spec.float_source:
-            files.append((os.path.basename(spec.float_source) or "float", spec.float_source))
+        # Files the actors need, by EvalSpec field: the model, the float source, and an arch
+        # spec file (a name such as "lenet5" is not a file and stays as it is).
+        files = {"model_path": spec.model_path, "float_source": spec.float_source}
+        if spec.arch and os.path.isfile(spec.arch):
+            files["arch"] = spec.arch
         refs = []
-        for k, (name, path) in enumerate(files):
-            with open(path, "rb") as f:
-                refs.append((f"{k}-{name}", ray.put(f.read())))
+        for role, path in files.items():
+            if path:
+                with open(path, "rb") as f:
+                    refs.append((role, f"{role}-{os.path.basename(path)}", ray.put(f.read())))
         pre = spec.preprocess
         shape = (1, pre.height, pre.width, pre.channels)
         rows = [{"index": i, "path": dataset.paths[i] if dataset.paths is not None else "",
