@@ -34,6 +34,8 @@ CALIB_BATCH = 16
 
 @dataclass
 class ConvertResult:
+    """What ``convert`` made: both graphs, the files written and the calibration it ran."""
+
     float_graph: ir.Graph  # folded and fused: the float baseline the int8 graph approximates
     int8_graph: ir.Graph
     output_path: str

@@ -262,6 +262,10 @@ def run_local(spec: EvalSpec, dataset, workers: int,
 
 @dataclass
 class EvalReport:
+    """What ``evaluate`` measured: accuracy (None on unlabelled data), float/int8 agreement,
+    the int8 confusion matrix, per-class accuracy, per-layer rows (layer_report.LayerRow),
+    tensors that could not be compared, unreadable images, and how the run went (``run``)."""
+
     model: str
     data: str
     data_kind: str
@@ -291,6 +295,7 @@ class EvalReport:
         return d
 
     def to_dict(self) -> dict:
+        """Everything as plain data for JSON (``evaluate --json``)."""
         return {
             "model": self.model, "data": self.data, "data_kind": self.data_kind,
             "label_mapping": self.label_mapping, "images": self.images,
