@@ -40,7 +40,8 @@ def evaluate(model, data, float_source, arch, float_engine, per_layer, html_path
     """Accuracy of an int8 .tflite on labelled data, against its float source.
 
     DATA is a folder with one sub-folder per class, a CSV of path,label, or an .npz with x
-    (uint8 images, or float32 preprocessed NHWC inputs) and y (class indices).
+    (uint8 images, or float32 preprocessed NHWC inputs) and y (class indices). A folder of
+    images without class sub-folders is unlabelled: agreement and per-layer figures only.
 
     \b
     Examples:
