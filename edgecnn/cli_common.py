@@ -143,6 +143,7 @@ def export_dict(report) -> dict:
             "flash_bytes": report.flash_bytes, "ram_bytes": report.ram_bytes,
             "weights_bytes": report.weights_bytes, "code_bytes": report.code_bytes,
             "arena_bytes": report.arena_bytes, "stack_bytes": report.stack_bytes,
-            "arena_plan": [{"layer": r.layer, "op": r.op, "shape": list(r.shape),
-                            "bytes": r.bytes, "offset": r.offset, "alias_of": r.alias_of}
+            "arena_plan": [{"node": r.node, "op": r.op, "tensor": r.tensor,
+                            "shape": list(r.shape), "bytes": r.bytes, "offset": r.offset,
+                            "shares": r.shares}
                            for r in report.rows]}

@@ -87,7 +87,7 @@ def test_convert_mse_writes_the_calibration_record(tmp_path):
     assert doc["calibration_record"] == calib_stats.sidecar_path(out)
     assert calib_stats.sidecar_path(out) == str(tmp_path / "lenet.calib.json")
     assert record["method"] == "mse" and record["images"] == 200
-    conv = record["tensors"]["features.0"]
+    conv = record["tensors"]["features.1"]  # conv + fused ReLU writes the ReLU's tensor
     assert conv["range"][0] == 0.0 and 0 < conv["range"][1] <= conv["histogram"]["max"]
     assert conv["histogram"]["zeros"] > 0  # ReLU output: exact zeros are counted apart
     assert os.path.getsize(calib_stats.sidecar_path(out)) < 20_000

@@ -87,8 +87,9 @@ def test_worker_processes_give_the_numbers_of_one_process(lenet, monkeypatch):
 
 
 def test_float_tflite_in_litert_matches_fused_tensors_by_name(lenet, tmp_path):
-    """The float .tflite keeps conv and ReLU apart; the int8 conv+ReLU is compared with the
-    ReLU's output (after prepare_float_graph the conv's name carries the fused value)."""
+    """The float .tflite keeps conv and ReLU apart; the int8 conv+ReLU writes the ReLU's tensor
+    (prepare_float_graph fuses the ReLU into the conv, which takes over its output), so the
+    names pair up directly."""
     raw = import_float_graph(LENET_PT, "lenet5")
     float_file = tmp_path / "lenet_float.tflite"
     write_tflite(raw, float_file)
@@ -97,8 +98,9 @@ def test_float_tflite_in_litert_matches_fused_tensors_by_name(lenet, tmp_path):
     litert = edgecnn.evaluate(lenet["model"], lenet["npz"], str(float_file),
                               float_engine="litert", per_layer=True, workers=1)
     by_name = {row.name: row for row in litert.layers}
-    assert by_name["features.0"].float_name == "features.1"  # Conv2D+RELU <- the float ReLU
-    assert by_name["classifier.0"].float_name == "classifier.1"
+    assert by_name["features.1"].float_name == "features.1"  # Conv2D+ReLU = the float ReLU
+    assert by_name["features.1"].op == "Conv2D+ReLU"
+    assert by_name["classifier.1"].float_name == "classifier.1"
     assert by_name["features.2"].float_name == "features.2"
     for row in ours.layers:  # same quantity, float kernels of two engines: within 0.01 dB
         assert abs(by_name[row.name].sqnr_db - row.sqnr_db) < 0.01, row.name
