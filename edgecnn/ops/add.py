@@ -28,6 +28,7 @@ class Add(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("ADD",)
+    summary = "two int8 inputs with their own scales, NumPy broadcasting (same shape, per channel, scalar); fused ReLU/ReLU6; may write in place"
     tflite_inputs = (2, 2)
     fusable = True
 

@@ -29,6 +29,7 @@ class Concatenation(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("CONCATENATION",)
+    summary = "any axis but the batch; inputs and output on one scale and zero point (the int8 spec; LiteRT refuses others)"
     tflite_inputs = (1, 1000)
     shares_quant = True
 

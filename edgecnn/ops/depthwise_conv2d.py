@@ -37,6 +37,7 @@ class DepthwiseConv2D(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("DEPTHWISE_CONV_2D",)
+    summary = "weights [1, KH, KW, C*M], per-channel scales on axis 3, any depth multiplier, stride, dilation, padding; fused ReLU/ReLU6"
     tflite_inputs = (2, 3)
     fusable = True
     pads_with_zero_point = True

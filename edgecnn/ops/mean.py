@@ -26,6 +26,7 @@ class Mean(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("MEAN",)
+    summary = "over H and W (global average pooling), keep_dims or not"
     tflite_inputs = (2, 2)
     keeps_quant = True  # edgecnn's converter keeps the input's scale (the mean lies within it)
 
