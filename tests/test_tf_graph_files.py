@@ -83,7 +83,7 @@ LARGE = os.path.join(os.path.dirname(__file__), "fixtures", "tflite", "large",
 
 @pytest.mark.parametrize("backend", ["reference", "cython"])
 def test_mobilenet_v2_224_every_tensor_bit_exact(backend):
-    """Keras MobileNetV2 1.0/224 (52 convolutions, 17 depthwise, 10 residual ADDs)."""
+    """Keras MobileNetV2 1.0/224 (35 convolutions, 17 depthwise, 10 residual ADDs)."""
     report = verify(LARGE, None, against="litert-ref", backend=backend, count=1, seed=1)
     diffs = {r.name: r.max_diff for r in report.rows if r.max_diff != 0}
     assert report.ok and not diffs and len(report.rows) == 66, diffs
