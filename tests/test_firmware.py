@@ -175,7 +175,7 @@ def test_cortex_m_under_qemu_bit_exact(lenet, tmp_path, target):
     got, ticks = _parse(stdout, lenet.graph)
     _assert_same(got, lenet.expected, f"{target} under QEMU")
     per_inference = ticks * 1e9 / TARGETS[target].core_hz / len(lenet.inputs)  # -icount shift=0
-    assert 2e6 < per_inference < 3e7, f"{target}: {per_inference:.0f} emulated instructions"
+    assert 1e5 < per_inference < 3e7, f"{target}: {per_inference:.0f} emulated instructions"
 
 
 def _fc_model(tmp_path, n_in, n_out, name="big_fc.tflite"):

@@ -27,15 +27,17 @@ from ..tflite.reader import load_tflite
 from ..tflite.validate import DEFAULT_MAX_MEMORY
 from . import ctext
 from .codegen import Constants, layer_call
-from .plan import nbytes, plan_arena, record_steps
+from .kernels import FORMAT_VERSION, Emitter, scratch_bytes
+from .plan import nbytes, plan_arena, record_steps, scratch_key
 from .targets import RUNTIME_STATIC_BYTES, STACK_BYTES, TARGETS, Target, target_mk
 
 __all__ = ["export_c", "format_export", "ExportReport", "TARGETS", "stubs_dir"]
 
 KERNEL_SRCS = ("ec_conv.c", "ec_fully_connected.c", "ec_pool.c", "ec_elementwise.c",
                "ec_softmax.c")
-COMMON_FILES = ("Makefile", "ec_kernels.h", "ec_port.h", "fixedpoint.h", "model_test.c",
-                "ec_port_host.c", "ec_port_semihost.c", "startup_cortexm.c") + KERNEL_SRCS
+COMMON_FILES = ("Makefile", "ec_kernels.h", "ec_simd.h", "ec_port.h", "fixedpoint.h",
+                "model_test.c", "ec_port_host.c", "ec_port_semihost.c",
+                "startup_cortexm.c") + KERNEL_SRCS
 
 
 @dataclass
@@ -118,16 +120,20 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     steps = record_steps(graph, rounding)
-    rows, offsets, arena = plan_arena(graph, steps)
+    scratch = {i: scratch_bytes(kernel, step, args) for i, (step, kernel, args) in enumerate(steps)}
+    rows, offsets, arena = plan_arena(graph, steps, scratch)
     consts, layers, calls = Constants(), [], []
+    emitter = Emitter(consts, layers)
     for index, (step, kernel, args) in enumerate(steps):
         if kernel is None:
             continue
         src = f"ec_arena.bytes + {offsets[step.layer.inputs[0]]}"
         dst = f"ec_arena.bytes + {offsets[step.layer.output.name]}"
+        tmp = f"ec_arena.bytes + {offsets.get(scratch_key(index), 0)}"
         cn = ctext.identifier(index, step.layer.name)
-        calls.append(f"    {layer_call(step, kernel, args, consts, layers, src, dst, cn)}"
-                     f"  /* {ctext.comment(step.layer.name)} */\n")
+        call = (emitter.call(step, kernel, args, src, dst, cn, tmp)
+                or layer_call(step, kernel, args, consts, layers, src, dst, cn))
+        calls.append(f"    {call}  /* {ctext.comment(step.layer.name)} */\n")
     report = ExportReport(model_path, out_dir, tgt, rounding, consts.bytes, tgt.code_bytes, arena,
                           0 if tgt.is_host else STACK_BYTES, rows)
     _check_fits(report)
@@ -138,7 +144,7 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
                              + (f" (alias of {ctext.comment(r.alias_of)})" if r.alias_of else "")
                              for r in rows)
     fill = dict(
-        provenance=prov, format_version=1, input_bytes=nbytes(inp),
+        provenance=prov, format_version=FORMAT_VERSION, input_bytes=nbytes(inp),
         input_desc=f"{inp.dtype} {inp.shape}", output_count=math.prod(out.shape),
         output_desc=f"{out.dtype} {out.shape}", output_is_float=int(out.dtype == "float32"),
         arena_bytes=arena, plan_comment=plan_comment, constants=consts.text(),
@@ -158,6 +164,8 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
         template = string.Template((stubs / "templates" / f"{name}.in").read_text())
         Path(out_dir, name).write_text(template.substitute(fill))
         written.append(name)
+    Path(out_dir, "ec_config.h").write_text(emitter.config_header())
+    written.append("ec_config.h")
     report.files = written
     return report
 

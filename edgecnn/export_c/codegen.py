@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..reference import params as P
+
 
 def c_double(v: float) -> str:
     return float(v).hex()  # C99 hex float literal: exact, no decimal round trip
@@ -48,32 +48,6 @@ def _struct(ctype: str, name: str, fields: dict) -> str:
     body = ", ".join(f".{k} = {v}" for k, v in fields.items())
     return f"static const {ctype} {name} = {{{body}}};\n"
 
-def _check_accumulator(layer, w: np.ndarray, b: np.ndarray):
-    """The C kernels accumulate in int32 as TFLite does: refuse a layer that could overflow."""
-    per_out = np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1) * 255
-    worst = int((per_out + np.abs(b.astype(np.int64))).max())
-    if worst >= 1 << 31:
-        raise UnsupportedOpError(f"{layer.name}: the int32 accumulator could reach {worst}; the C "
-                                 "kernels accumulate in int32 like TFLite and cannot run it")
-
-
-def _requant(consts, cname: str, rq: P.Requant, channels: int, lines: list) -> str:
-    """Per-tensor arrays (length 1) are broadcast: the C kernels index them per channel."""
-    rq = P.Requant(*(np.broadcast_to(a, (channels,)) for a in (rq.multiplier, rq.shift,
-                                                                  rq.real_scale)),
-                   rq.policy, rq.output_offset, rq.act_min, rq.act_max)
-    uses_m0 = rq.policy in (P.POLICY_DOUBLE, P.POLICY_SINGLE)
-    fields = {
-        "multiplier": (consts.add(f"{cname}_multiplier", rq.multiplier, np.int32)
-                       if uses_m0 else "0"),
-        "shift": consts.add(f"{cname}_shift", rq.shift, np.int32) if uses_m0 else "0",
-        "real_scale": "0" if uses_m0 else consts.add(f"{cname}_real_scale", rq.real_scale,
-                                                     np.float64),
-        "policy": rq.policy, "output_offset": rq.output_offset, "act_min": rq.act_min,
-        "act_max": rq.act_max}
-    lines.append(_struct("ec_requant_t", f"{cname}_requant", fields))
-    return f"&{cname}_requant"
-
 
 def _params(ctype: str, cname: str, p, lines: list) -> str:
     lines.append(_struct(ctype, f"{cname}_params", {k: int(getattr(p, k))
@@ -83,29 +57,14 @@ def _params(ctype: str, cname: str, p, lines: list) -> str:
 
 def layer_call(step, kernel, args, consts, layers, src, dst, cn) -> str:
     """The C statement for one step; parameter records go to ``layers``, arrays to ``consts``.
+    Conv and fully connected are packed and emitted by kernels.py (Emitter.call).
     ``cn`` is the step's identifier prefix (ctext.identifier: edgecnn's own, never a name
     from the model)."""
     layer = step.layer
     i8, o8 = f"(const int8_t *)({src})", f"(int8_t *)({dst})"
-    if kernel in ("conv2d_s8", "max_pool_s8", "avg_pool_s8", "pad_s8"):
+    if kernel in ("max_pool_s8", "avg_pool_s8", "pad_s8"):
         for which, shape in (("in", step.in_shape), ("out", step.out_shape)):
             layers.append(_struct("ec_dims_t", f"{cn}_{which}", dict(zip("hwc", shape))))
-    if kernel == "conv2d_s8":
-        w, b, p, rq = args
-        _check_accumulator(layer, w, b)
-        wn, bn = consts.add(f"{cn}_weight", w, np.int8), consts.add(f"{cn}_bias", b, np.int32)
-        pp, rp = _params("ec_conv_params_t", cn, p, layers), _requant(consts, cn, rq, w.shape[0],
-                                                                       layers)
-        return (f"ec_conv2d_s8({i8}, &{cn}_in, {wn}, {w.shape[1]}, {w.shape[2]}, {bn}, {pp}, "
-                f"{rp}, {o8}, &{cn}_out);")
-    if kernel == "fully_connected_s8":
-        w, b, p, rq = args
-        _check_accumulator(layer, w, b)
-        wn, bn = consts.add(f"{cn}_weight", w, np.int8), consts.add(f"{cn}_bias", b, np.int32)
-        pp, rp = _params("ec_fc_params_t", cn, p, layers), _requant(consts, cn, rq, w.shape[0],
-                                                                       layers)
-        return (f"ec_fully_connected_s8({i8}, {w.shape[1]}, {wn}, {bn}, {pp}, {rp}, {o8}, "
-                f"{w.shape[0]});")
     if kernel in ("max_pool_s8", "avg_pool_s8"):
         pp = _params("ec_pool_params_t", cn, args[0], layers)
         return f"ec_{kernel}({i8}, &{cn}_in, {pp}, {o8}, &{cn}_out);"

@@ -67,9 +67,17 @@ def nbytes(t: ir.Tensor) -> int:
     return math.prod(t.shape) * (4 if t.dtype == "float32" else 1)
 
 
-def plan_arena(graph: ir.Graph, steps) -> tuple[list, dict, int]:
+def scratch_key(index: int) -> tuple:
+    """The offsets key of step ``index``'s scratch buffer: a tuple, so no tensor name (a string
+    from the model) can collide with it."""
+    return ("scratch", index)
+
+
+def plan_arena(graph: ir.Graph, steps, scratch=None) -> tuple[list, dict, int]:
     """(rows, offsets by tensor name, arena bytes). Lifetimes in step indices: the input lives
-    from before step 0, the output until after the last step (the caller reads it)."""
+    from before step 0, the output until after the last step (the caller reads it). ``scratch``
+    maps a step index to the bytes its kernel needs during that step only; each is planned like
+    a tensor alive at that step, its offset under ``scratch_key(index)``."""
     root = {graph.input.name: graph.input.name}
     first = {graph.input.name: -1}
     last = {graph.input.name: -1}
@@ -86,10 +94,15 @@ def plan_arena(graph: ir.Graph, steps) -> tuple[list, dict, int]:
         tensors[out.name] = out
         first[out.name], last[out.name] = i, i
     last[root[graph.output.name]] = len(steps)
+    sizes = {name: nbytes(t) for name, t in tensors.items()}
+    for i, size in (scratch or {}).items():
+        if size:
+            key = scratch_key(i)
+            sizes[key], first[key], last[key] = size, i, i
     placed = []  # (offset, size, first, last)
     offsets = {}
-    for name in sorted(tensors, key=lambda n: (-nbytes(tensors[n]), first[n])):
-        size = -(-nbytes(tensors[name]) // ALIGN) * ALIGN
+    for name in sorted(sizes, key=lambda n: (-sizes[n], first[n])):
+        size = -(-sizes[name] // ALIGN) * ALIGN
         offset = 0
         for o, s, f, l in sorted(placed):
             if f <= last[name] and first[name] <= l and o < offset + size and offset < o + s:
@@ -104,4 +117,6 @@ def plan_arena(graph: ir.Graph, steps) -> tuple[list, dict, int]:
         r = root[out.name]
         rows.append(PlanRow(step.layer.name, type(step.layer).__name__, out.name, out.shape,
                             nbytes(out), offsets[r], r if r != out.name else ""))
-    return rows, {n: offsets[root[n]] for n in root}, max(arena, ALIGN)
+    named = {n: offsets[root[n]] for n in root}
+    named.update({k: offsets[k] for k in sizes if k not in tensors})
+    return rows, named, max(arena, ALIGN)
