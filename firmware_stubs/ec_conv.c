@@ -112,18 +112,18 @@ static void ec_column16(const ec_conv_layer_t *l, const int8_t *x, int32_t oy, i
     }
 }
 
-/* Outputs of channel c for pixels A and B. */
+/* Outputs of channel c for pixels A and B (B first: without a pixel B, ob is oa). */
 static inline void ec_requant2(int32_t a, int32_t b, const ec_requant_t *rq, int32_t c,
                                int8_t *oa, int8_t *ob) {
     const int32_t m0 = rq->multiplier ? rq->multiplier[c] : 0, shift = rq->shift ? rq->shift[c] : 0;
     if (rq->policy == EC_ROUND_DOUBLE && ec_rq_right_ok(m0, shift)) {
         const int32_t m2 = (int32_t)((uint32_t)m0 << 1), s = -shift - 1, zp = rq->output_offset;
         const int32_t lo = rq->act_min, hi = rq->act_max;
-        *oa = ec_clamp_out(ec_rq_right(a, m2, s), zp, lo, hi);
         *ob = ec_clamp_out(ec_rq_right(b, m2, s), zp, lo, hi);
+        *oa = ec_clamp_out(ec_rq_right(a, m2, s), zp, lo, hi);
     } else {
-        *oa = ec_requantize_channel(a, rq, c);
         *ob = ec_requantize_channel(b, rq, c);
+        *oa = ec_requantize_channel(a, rq, c);
     }
 }
 

@@ -49,10 +49,6 @@ typedef struct {
 } ec_pool_params_t;
 
 typedef struct {
-    int32_t input_offset; /* -zp_in */
-} ec_fc_params_t;
-
-typedef struct {
     int32_t input_multiplier; /* Q31 multiplier of beta * s_in * 2^26 */
     int32_t input_left_shift; /* >= 0 */
     int32_t diff_min;         /* x - max below this gives exp = 0 */

@@ -108,7 +108,7 @@ def test_param_structs_have_the_python_field_names():
     structs = {m.group(2): re.findall(r"(\w+)(?:\s*[,;])", re.sub(r"/\*.*?\*/", "", m.group(1)))
                for m in re.finditer(r"typedef struct \{(.*?)\} (\w+);", header, re.S)}
     for cls, cname in ((P.ConvParams, "ec_conv_params_t"), (P.PoolParams, "ec_pool_params_t"),
-                       (P.FCParams, "ec_fc_params_t"), (P.SoftmaxParams, "ec_softmax_params_t"),
+                       (P.SoftmaxParams, "ec_softmax_params_t"),
                        (P.ReluParams, "ec_relu_params_t"), (P.Requant, "ec_requant_t")):
         assert structs[cname] == [f.name for f in dataclasses.fields(cls)], cname
 
