@@ -26,8 +26,10 @@ from ..reference import params as P
 from ..tflite.reader import load_tflite
 from ..tflite.validate import DEFAULT_MAX_MEMORY
 from . import ctext
+from .board import board_blocks, image_inputs, write_check_files
 from .codegen import Constants, layer_call
-from .kernels import FORMAT_VERSION, Emitter, scratch_bytes
+from .kernels import FORMAT_VERSION, PATHS, Emitter, scratch_bytes
+from .readme import readme_text, rounding_lines
 from .plan import nbytes, plan_arena, record_steps, scratch_key
 from .targets import RUNTIME_STATIC_BYTES, STACK_BYTES, TARGETS, Target, target_mk
 
@@ -52,6 +54,9 @@ class ExportReport:
     stack_bytes: int
     rows: list
     files: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # (layer, rounding it runs) of packed kernels
+    images: int = 0  # records in in.bin (--images)
+    budget: tuple = (0, 0)  # --flash, --ram the model had to fit (0: the board's)
 
     @property
     def flash_bytes(self) -> int:
@@ -90,24 +95,36 @@ def _check_out_dir(out_dir: str, force: bool):
 
 
 def _check_fits(report: ExportReport):
+    """The board's memory, or --flash / --ram where given (checked on the host target too)."""
     t = report.target
-    if t.is_host:
-        return
-    for what, need, have in (("flash", report.flash_bytes, t.flash_bytes),
-                             ("RAM", report.ram_bytes, t.ram_bytes)):
-        if need > have:
+    name = os.path.basename(report.model)
+    for what, need, limit, have, parts in (
+            ("flash", report.flash_bytes, report.budget[0], t.flash_bytes,
+             f"{report.weights_bytes:,} weights and parameters + ~{report.code_bytes:,} code"),
+            ("RAM", report.ram_bytes, report.budget[1], t.ram_bytes,
+             f"{report.arena_bytes:,} arena + {report.stack_bytes:,} stack + "
+             f"{RUNTIME_STATIC_BYTES} runtime statics")):
+        if limit and need > limit:
+            raise UsageError(f"{name} needs {need:,} bytes of {what} ({parts}) but --"
+                             f"{what.lower()} allows {limit:,}; give a larger budget or a "
+                             "smaller model")
+        if have and need > have:
             raise UsageError(
-                f"{os.path.basename(report.model)} needs {need:,} bytes of {what} but {t.name} "
-                f"({t.board}) has {have:,}; pick a larger target or a smaller model")
+                f"{name} needs {need:,} bytes of {what} ({parts}) but {t.name} ({t.board}) "
+                f"has {have:,}; pick a larger target or a smaller model")
 
 
 def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-ref",
              force: bool = False, command_line: str = "",
-             max_memory: int = DEFAULT_MAX_MEMORY) -> ExportReport:
+             max_memory: int = DEFAULT_MAX_MEMORY, images=(), flash_budget: int = 0,
+             ram_budget: int = 0) -> ExportReport:
     """Write a C99 project for ``model_path`` into ``out_dir``; ``make -C out_dir`` builds it.
 
-    Raises UsageError for an unknown target or rounding, or a model that does not fit the
-    target's flash or RAM; InputFileError for a non-empty out_dir without ``force``.
+    ``images``: image files or folders: in.bin holds them preprocessed and quantized (the
+    model's stored preprocessing), expected.txt edgecnn's outputs, for ``make check``.
+    ``flash_budget``/``ram_budget``: bytes the model must fit in (0: the board's own).
+    Raises UsageError for an unknown target or rounding, or a model that does not fit;
+    InputFileError for a non-empty out_dir without ``force``; ImageError for a bad image.
     """
     if target not in TARGETS:
         raise UsageError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
@@ -117,12 +134,13 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     _check_out_dir(out_dir, force)
     tgt = TARGETS[target]
     graph = load_tflite(model_path, max_memory).graph
+    inputs, image_names = image_inputs(graph, model_path, images) if images else ([], [])
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     steps = record_steps(graph, rounding)
     scratch = {i: scratch_bytes(kernel, step, args) for i, (step, kernel, args) in enumerate(steps)}
     rows, offsets, arena = plan_arena(graph, steps, scratch)
-    consts, layers, calls = Constants(), [], []
+    consts, layers, calls, profiled = Constants(), [], [], []
     emitter = Emitter(consts, layers)
     for index, (step, kernel, args) in enumerate(steps):
         if kernel is None:
@@ -133,10 +151,14 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
         cn = ctext.identifier(index, step.layer.name)
         call = (emitter.call(step, kernel, args, src, dst, cn, tmp)
                 or layer_call(step, kernel, args, consts, layers, src, dst, cn))
-        calls.append(f"    {call}  /* {ctext.comment(step.layer.name)} */\n")
+        calls.append(f"    {call}  /* {ctext.comment(step.layer.name)} */\n"
+                     f"    EC_PROFILE_MARK({len(profiled)});\n")
+        profiled.append(f"{type(step.layer).__name__} {step.layer.name}")
     report = ExportReport(model_path, out_dir, tgt, rounding, consts.bytes, tgt.code_bytes, arena,
-                          0 if tgt.is_host else STACK_BYTES, rows)
+                          0 if tgt.is_host else STACK_BYTES, rows, notes=emitter.notes,
+                          images=len(inputs), budget=(flash_budget, ram_budget))
     _check_fits(report)
+    board_decls, board_defs = board_blocks(graph, profiled)
 
     out, inp = graph.output, graph.input
     prov = _provenance(model_path, digest, tgt, rounding, command_line)
@@ -145,8 +167,7 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
                              for r in rows)
     fill = dict(
         provenance=prov, format_version=FORMAT_VERSION, input_bytes=nbytes(inp),
-        input_desc=f"{inp.dtype} {inp.shape}", output_count=math.prod(out.shape),
-        output_desc=f"{out.dtype} {out.shape}", output_is_float=int(out.dtype == "float32"),
+        output_count=math.prod(out.shape), board_decls=board_decls, board_defs=board_defs,
         arena_bytes=arena, plan_comment=plan_comment, constants=consts.text(),
         layers="".join(layers), input_offset=offsets[inp.name], output_offset=offsets[out.name],
         calls="".join(calls), **target_mk(tgt))
@@ -165,7 +186,11 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
         Path(out_dir, name).write_text(template.substitute(fill))
         written.append(name)
     Path(out_dir, "ec_config.h").write_text(emitter.config_header())
-    written.append("ec_config.h")
+    Path(out_dir, "README.md").write_text(readme_text(report, graph, len(inputs)))
+    written += ["ec_config.h", "README.md"]
+    if inputs:
+        write_check_files(out_dir, graph, inputs, image_names, rounding)
+        written += ["in.bin", "expected.txt", "in.txt"]
     report.files = written
     return report
 
@@ -173,15 +198,24 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
 def format_export(report: ExportReport) -> str:
     """The human summary export-c prints: memory, then the arena plan per layer."""
     t = report.target
-    code = ("host toolchain" if t.is_host else f"~{report.code_bytes:,} estimated")
-    lines = [f"wrote {len(report.files)} files to {report.out_dir} (target {t.name}, rounding "
-             f"{report.rounding}); build with: make -C {report.out_dir}",
-             f"flash: {report.flash_bytes:,} bytes = {report.weights_bytes:,} weights and "
-             f"parameters + code ({code})",
+    code = f"~{report.code_bytes:,}"
+    if t.is_host:
+        flash = (f"flash: {report.weights_bytes:,} bytes of weights and parameters (code: the "
+                 "host toolchain's, not counted)")
+    else:
+        flash = (f"flash: ~{report.flash_bytes:,} bytes = {report.weights_bytes:,} weights and "
+                 f"parameters + {code} code (make size gives the exact figure)")
+    lines = [f"wrote {len(report.files)} files to {report.out_dir} (target {t.name}, kernels: "
+             f"{PATHS[t.kernel_path]}); build with: make -C {report.out_dir}",
+             flash,
              f"RAM:   {report.ram_bytes:,} bytes = {report.arena_bytes:,} arena + "
              f"{report.stack_bytes:,} stack + {RUNTIME_STATIC_BYTES} runtime statics"]
     if not t.is_host:
         lines[-1] += f" (limits on {t.board}: flash {t.flash_bytes:,}, RAM {t.ram_bytes:,})"
+    lines += rounding_lines(report)
+    if report.images:
+        lines.append(f"in.bin: {report.images} image(s) (in.txt), expected.txt: edgecnn's outputs; "
+                     f"compare with: make -C {report.out_dir} check")
     lines.append("arena plan:")
     lines.append(f"  {'layer':<20} {'op':<15} {'shape':<18} {'bytes':>8} {'offset':>8}")
     for r in report.rows:
