@@ -131,28 +131,39 @@ static inline void ec_requant2(int32_t a, int32_t b, const ec_requant_t *rq, int
  * (A, f1), (B, f0), (B, f1), each starting from its bias. */
 static inline void ec_mac2x2(const uint32_t *c, const int8_t *w0, const int8_t *w1,
                              int32_t groups, int32_t *acc) {
+    /* One group (16 MACs) per pass in 18 instructions: 2 LDRD bring pixel A's and B's column
+     * words, each weight word is split in turn and meets both. Written out because gcc keeps
+     * both weight words and all 4 column words live, which spills the loop counter; here 14
+     * registers (4 accumulators, 3 pointers and the end, 4 column words, a weight word and
+     * its half) are exactly r0-r12 and lr. groups >= 1. */
     int32_t a00 = acc[0], a10 = acc[1], a01 = acc[2], a11 = acc[3];
+    int32_t xae, xao, xbe, xbo, v, we;
     const uint32_t *const end = c + 4 * groups;
-    for (; c < end; w0 += 4, w1 += 4, c += 4) {
-        /* one weight half-pair live at a time: 4 accumulators, 4 column words, 1 weight word
-         * and 4 pointers fit the 13 free registers */
-        const int32_t xae = (int32_t)c[0], xao = (int32_t)c[1];
-        const int32_t xbe = (int32_t)c[2], xbo = (int32_t)c[3];
-        uint32_t v = ec_read32(w0);
-        int32_t we = __sxtb16((int32_t)v);
-        a00 = __smlad(we, xae, a00);
-        a01 = __smlad(we, xbe, a01);
-        we = (int32_t)ec_sxtb16_ror8(v);
-        a00 = __smlad(we, xao, a00);
-        a01 = __smlad(we, xbo, a01);
-        v = ec_read32(w1);
-        we = __sxtb16((int32_t)v);
-        a10 = __smlad(we, xae, a10);
-        a11 = __smlad(we, xbe, a11);
-        we = (int32_t)ec_sxtb16_ror8(v);
-        a10 = __smlad(we, xao, a10);
-        a11 = __smlad(we, xbo, a11);
-    }
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd %[xae], %[xao], [%[c]], #8\n\t"
+        "ldrd %[xbe], %[xbo], [%[c]], #8\n\t"
+        "ldr %[v], [%[w0]], #4\n\t"
+        "sxtb16 %[we], %[v]\n\t"
+        "smlad %[a00], %[we], %[xae], %[a00]\n\t"
+        "smlad %[a01], %[we], %[xbe], %[a01]\n\t"
+        "sxtb16 %[we], %[v], ror #8\n\t"
+        "smlad %[a00], %[we], %[xao], %[a00]\n\t"
+        "smlad %[a01], %[we], %[xbo], %[a01]\n\t"
+        "ldr %[v], [%[w1]], #4\n\t"
+        "sxtb16 %[we], %[v]\n\t"
+        "smlad %[a10], %[we], %[xae], %[a10]\n\t"
+        "smlad %[a11], %[we], %[xbe], %[a11]\n\t"
+        "sxtb16 %[we], %[v], ror #8\n\t"
+        "smlad %[a10], %[we], %[xao], %[a10]\n\t"
+        "smlad %[a11], %[we], %[xbo], %[a11]\n\t"
+        "cmp %[c], %[end]\n\t"
+        "bne 1b"
+        : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [c] "+r"(c),
+          [w0] "+r"(w0), [w1] "+r"(w1), [xae] "=&r"(xae), [xao] "=&r"(xao), [xbe] "=&r"(xbe),
+          [xbo] "=&r"(xbo), [v] "=&r"(v), [we] "=&r"(we)
+        : [end] "r"(end)
+        : "cc", "memory");
     acc[0] = a00;
     acc[1] = a10;
     acc[2] = a01;
