@@ -27,6 +27,7 @@ and README name such layers.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -55,6 +56,7 @@ def _g(acc: np.ndarray, m0: int, t: int) -> np.ndarray:
     return (acc * m0 + (1 << (t - 1)) - (acc < 0)) >> t
 
 
+@functools.lru_cache(maxsize=256)  # a layer exported again (another target) is not rechecked
 def _equal_on(scale: float, m0: int, t: int, lo: int, hi: int, a_min: int, a_max: int) -> bool:
     """clamp(f) == clamp(g) on every acc in [a_min, a_max]: evaluated inside [A0, A1], and both
     at or beyond the clamp at A0 (A1) where the range reaches past it."""
