@@ -321,7 +321,8 @@ def export_c(model, out_dir, target, rounding, force, images, flash_budget, ram_
     \b
     Examples:
       edgecnn export-c lenet.tflite -o fw/ --target host && make -C fw
-      edgecnn export-c lenet.tflite -o fw_m4/ --target cortex-m4 --images digits/ && make -C fw_m4 check
+      edgecnn export-c lenet.tflite -o fw/ --target cortex-m4 --images digits/
+      make -C fw check
       edgecnn export-c lenet.tflite -o fw/ --target cortex-m4 --flash 128K --ram 16K
     """
     import shlex

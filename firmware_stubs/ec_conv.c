@@ -2,7 +2,8 @@
  * layer export-c packs (ec_kernels.h: input zero point folded into the bias, so every tap adds
  * x * w, out-of-image taps reading the input zero point). x (H, W, C_in), weight OHWI with
  * K = KH * KW * C_in bytes per output channel and (-K) % 16 zero bytes after the last, out
- * (OH, OW, C_out); int32 accumulators (|bias| + 256 * sum|w| < 2^31, export-c checks), then the policy.
+ * (OH, OW, C_out); int32 accumulators (|bias| + 256 * sum|w| < 2^31, export-c checks), then
+ * the layer's rounding policy.
  * Paths (ec_simd.h):
  *   C    direct loops; an in-image filter row is KW * C_in contiguous bytes of x and of w.
  *   DSP  per output pixel an im2col column of K int8, widened to int16 pairs (x0, x2), (x1, x3)
@@ -40,8 +41,8 @@ void ec_conv2d_s8(const ec_conv_layer_t *l, const int8_t *x, int8_t *out, int8_t
                     for (kx = 0; kx < kw; kx++) {
                         const int32_t ix = x0 + kx * p->dilation_w;
                         const int in = iy >= 0 && iy < h && ix >= 0 && ix < wd;
-                        const int8_t *xi = x + (iy * wd + ix) * cin;
-                        for (i = 0; i < cin; i++) acc += (in ? xi[i] : pad) * wc[kx * cin + i];
+                        for (i = 0; i < cin; i++)
+                            acc += (in ? x[(iy * wd + ix) * cin + i] : pad) * wc[kx * cin + i];
                     }
                 }
                 out[co] = ec_requant_one(acc, &l->rq, co * l->rq_per_channel);

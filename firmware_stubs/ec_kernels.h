@@ -64,11 +64,11 @@ typedef struct {
 } ec_relu_params_t;
 
 /* A convolution as export-c packs it. weight: OHWI, C_out * K bytes (K = KH * KW * C_in) and
- * (-K) % 16 zero bytes (word and vector loads may run past the last filter); bias: bias[c] + input_offset *
- * sum(w[c]), so the kernels sum x * w over every tap with out-of-image taps read as the input
- * zero point (-input_offset): that adds -input_offset * w, which the folded bias takes back,
- * exactly as skipping the tap does. Accumulator bound: |bias| + 256 * sum|w[c]| < 2^31 (export-c
- * checks). */
+ * (-K) % 16 zero bytes (word and vector loads may run past the last filter); bias: bias[c] +
+ * input_offset * sum(w[c]), so the kernels sum x * w over every tap with out-of-image taps read
+ * as the input zero point (-input_offset): that adds -input_offset * w, which the folded bias
+ * takes back, exactly as skipping the tap does. Accumulator bound: |bias| + 256 * sum|w[c]|
+ * < 2^31 (export-c checks). */
 typedef struct {
     ec_dims_t in, out;
     int32_t kh, kw;

@@ -117,8 +117,9 @@ uint32_t ec_port_ticks(void) {
 }
 
 const char *ec_port_tick_unit(void) {
-    return ec_use_dwt() ? "core cycles (DWT)"
-                        : "SysTick ticks of the core clock (QEMU -icount: x 1e9 / Hz = instructions)";
+    return ec_use_dwt()
+               ? "core cycles (DWT)"
+               : "SysTick ticks of the core clock (QEMU -icount: x 1e9 / Hz = instructions)";
 }
 
 void ec_port_exit(int status) {

@@ -1,7 +1,8 @@
-/* Runs the firmware kernels (firmware_stubs/ec_conv.c, ec_fully_connected.c, ec_pool.c) on cases
- * read from a file and prints each output as one line of hex bytes, so tests/test_firmware_kernels.py
- * can compare every path (plain C on the host, DSP on Cortex-M4/M7/M33, Helium on Cortex-M55,
- * under QEMU with semihosting) with the NumPy reference, bit for bit.
+/* Runs the firmware kernels (firmware_stubs/ec_conv.c, ec_fully_connected.c, ec_pool.c) on
+ * cases read from a file and prints each output as one line of hex bytes, so
+ * tests/test_firmware_kernels.py can compare every path (plain C on the host, DSP on
+ * Cortex-M4/M7/M33, Helium on Cortex-M55, under QEMU with semihosting) with the NumPy
+ * reference, bit for bit.
  *
  *   firmware_kernels [cases.bin]
  *

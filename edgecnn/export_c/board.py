@@ -35,7 +35,8 @@ def _tensor_macros(prefix: str, t: ir.Tensor, what: str) -> str:
     lines.append(f"#define {prefix}_IS_FLOAT {int(t.dtype == 'float32')}")
     if t.dtype == "int8":
         scale, zp = t.quant.scalar()
-        lines.append(f"#define {prefix}_SCALE {c_float(scale)} /* real = (q - zero point) * scale */")
+        lines.append(f"#define {prefix}_SCALE {c_float(scale)} /* real = (q - zero point) * "
+                     "scale */")
         lines.append(f"#define {prefix}_ZERO_POINT {int(zp)}")
     return "\n".join(lines) + "\n"
 
@@ -62,7 +63,7 @@ def board_blocks(graph: ir.Graph, profile_names: list) -> tuple[str, str]:
     defs = []
     pre = graph.preprocess
     if pre is None:
-        decl.append("/* The model stores no preprocessing: fill the input as its producer did. */\n")
+        decl.append("/* The model stores no preprocessing: fill the input as its maker did. */\n")
     else:
         c = pre.channels
         mean = np.broadcast_to(np.asarray(pre.mean, np.float32), (c,))

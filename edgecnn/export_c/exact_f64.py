@@ -1,9 +1,9 @@
 """LiteRT's double-precision FULLY_CONNECTED rescale (policy f64) as integer arithmetic, proved
-exact per layer, so firmware on a core without a double FPU matches LiteRT BUILTIN_REF without
+exact per layer, so firmware on a core without a double FPU matches LiteRT BUILTIN_REF with no
 soft-float.
 
-f64 computes ``y = round_half_away(fl(acc * S))``: acc an int32, S the double ``s_in * s_w / s_out``,
-fl() one IEEE double rounding. The firmware policy f64-int computes
+f64 computes ``y = round_half_away(fl(acc * S))``: acc an int32, S the double
+``s_in * s_w / s_out``, fl() one IEEE double rounding. The firmware policy f64-int computes
 ``g(acc) = round_half_away(acc * M0 / 2^t)`` exactly in 64-bit integers (``ec_mbqm_away`` in
 cython_kernels/fixedpoint.h), with ``M0 * 2^-t`` the nearest 31-bit approximation of S. The two
 can differ only where ``acc * S`` lies within about ``|acc * S| * 2^-31`` of a half-integer, which
@@ -92,7 +92,8 @@ def integer_rescale(rq: P.Requant, acc_min: np.ndarray, acc_max: np.ndarray):
     for c, scale in enumerate(scales.tolist()):
         if not (scale > 0 and math.isfinite(scale)):
             return None
-        a_min, a_max = int(acc_min[min(c, acc_min.size - 1)]), int(acc_max[min(c, acc_max.size - 1)])
+        a_min = int(acc_min[min(c, acc_min.size - 1)])
+        a_max = int(acc_max[min(c, acc_max.size - 1)])
         width = min(math.ceil((hi + 1) / scale), a_max) - max(math.floor((lo - 1) / scale), a_min)
         budget -= max(width, 0)
         if budget < 0:

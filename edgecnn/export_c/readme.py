@@ -87,13 +87,18 @@ def _output_text(graph) -> str:
 def readme_text(report, graph, images: int) -> str:
     t = report.target
     model = ctext.markdown(os.path.basename(report.model), limit=80)
-    check = (f"`make check` runs the program on `in.bin` ({images} image(s) from `--images`, listed "
-             "in `in.txt`) and compares its outputs with `expected.txt`, which edgecnn's reference "
-             "runtime computed: they must be equal, byte for byte."
+    check = (f"`make check` runs the program on `in.bin` ({images} image(s) from `--images`, "
+             "listed in `in.txt`) and compares its outputs with `expected.txt`, which edgecnn's "
+             "reference runtime computed: they must be equal, byte for byte."
              if images else
              "Export with `--images DIR` to get `in.bin` (your images, preprocessed and quantized) "
              "and `expected.txt`; `make check` then compares the firmware with edgecnn.")
     rounding = "\n".join("    " + line for line in rounding_lines(report))
+    code = ("host toolchain: not counted" if t.is_host else
+            f"~{report.code_bytes:,} bytes estimated with this harness; `make size` gives it")
+    ticks = ("microseconds of CPU time on the host" if t.is_host else
+             "the DWT cycle counter on real Cortex-M3 and up, else SysTick ticks of the core "
+             "clock, which under QEMU `-icount shift=0` are instructions times core Hz / 1e9")
     return f"""# {model} as C99 firmware (edgecnn export-c, target {t.name})
 
 ## Use it
@@ -147,7 +152,7 @@ planned for {t.name}: {PATHS[t.kernel_path]}.
 ## Memory
 
 - Flash: {report.weights_bytes:,} bytes of weights and parameters, plus the kernels' code
-  ({"host toolchain: not counted" if t.is_host else f"~{report.code_bytes:,} bytes estimated with this harness; `make size` gives the figure"}).
+  ({code}).
 - RAM: the {report.arena_bytes:,}-byte arena (activations and kernel scratch) plus your stack
   (the kernels use a few hundred bytes; `make stack` lists it per function).
 
@@ -165,7 +170,7 @@ rounding chosen at export:
 
 - `make` builds `model_test` for {t.name}{"" if t.is_host else f" (QEMU board {t.board})"};
   `make run` runs it on `in.bin`; each line is one output, the last line the tick count and
-  its unit: {"microseconds of CPU time on the host" if t.is_host else "the DWT cycle counter on real Cortex-M3 and up, else SysTick ticks of the core clock, which under QEMU `-icount shift=0` are instructions times core Hz / 1e9"}.
+  its unit: {ticks}.
 - `make EC_PROFILE=1 run` builds `model_test_profile` and adds the ticks of each layer.
 - {check}
 """
