@@ -6,8 +6,11 @@ backend in place of the kernels: every kernel call records the parameters prepar
 The C kernels (firmware_stubs/) are the twins of edgecnn/reference/*.py; with the same rounding
 policy the firmware equals ``Runtime(graph, "reference", rounding)`` bit for bit.
 
-Memory: one static arena planned in plan.py; weights and parameters are ``const`` (flash);
-nothing allocates. Targets and their limits are in targets.py, the C text in codegen.py.
+Memory: one static arena planned in plan.py (kernel scratch included); weights and parameters
+are ``const`` (flash); nothing allocates. Targets and their limits are in targets.py, the C text
+in codegen.py; conv and fully connected are packed per kernel by kernels.py (exact_f64.py proves
+LiteRT's double-precision FC rescale in integers); board.py and readme.py write what a board
+needs (model.h constants, labels, the --images check files, README.md).
 """
 
 from __future__ import annotations
