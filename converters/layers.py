@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn import ir, shapes
+from edgecnn import ir, ops, shapes
 from edgecnn.errors import ArchitectureError, UnsupportedOpError
 
 SUPPORTED = ("conv", "linear", "batchnorm", "maxpool", "avgpool", "adaptive_avgpool", "relu",
@@ -63,12 +63,12 @@ def _pool(entry, name, shape):
         r += _ceil_extra(shape[2], kernel[1], stride[1], l, r)
         padding = (t, b, l, r)
     if entry["type"] == "maxpool":
-        return ir.MaxPool2D(name, kernel, stride, padding)
+        return ops.MaxPool2D(name, kernel, stride, padding)
     if any(padding) and entry.get("count_include_pad", True):
         raise UnsupportedOpError(
             f"{name}: average pooling with padding and count_include_pad=True divides by padded "
             "taps, which TFLite's AVERAGE_POOL_2D cannot express; use count_include_pad=False")
-    return ir.AvgPool2D(name, kernel, stride, padding)
+    return ops.AvgPool2D(name, kernel, stride, padding)
 
 
 def _adaptive(entry, name, shape):
@@ -80,7 +80,7 @@ def _adaptive(entry, name, shape):
         raise UnsupportedOpError(
             f"{name}: adaptive average pooling from {h}x{w} to {oh}x{ow} has uneven windows; "
             "choose an input size whose feature map is a multiple of the output size")
-    return ir.AvgPool2D(name, (h // oh, w // ow), (h // oh, w // ow))
+    return ops.AvgPool2D(name, (h // oh, w // ow), (h // oh, w // ow))
 
 
 def _conv(entry, name, shape):
@@ -93,7 +93,7 @@ def _conv(entry, name, shape):
             f"{name}: weight shape {tuple(w.shape)} (OIHW) expects {w.shape[1] if w.ndim == 4 else '?'}"
             f" input channels but the previous layer gives {shape[3]}")
     bias = entry.get("bias")
-    return ir.Conv2D(name, np.ascontiguousarray(w.transpose(0, 2, 3, 1)),
+    return ops.Conv2D(name, np.ascontiguousarray(w.transpose(0, 2, 3, 1)),
                      None if bias is None else np.asarray(bias, np.float32),
                      stride=pair(entry.get("stride", 1), "stride"),
                      padding=_padding4(entry.get("padding", 0)),
@@ -111,39 +111,58 @@ def _linear(entry, name, shape, chw_flatten_from):
         _, h, wd, c = chw_flatten_from
         w = w.reshape(w.shape[0], c, h, wd).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
     bias = entry.get("bias")
-    return ir.FullyConnected(name, np.ascontiguousarray(w),
+    return ops.FullyConnected(name, np.ascontiguousarray(w),
                              None if bias is None else np.asarray(bias, np.float32))
+
+
+class _Chain:
+    """Nodes wired one after another as they are built: each reads the previous output,
+    its shape computed at once (so each layer's errors name it), names made unique."""
+
+    def __init__(self, graph_input: ir.Tensor):
+        self.input, self.nodes = graph_input, []
+        self.prev, self.shape, self.used = graph_input.name, graph_input.shape, {graph_input.name}
+
+    def add(self, node) -> None:
+        name = node.name
+        if name in self.used:  # e.g. a BatchNorm found in the weights under its conv's name
+            name = next(f"{node.name}#{k}" for k in range(1, len(self.used) + 2)
+                        if f"{node.name}#{k}" not in self.used)
+        self.used.add(name)
+        node = ir.replace(node, name=name, inputs=(self.prev,),
+                          output=ir.Tensor(name, (), "float32"))
+        self.shape = tuple(node.out_shape([self.shape]))
+        self.nodes.append(ir.replace(node, output=ir.replace(node.output, shape=self.shape)))
+        self.prev = name
 
 
 def build_float_graph(entries, input_hwc, *, name="model", preprocess=None, labels=()):
     """A shape-checked float ir.Graph (NHWC) from layer entries in execution order."""
     h, w, c = input_hwc
-    graph_input = ir.Tensor("input", (1, h, w, c), "float32")
-    shape = graph_input.shape
-    layers = []
+    chain = _Chain(ir.Tensor("input", (1, h, w, c), "float32"))
     chw_source = None  # the 4-D shape a pending flatten came from
     for i, entry in enumerate(entries):
         kind = entry["type"]
         lname = entry.get("name") or f"{kind}{i}"
+        shape = chain.shape
         if kind in ("dropout", "identity"):
             continue
         if kind == "flatten":
             if len(shape) == 4:
                 chw_source = shape if shape[1] * shape[2] > 1 and shape[3] > 1 else None
-                layer = ir.Reshape(lname)
+                layer = ops.Reshape(lname)
             else:
                 continue
         elif kind == "linear":
             if len(shape) == 4:  # an implicit flatten (torch.flatten in forward)
                 chw_source = shape if shape[1] * shape[2] > 1 and shape[3] > 1 else None
-                layers.append(ir.Reshape(f"{lname}/flatten"))
-                layers, shape = _extend(graph_input, layers)
-            layer = _linear(entry, lname, shape, chw_source)
+                chain.add(ops.Reshape(f"{lname}/flatten"))
+            layer = _linear(entry, lname, chain.shape, chw_source)
             chw_source = None
         elif kind == "conv":
             layer = _conv(entry, lname, shape)
         elif kind == "batchnorm":
-            layer = ir.BatchNorm(lname, *(np.asarray(entry[k], np.float32)
+            layer = ops.BatchNorm(lname, *(np.asarray(entry[k], np.float32)
                                          for k in ("gamma", "beta", "mean", "var")),
                                  eps=float(entry["eps"]))
         elif kind in ("maxpool", "avgpool"):
@@ -153,20 +172,12 @@ def build_float_graph(entries, input_hwc, *, name="model", preprocess=None, labe
             if layer is None:
                 continue
         elif kind in ("relu", "relu6", "tanh", "sigmoid"):
-            layer = ir.Activation(lname, kind)
+            layer = ops.Activation(lname, kind)
         elif kind == "softmax":
-            layer = ir.Softmax(lname)
+            layer = ops.Softmax(lname)
         else:
             raise UnsupportedOpError(f"{lname}: layer type {kind!r} is not supported; "
                                      f"supported: {', '.join(SUPPORTED)}")
-        layers.append(layer)
-        layers, shape = _extend(graph_input, layers)
-    graph = ir.Graph(graph_input, tuple(layers), preprocess=preprocess, labels=tuple(labels),
-                     name=name)
-    return shapes.infer_shapes(graph.replace(layers=ir.chain(graph_input, layers)))
-
-
-def _extend(graph_input, layers):
-    """Re-wire and shape-check the layers so far; returns them and the current shape."""
-    g = shapes.infer_shapes(ir.Graph(graph_input, ir.chain(graph_input, layers)))
-    return list(g.layers), g.output.shape
+        chain.add(layer)
+    return ir.Graph(chain.input, tuple(chain.nodes), (chain.prev,), preprocess=preprocess,
+                    labels=tuple(labels), name=name).check()

@@ -154,7 +154,7 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
         click.echo(f"skipped {err}", err=True)
     pre = result.int8_graph.preprocess
     n_labels = len(result.int8_graph.labels)
-    click.echo(f"wrote {output}: {len(result.int8_graph.layers)} int8 ops, calibrated on "
+    click.echo(f"wrote {output}: {len(result.int8_graph.nodes)} int8 ops, calibrated on "
                f"{result.calibration_images} images ({calib_method}); input "
                f"{pre.height}x{pre.width} {pre.color}"
                + (f", resize {pre.resize} + center crop" if pre.resize else "")

@@ -1,8 +1,10 @@
 """Run a float IR graph in NumPy: the calibration engine and the float baseline.
 
-Batched: the input is (N, H, W, C) float32, already preprocessed. An optional observer is
-called with (tensor_name, array) for the input and every layer output, which is how
-calibration collects ranges without the runtime knowing about statistics.
+Batched: the input is (N, H, W, C) float32, already preprocessed. Nodes run in topological
+order on a name -> array map; an array is dropped after its last reader, so a 224x224 ResNet
+batch holds only the tensors alive at once. An optional observer is called with
+(tensor_name, array) for the input and every node output, which is how calibration collects
+ranges without the runtime knowing about statistics.
 """
 
 from __future__ import annotations
@@ -12,46 +14,40 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import ir
-from .errors import UnsupportedOpError
-from .reference import float_ops as F
 
 
-def _run_layer(layer, x: np.ndarray) -> np.ndarray:
-    if isinstance(layer, ir.Conv2D):
-        y = F.conv2d_f32(x, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation)
-        return F.activation_f32(y, layer.activation)
-    if isinstance(layer, ir.FullyConnected):
-        return F.activation_f32(F.fully_connected_f32(x, layer.weight, layer.bias), layer.activation)
-    if isinstance(layer, ir.MaxPool2D):
-        return F.activation_f32(F.max_pool_f32(x, layer.kernel, layer.stride, layer.padding),
-                                layer.activation)
-    if isinstance(layer, ir.AvgPool2D):
-        return F.activation_f32(F.avg_pool_f32(x, layer.kernel, layer.stride, layer.padding),
-                                layer.activation)
-    if isinstance(layer, ir.Pad):
-        t, b, l, r = layer.padding
-        return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
-    if isinstance(layer, ir.Reshape):
-        return x.reshape((x.shape[0],) + tuple(layer.output.shape[1:]))
-    if isinstance(layer, ir.Activation):
-        return F.activation_f32(x, layer.kind)
-    if isinstance(layer, ir.Softmax):
-        return F.softmax_f32(x, layer.beta)
-    if isinstance(layer, ir.BatchNorm):
-        return F.batchnorm_f32(x, layer.gamma, layer.beta, layer.mean, layer.var, layer.eps)
-    raise UnsupportedOpError(
-        f"{layer.name}: {type(layer).__name__} has no float implementation; the float runtime "
-        "runs Conv2D, FullyConnected, pools, Pad, Reshape, activations, Softmax and BatchNorm")
+def last_reads(graph: ir.Graph) -> dict:
+    """Tensor name -> index of the last node reading it (graph outputs: past the end)."""
+    last = {}
+    for i, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            last[name] = i
+    for name in graph.outputs:
+        last[name] = len(graph.nodes)
+    return last
+
+
+def run_float_all(graph: ir.Graph, x: np.ndarray,
+                  observer: Optional[Callable[[str, np.ndarray], None]] = None) -> list:
+    """Run ``graph`` on a batch ``x`` (N, H, W, C) float32; returns every graph output."""
+    x = np.asarray(x, np.float32)
+    if observer is not None:
+        observer(graph.input.name, x)
+    values = {graph.input.name: x}
+    last = last_reads(graph)
+    for i, node in enumerate(graph.nodes):
+        y = node.run_float([values[name] for name in node.inputs]).astype(np.float32, copy=False)
+        values[node.output.name] = y
+        if observer is not None:
+            observer(node.output.name, y)
+        for name in set(node.inputs):
+            if last.get(name, -1) <= i:
+                del values[name]
+    return [values[name] for name in graph.outputs]
 
 
 def run_float(graph: ir.Graph, x: np.ndarray,
               observer: Optional[Callable[[str, np.ndarray], None]] = None) -> np.ndarray:
-    """Run ``graph`` on a batch ``x`` (N, H, W, C) float32 and return the last output."""
-    x = np.asarray(x, np.float32)
-    if observer is not None:
-        observer(graph.input.name, x)
-    for layer in graph.layers:
-        x = _run_layer(layer, x).astype(np.float32, copy=False)
-        if observer is not None:
-            observer(layer.output.name, x)
-    return x
+    """Run a single-output ``graph`` on a batch ``x`` and return that output."""
+    graph.output  # noqa: B018  (raises for a multi-output graph: use run_float_all)
+    return run_float_all(graph, x, observer)[0]

@@ -1,26 +1,29 @@
-"""The one IR for float and int8 graphs.
+"""The one IR for float and int8 models: a DAG of named tensors.
 
-Layout: activations are NHWC with batch 1 (shape ``(1, H, W, C)``, or ``(1, N)`` after a
-flatten). Conv weights are OHWI ``(C_out, KH, KW, C_in)`` as in TFLite; fully connected
-weights are ``(C_out, C_in)``. A float graph holds float32 weights and biases; an int8 graph
-holds int8 weights in [-127, 127] (zero point 0, per-channel scales on axis 0) and int32
-biases with scale ``s_in * s_w[c]``, and every activation tensor carries its scale and
-zero point (DESIGN.md section 3).
+Layout: activations are NHWC with batch 1 (``(1, H, W, C)``, or ``(1, N)`` after a flatten).
+A float graph holds float32 weights and biases; an int8 graph holds int8 weights in
+[-127, 127] (zero point 0, per-channel scales) and int32 biases with scale ``s_in * s_w[c]``,
+and every activation tensor carries its scale and zero point (DESIGN.md section 3).
 
-A graph is an ordered tuple of layers. Each layer names the tensors it reads (``inputs``)
-and owns the tensor it writes (``output``); graphs are sequential today, and the names keep
-the door open to a DAG (ADD, concat) without changing the layer classes.
+A graph has one input tensor, nodes in topological order and one or more output tensor names.
+Each node (an op from ``edgecnn.ops``: one module per op holds its node class and everything
+about it) names the tensors it reads (``inputs``) and owns the tensor it writes (``output``).
+Every walker goes by tensor name: ``graph.tensor(name)``, ``graph.producer(name)``,
+``graph.consumers(name)``; nothing assumes that the previous node is the producer.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Optional, Union
+import functools
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
-ACTIVATIONS = ("none", "relu", "relu6")  # activations that fuse into conv / fully connected
+from .errors import ArchitectureError
+
+ACTIVATIONS = ("none", "relu", "relu6")  # activations that fuse into an op (TFLite fused act.)
 STANDALONE_ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid")
 
 
@@ -44,138 +47,19 @@ class QuantParams:
         """(scale, zero_point) of a per-tensor quantization."""
         return float(self.scale[0]), int(self.zero_point[0])
 
+    def same_as(self, other: Optional["QuantParams"]) -> bool:
+        return (other is not None and np.array_equal(self.scale, other.scale)
+                and np.array_equal(self.zero_point, other.zero_point))
+
 
 @dataclass(frozen=True, eq=False)
 class Tensor:
-    """An activation flowing between layers. Shapes include the batch dimension (1)."""
+    """An activation flowing between nodes. Shapes include the batch dimension (1)."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str  # "float32" | "int8"
     quant: Optional[QuantParams] = None
-
-
-@dataclass(frozen=True, eq=False)
-class Conv2D:
-    name: str
-    weight: np.ndarray  # OHWI; float32, or int8 in [-127, 127]
-    bias: Optional[np.ndarray]  # (C_out,) float32, or int32 with scale s_in * s_w[c]
-    stride: tuple[int, int] = (1, 1)  # (h, w)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # (top, bottom, left, right), explicit
-    dilation: tuple[int, int] = (1, 1)
-    activation: str = "none"  # fused: one of ACTIVATIONS
-    weight_quant: Optional[QuantParams] = None  # int8 graphs: per-channel, axis 0
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class FullyConnected:
-    name: str
-    weight: np.ndarray  # (C_out, C_in); input is flattened NHWC (row-major H, W, C)
-    bias: Optional[np.ndarray]
-    activation: str = "none"
-    weight_quant: Optional[QuantParams] = None  # per tensor or per channel (axis 0)
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class MaxPool2D:
-    name: str
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # out-of-image taps are skipped
-    activation: str = "none"
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class AvgPool2D:
-    name: str
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # divides by the number of valid taps
-    activation: str = "none"
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class Pad:
-    """Spatial zero padding; in int8 the pad value is the input zero point (real 0.0)."""
-
-    name: str
-    padding: tuple[int, int, int, int]  # (top, bottom, left, right)
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class Reshape:
-    """Flatten or reshape; the new shape is ``output.shape``. Row-major NHWC order."""
-
-    name: str
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class Activation:
-    name: str
-    kind: str  # one of STANDALONE_ACTIVATIONS
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class Softmax:
-    name: str
-    beta: float = 1.0
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class BatchNorm:
-    """Float graphs only: ``y = (x - mean) / sqrt(var + eps) * gamma + beta`` per channel.
-
-    ``eps`` comes from the source model (1e-5 in PyTorch, 1e-3 in Keras); fold.py removes it.
-    """
-
-    name: str
-    gamma: np.ndarray
-    beta: np.ndarray
-    mean: np.ndarray
-    var: np.ndarray
-    eps: float
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class Quantize:
-    """float32 -> int8 at the graph boundary: ``q = round(x / scale) + zp``, clamped."""
-
-    name: str
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-@dataclass(frozen=True, eq=False)
-class Dequantize:
-    """int8 -> float32: ``(q - zp) * scale``."""
-
-    name: str
-    inputs: tuple[str, ...] = ()
-    output: Optional[Tensor] = None
-
-
-Layer = Union[Conv2D, FullyConnected, MaxPool2D, AvgPool2D, Pad, Reshape, Activation, Softmax,
-              BatchNorm, Quantize, Dequantize]
-LAYER_TYPES = (Conv2D, FullyConnected, MaxPool2D, AvgPool2D, Pad, Reshape, Activation, Softmax,
-               BatchNorm, Quantize, Dequantize)
 
 
 @dataclass(frozen=True)
@@ -204,44 +88,110 @@ class Preprocess:
 @dataclass(frozen=True, eq=False)
 class Graph:
     input: Tensor
-    layers: tuple  # tuple[Layer, ...] in execution order
+    nodes: tuple  # op nodes (edgecnn.ops) in topological order
+    outputs: tuple[str, ...]  # names of the output tensors, in order
     preprocess: Optional[Preprocess] = None
     labels: tuple[str, ...] = ()
     name: str = "model"
 
+    @functools.cached_property
+    def _index(self):
+        """(tensor by name, producer node by tensor name, consumer nodes by tensor name)."""
+        tensors, producer, consumers = {self.input.name: self.input}, {}, {}
+        for node in self.nodes:
+            for name in node.inputs:
+                consumers.setdefault(name, []).append(node)
+            if node.output is not None:
+                tensors[node.output.name] = node.output
+                producer[node.output.name] = node
+        return tensors, producer, consumers
+
+    def tensor(self, name: str) -> Tensor:
+        try:
+            return self._index[0][name]
+        except KeyError:
+            raise ArchitectureError(f"no tensor named {name!r} in the graph") from None
+
+    def has_tensor(self, name: str) -> bool:
+        return name in self._index[0]
+
+    def tensors(self) -> list[Tensor]:
+        """Every activation tensor: the input first, then each node's output in order."""
+        return [self.input] + [node.output for node in self.nodes]
+
+    def producer(self, name: str):
+        """The node that writes tensor ``name`` (None for the graph input)."""
+        return self._index[1].get(name)
+
+    def consumers(self, name: str) -> list:
+        """The nodes that read tensor ``name``, in topological order."""
+        return list(self._index[2].get(name, ()))
+
+    def uses(self, name: str) -> int:
+        """How many readers tensor ``name`` has, the graph's outputs counting as readers."""
+        return len(self._index[2].get(name, ())) + self.outputs.count(name)
+
     @property
     def output(self) -> Tensor:
-        return self.layers[-1].output if self.layers else self.input
+        """The output tensor of a single-output graph."""
+        if len(self.outputs) != 1:
+            raise ArchitectureError(f"{self.name} has {len(self.outputs)} outputs "
+                                    f"({', '.join(self.outputs)}); name the one you want")
+        return self.tensor(self.outputs[0])
+
+    def output_tensors(self) -> list[Tensor]:
+        return [self.tensor(n) for n in self.outputs]
 
     @property
     def is_quantized(self) -> bool:
-        return any(getattr(layer, "weight_quant", None) is not None for layer in self.layers) or (
-            self.input.dtype == "int8")
-
-    def tensors(self) -> list[Tensor]:
-        """Every activation tensor, input first, in execution order."""
-        return [self.input] + [layer.output for layer in self.layers]
+        return self.input.dtype == "int8" or any(
+            getattr(node, "weight_quant", None) is not None for node in self.nodes)
 
     def replace(self, **changes) -> "Graph":
         return dataclasses.replace(self, **changes)
 
+    def check(self, where: str = "") -> "Graph":
+        """Raise ArchitectureError unless the nodes form a DAG in topological order: unique
+        tensor names, every input written before it is read, every output exists."""
+        prefix = f"{where}: " if where else ""
+        seen = {self.input.name}
+        for node in self.nodes:
+            if node.output is None:
+                raise ArchitectureError(f"{prefix}{node.name}: has no output tensor")
+            for name in node.inputs:
+                if name not in seen:
+                    raise ArchitectureError(
+                        f"{prefix}{node.name}: reads tensor {name!r}, which no earlier node "
+                        "writes (a dangling name, a cycle, or nodes out of order)")
+            if node.output.name in seen:
+                raise ArchitectureError(f"{prefix}{node.name}: writes tensor "
+                                        f"{node.output.name!r}, which is already written")
+            seen.add(node.output.name)
+        if not self.outputs:
+            raise ArchitectureError(f"{prefix}the graph names no output tensor")
+        for name in self.outputs:
+            if name not in seen:
+                raise ArchitectureError(f"{prefix}graph output {name!r} is not a tensor of "
+                                        "the graph")
+        return self
 
-def replace(layer, **changes):
-    """A copy of a frozen layer with some fields changed."""
-    return dataclasses.replace(layer, **changes)
+
+def replace(node, **changes):
+    """A copy of a frozen node with some fields changed."""
+    return dataclasses.replace(node, **changes)
 
 
-def chain(input_tensor: Tensor, layers) -> tuple:
-    """Wire a sequential list of layers: each reads the tensor the previous one wrote.
+def sequential(input_tensor: Tensor, nodes, **graph_fields) -> Graph:
+    """A chain: each node reads the tensor the previous one wrote; the last one is the output.
 
-    Layers whose ``output`` is None get a placeholder tensor named after the layer; shapes
+    Nodes whose ``output`` is None get a placeholder tensor named after the node; shapes
     are filled by ``shapes.infer_shapes``.
     """
     wired = []
     prev = input_tensor.name
-    for layer in layers:
-        out = layer.output or Tensor(layer.name, (), input_tensor.dtype)
-        layer = dataclasses.replace(layer, inputs=(prev,), output=out)
-        wired.append(layer)
+    for node in nodes:
+        out = node.output or Tensor(node.name, (), input_tensor.dtype)
+        node = dataclasses.replace(node, inputs=(prev,), output=out)
+        wired.append(node)
         prev = out.name
-    return tuple(wired)
+    return Graph(input_tensor, tuple(wired), (prev,), **graph_fields)

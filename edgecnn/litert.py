@@ -91,12 +91,17 @@ class LiteRTRunner:
             raise ModelFormatError(f"{path}: LiteRT cannot load it ({str(e).splitlines()[0]})") from None
         self.mode = mode
         self._in = self.interpreter.get_input_details()[0]
-        self._out = self.interpreter.get_output_details()[0]
+        self._outs = [d["index"] for d in self.interpreter.get_output_details()]
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
+        """The first output for input ``x``."""
+        return self.invoke_all(x)[0]
+
+    def invoke_all(self, x: np.ndarray) -> list:
+        """Every output, in the model's output order."""
         self.interpreter.set_tensor(self._in["index"], np.ascontiguousarray(x, self._in["dtype"]))
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._out["index"]).copy()
+        return [self.interpreter.get_tensor(i).copy() for i in self._outs]
 
     def tensor(self, index: int) -> np.ndarray:
         """A tensor kept by experimental_preserve_all_tensors (reference mode)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ir
+from . import ir, ops
 from .errors import UsageError
 from .litert import LiteRTRunner
 from .preprocess import load_image
@@ -33,6 +33,14 @@ def input_from_float(graph: ir.Graph, x: np.ndarray) -> np.ndarray:
     out = np.empty(t.shape, np.int8)
     kernels_for("reference").quantize_s8(np.ascontiguousarray(x, np.float32), scale, zp, out)
     return out
+
+
+def ends_in_softmax(graph: ir.Graph) -> bool:
+    """True when the (first) output is a softmax's, directly or through a DEQUANTIZE."""
+    node = graph.producer(graph.outputs[0])
+    if isinstance(node, ops.Dequantize):
+        node = graph.producer(node.inputs[0])
+    return isinstance(node, ops.Softmax)
 
 
 @dataclass(frozen=True)
@@ -84,14 +92,12 @@ class Model:
     def scores(self, raw: np.ndarray) -> np.ndarray:
         """Class probabilities from a raw output: dequantized, then softmax unless the model
         already ends in one."""
-        out = self.graph.output
+        out = self.graph.tensor(self.graph.outputs[0])
         values = raw.astype(np.float32).reshape(-1)
         if out.dtype == "int8":
             scale, zp = out.quant.scalar()
             values = (values - zp) * scale
-        if isinstance(self.graph.layers[-1], ir.Softmax) or (
-                len(self.graph.layers) > 1 and isinstance(self.graph.layers[-1], ir.Dequantize)
-                and isinstance(self.graph.layers[-2], ir.Softmax)):
+        if ends_in_softmax(self.graph):
             return values
         return softmax_f32(values[None, :])[0]
 

@@ -9,7 +9,8 @@
   every TFLite runtime, TFLite Micro included, runs).
 - Bias: int32, ``scale = s_in * s_w[c]``, zero point 0, ``q = round_half_away(b / scale)``.
 - Max/avg pool, pad and reshape keep their input's scale and zero point; softmax and
-  logistic outputs are 1/256, -128; tanh outputs 1/128, 0.
+  logistic outputs are 1/256, -128; tanh outputs 1/128, 0. Each op's rule is its
+  ``quantize`` method (edgecnn/ops/); this module holds the shared formulas.
 """
 
 from __future__ import annotations
@@ -17,16 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import ir
-from .errors import CalibrationError, UnsupportedOpError
+from .errors import CalibrationError
 from .reference.fixedpoint import round_half_away
 
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
-_FIXED_OUTPUT = {
-    "softmax": (1.0 / 256.0, -128),
-    "sigmoid": (1.0 / 256.0, -128),
-    "tanh": (1.0 / 128.0, 0),
-}
 
 
 def activation_quant(lo: float, hi: float) -> ir.QuantParams:
@@ -41,17 +37,20 @@ def activation_quant(lo: float, hi: float) -> ir.QuantParams:
     return ir.QuantParams(np.array([scale], np.float32), np.array([zp], np.int64))
 
 
-def symmetric_weight_quant(weight: np.ndarray, per_channel: bool):
-    """int8 weights in [-127, 127] and their scales (per output channel on axis 0, or one)."""
+def symmetric_weight_quant(weight: np.ndarray, per_channel: bool, axis: int = 0):
+    """int8 weights in [-127, 127] and their scales: one per output channel (on ``axis``: 0
+    for conv OHWI, 3 for depthwise [1, KH, KW, C*M]) or one for the tensor."""
     w = weight.astype(np.float64)
     if per_channel:
-        max_abs = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+        max_abs = np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).max(axis=1)
     else:
         max_abs = np.array([np.abs(w).max()])
     scale = np.where(max_abs > 0, max_abs / 127.0, 1.0).astype(np.float32)
-    inv = (1.0 / scale.astype(np.float64)).reshape((-1,) + (1,) * (w.ndim - 1))
+    shape = [1] * w.ndim
+    shape[axis if per_channel else 0] = -1
+    inv = (1.0 / scale.astype(np.float64)).reshape(shape)
     q = np.clip(round_half_away(w * inv), -127, 127).astype(np.int8)
-    quant = ir.QuantParams(scale, np.zeros(scale.shape, np.int64), axis=0)
+    quant = ir.QuantParams(scale, np.zeros(scale.shape, np.int64), axis=axis if per_channel else 0)
     return q, quant
 
 
@@ -66,44 +65,38 @@ def quantize_bias(bias, c_out: int, s_in: float, s_w: np.ndarray, layer_name: st
     return q.astype(np.int32)
 
 
+def shared_ranges(graph: ir.Graph, ranges: dict) -> dict:
+    """Ranges where tensors that must share one quantization get the union of their ranges.
+
+    An op with ``keeps_quant`` (pools, pad, reshape) gives its output its input's scale, and a
+    CONCATENATION needs its inputs and output on one scale (the TFLite int8 spec); so those
+    tensors form groups (union-find), and each group's range is the union of its members'.
+    For a pool or pad alone this changes nothing: the output range lies inside the input's."""
+    parent = {name: name for name in ranges}
+
+    def root(name):
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for node in graph.nodes:
+        if node.keeps_quant or node.shares_quant:
+            for name in node.inputs:
+                parent[root(name)] = root(node.output.name)
+    groups: dict = {}
+    for name, (lo, hi) in ranges.items():
+        g = groups.setdefault(root(name), [lo, hi])
+        g[0], g[1] = min(g[0], lo), max(g[1], hi)
+    return {name: tuple(groups[root(name)]) for name in ranges}
+
+
 def quantize_graph(graph: ir.Graph, ranges: dict[str, tuple[float, float]]) -> ir.Graph:
-    """The int8 twin of a folded, fused, padding-split float graph with calibrated ranges."""
-
-    def calibrated(name: str) -> ir.QuantParams:
-        if name not in ranges:
-            raise CalibrationError(f"tensor {name!r} has no calibration range")
-        return activation_quant(*ranges[name])
-
-    in_quant = calibrated(graph.input.name)
-    new_input = ir.replace(graph.input, dtype="int8", quant=in_quant)
-    quants = {graph.input.name: in_quant}
-    layers = []
-    for layer in graph.layers:
-        q_in = quants[layer.inputs[0]]
-        s_in = float(q_in.scale[0])
-        changes: dict = {}
-        if isinstance(layer, (ir.Conv2D, ir.FullyConnected)):
-            per_channel = isinstance(layer, ir.Conv2D)
-            w_q, w_quant = symmetric_weight_quant(layer.weight, per_channel)
-            changes.update(weight=w_q, weight_quant=w_quant,
-                           bias=quantize_bias(layer.bias, layer.weight.shape[0], s_in,
-                                              w_quant.scale, layer.name))
-            q_out = calibrated(layer.output.name)
-        elif isinstance(layer, (ir.MaxPool2D, ir.AvgPool2D, ir.Pad, ir.Reshape)):
-            if getattr(layer, "activation", "none") != "none":
-                raise UnsupportedOpError(
-                    f"{layer.name}: a fused activation on a pool would change its output range; "
-                    "int8 pools keep their input's scale (apply ReLU before pooling)")
-            q_out = q_in
-        elif isinstance(layer, ir.Softmax):
-            q_out = ir.QuantParams.per_tensor(*_FIXED_OUTPUT["softmax"])
-        elif isinstance(layer, ir.Activation):
-            fixed = _FIXED_OUTPUT.get(layer.kind)
-            q_out = ir.QuantParams.per_tensor(*fixed) if fixed else calibrated(layer.output.name)
-        else:
-            raise UnsupportedOpError(
-                f"{layer.name}: {type(layer).__name__} cannot be quantized (fold BatchNorm first)")
-        quants[layer.output.name] = q_out
-        changes["output"] = ir.replace(layer.output, dtype="int8", quant=q_out)
-        layers.append(ir.replace(layer, **changes))
-    return graph.replace(input=new_input, layers=tuple(layers))
+    """The int8 twin of a folded, fused, padding-split float graph with calibrated ranges:
+    each op's ``quantize`` rule, in topological order."""
+    from .ops import QuantizeContext
+    q = QuantizeContext(shared_ranges(graph, ranges), {})
+    in_quant = q.calibrated(graph.input.name)
+    q.quants[graph.input.name] = in_quant
+    nodes = tuple(node.quantize(q) for node in graph.nodes)
+    return graph.replace(input=ir.replace(graph.input, dtype="int8", quant=in_quant), nodes=nodes)

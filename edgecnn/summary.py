@@ -17,9 +17,14 @@ For each layer, with F the kernel size, D1 the input channels, K the output chan
 - weight bytes: int8 weights 1 byte each, float weights 4; biases 4 bytes each (int32 or
   float32); BatchNorm 4 bytes per value. Quantization scales and zero points are not counted.
 
+Each op gives its parameters, MACs and window (``cost``, ``window`` in edgecnn/ops/). On a
+graph the receptive field follows the tensors: a node with several inputs (ADD, concat) takes
+the largest field and jump of its inputs.
+
 Totals add parameters, MACs and weight bytes, name the largest activation tensor (the model
-input included), and give the peak activation memory of a simple ping-pong plan: the largest
-``input bytes + output bytes`` of any one layer.
+input included), and give the activation arena edgecnn's planner lays out for this graph
+(edgecnn.memory: the plan the runtime and export-c use), with the node where the most bytes
+are alive at once.
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ import numpy as np
 
 from . import ir
 from .errors import ArchitectureError
-
-_ACTIVATION_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+from .memory import plan_memory
+from .ops import KernelCall
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,9 @@ class Summary:
     total_weight_bytes: int
     largest_activation: str  # tensor name (the input's name if it is the largest)
     largest_activation_bytes: int
-    peak_activation_bytes: int  # ping-pong plan: max over layers of input + output bytes
-    peak_layer: str  # the layer where that peak occurs ("" for an empty graph)
+    peak_activation_bytes: int  # most activation bytes alive at one node
+    peak_layer: str  # the node where that peak occurs ("" for an empty graph)
+    arena_bytes: int = 0  # the planner's arena (edgecnn.memory), what the runtime allocates
 
     def to_dict(self) -> dict:
         """Plain ints, strings and lists, ready for ``json.dumps`` (``--json``)."""
@@ -90,50 +96,87 @@ class Summary:
                 "largest_activation_bytes": self.largest_activation_bytes,
                 "peak_activation_bytes": self.peak_activation_bytes,
                 "peak_layer": self.peak_layer,
+                "arena_bytes": self.arena_bytes,
             },
         }
 
 
 def summarize(graph: ir.Graph) -> Summary:
-    """Summarize a graph whose shapes are inferred (every ``layer.output.shape`` is set)."""
+    """Summarize a graph whose shapes are inferred (every ``node.output.shape`` is set)."""
     tensor_bytes = {graph.input.name: _tensor_bytes(graph.input, "model input")}
-    input_hw = tuple(graph.input.shape[1:3]) if len(graph.input.shape) == 4 else None
-    rf, jump, mixed, reshaped = (1, 1), (1, 1), False, False
+    shape = {graph.input.name: tuple(graph.input.shape)}
+    image = len(graph.input.shape) == 4
+    # per tensor: (receptive field, jump, every value sees the whole input, values moved by a reshape)
+    field = {graph.input.name: ((1, 1), (1, 1), False, False)}
     rows = []
-    peak, peak_layer = 0, ""
-    for layer in graph.layers:
-        if layer.output is None or not layer.output.shape:
+    for node in graph.nodes:
+        if node.output is None or not node.output.shape:
             raise ArchitectureError(
-                f"{layer.name}: output shape is not set; run shapes.infer_shapes(graph) before "
+                f"{node.name}: output shape is not set; run shapes.infer_shapes(graph) before "
                 f"summarizing")
-        kernel, stride, padding, dilation = _window(layer)
-        if isinstance(layer, ir.Reshape):
+        in_fields = [field[name] for name in node.inputs]
+        rf = tuple(max(f[0][a] for f in in_fields) for a in (0, 1))
+        jump = tuple(max(f[1][a] for f in in_fields) for a in (0, 1))
+        mixed = any(f[2] for f in in_fields)
+        reshaped = any(f[3] for f in in_fields)
+        cost = node.cost([shape[name] for name in node.inputs])
+        win = node.window
+        if node.is_view:
             reshaped = True  # each output value is still one input position
-        elif isinstance(layer, ir.FullyConnected) or (kernel is not None and reshaped):
+        elif cost.mixes_all or (win is not None and reshaped):
             mixed = True
-        elif kernel is not None:
-            rf = tuple(r + (k - 1) * d * j for r, k, d, j in zip(rf, kernel, dilation, jump))
-            jump = tuple(j * s for j, s in zip(jump, stride))
-        out_bytes = _tensor_bytes(layer.output, layer.name)
-        in_bytes = sum(tensor_bytes.get(name, 0) for name in layer.inputs)
-        if in_bytes + out_bytes > peak:
-            peak, peak_layer = in_bytes + out_bytes, layer.name
-        tensor_bytes[layer.output.name] = out_bytes
-        params, weight_bytes = _params(layer)
+        elif win is not None:
+            rf = tuple(r + (k - 1) * d * j for r, k, d, j in zip(rf, win.kernel, win.dilation, jump))
+            jump = tuple(j * s for j, s in zip(jump, win.stride))
+        field[node.output.name] = (rf, jump, mixed, reshaped)
+        shape[node.output.name] = tuple(node.output.shape)
+        out_bytes = _tensor_bytes(node.output, node.name)
+        tensor_bytes[node.output.name] = out_bytes
+        padding = tuple(node.padding) if hasattr(node, "padding") else None
         rows.append(LayerSummary(
-            name=layer.name, type=_type_name(layer), kernel=kernel, stride=stride,
-            padding=padding, dilation=dilation, output_shape=tuple(layer.output.shape),
-            params=params, macs=_macs(layer), activation_bytes=out_bytes,
-            weight_bytes=weight_bytes,
-            receptive_field=None if input_hw is None else (input_hw if mixed else rf)))
+            name=node.name, type=node.display_name(),
+            kernel=None if win is None else tuple(win.kernel),
+            stride=None if win is None else tuple(win.stride),
+            padding=padding, dilation=None if win is None else tuple(win.dilation),
+            output_shape=tuple(node.output.shape), params=cost.params, macs=cost.macs,
+            activation_bytes=out_bytes, weight_bytes=cost.weight_bytes,
+            receptive_field=None if not image else (graph.input.shape[1:3] if mixed else rf)))
     largest = max(graph.tensors(), key=lambda t: tensor_bytes[t.name])
+    plan = plan_memory(graph, [(node, KernelCall(None if node.is_view else "run"))
+                               for node in graph.nodes])
+    peak, peak_layer = _peak_alive(graph, plan, tensor_bytes)
     return Summary(
         name=graph.name, quantized=graph.is_quantized, input_shape=tuple(graph.input.shape),
         input_bytes=tensor_bytes[graph.input.name], layers=tuple(rows),
         total_params=sum(r.params for r in rows), total_macs=sum(r.macs for r in rows),
         total_weight_bytes=sum(r.weight_bytes for r in rows),
         largest_activation=largest.name, largest_activation_bytes=tensor_bytes[largest.name],
-        peak_activation_bytes=peak, peak_layer=peak_layer)
+        peak_activation_bytes=peak, peak_layer=peak_layer, arena_bytes=plan.arena_bytes)
+
+
+def _peak_alive(graph, plan, tensor_bytes):
+    """(most activation bytes alive at one node, that node): the bytes the planner's arena
+    must hold at least (the arena can be larger: greedy offsets leave gaps). A sweep over
+    lifetimes: each tensor owning bytes adds them at its writer and drops them after its last
+    reader."""
+    n = len(graph.nodes)
+    first, last = {graph.input.name: 0}, {}
+    for i, node in enumerate(graph.nodes):
+        first.setdefault(plan.root[node.output.name], i)
+        for name in node.inputs:
+            last[plan.root[name]] = i
+    for name in graph.outputs:
+        last[plan.root[name]] = n - 1
+    delta = [0] * (n + 1)
+    for r, f in first.items():
+        delta[f] += tensor_bytes[r]
+        delta[max(last.get(r, f), f) + 1] -= tensor_bytes[r]
+    peak, where, alive = 0, "", 0
+    for i, node in enumerate(graph.nodes):
+        alive += delta[i]
+        if alive > peak:
+            peak, where = alive, node.name
+    return peak, where
 
 
 def format_summary(summary: Summary) -> str:
@@ -162,55 +205,15 @@ def format_summary(summary: Summary) -> str:
         f"weight bytes:        {_n(summary.total_weight_bytes)}",
         f"largest activation:  {_n(summary.largest_activation_bytes)} bytes "
         f"({summary.largest_activation})",
-        f"peak activations:    {_n(summary.peak_activation_bytes)} bytes "
-        f"(ping-pong input + output at {summary.peak_layer or '-'})",
+        f"peak activations:    {_n(summary.peak_activation_bytes)} bytes alive at once "
+        f"(at {summary.peak_layer or '-'})",
+        f"activation arena:    {_n(summary.arena_bytes)} bytes (edgecnn's memory plan: the "
+        "runtime and export-c allocate this)",
     ]
     return "\n".join(out)
 
 
 # ---- per-layer arithmetic ----------------------------------------------------------------
-
-def _window(layer):
-    """(kernel, stride, padding, dilation) of windowed layers; Nones otherwise."""
-    if isinstance(layer, ir.Conv2D):
-        _, kh, kw, _ = layer.weight.shape
-        return (kh, kw), tuple(layer.stride), tuple(layer.padding), tuple(layer.dilation)
-    if isinstance(layer, (ir.MaxPool2D, ir.AvgPool2D)):
-        return tuple(layer.kernel), tuple(layer.stride), tuple(layer.padding), (1, 1)
-    if isinstance(layer, ir.Pad):
-        return None, None, tuple(layer.padding), None
-    return None, None, None, None
-
-
-def _params(layer) -> tuple[int, int]:
-    """(parameter count, bytes they take in this graph's dtype)."""
-    if isinstance(layer, (ir.Conv2D, ir.FullyConnected)):
-        weight_size = 1 if np.dtype(layer.weight.dtype) == np.int8 else 4
-        n_bias = 0 if layer.bias is None else int(layer.bias.size)
-        n_weight = int(layer.weight.size)
-        return n_weight + n_bias, n_weight * weight_size + n_bias * 4
-    if isinstance(layer, ir.BatchNorm):
-        n = 4 * int(layer.gamma.size)
-        return n, 4 * n
-    return 0, 0
-
-
-def _macs(layer) -> int:
-    if isinstance(layer, ir.Conv2D):
-        _, kh, kw, c_in = layer.weight.shape
-        return math.prod(layer.output.shape) * kh * kw * c_in
-    if isinstance(layer, ir.FullyConnected):
-        return int(layer.weight.size)
-    return 0
-
-
-def _type_name(layer) -> str:
-    if isinstance(layer, ir.Activation):
-        return _ACTIVATION_NAMES.get(layer.kind, layer.kind)
-    name = type(layer).__name__
-    activation = getattr(layer, "activation", "none")
-    return name if activation == "none" else f"{name}+{_ACTIVATION_NAMES.get(activation, activation)}"
-
 
 def _tensor_bytes(tensor: ir.Tensor, where: str) -> int:
     try:

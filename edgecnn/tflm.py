@@ -25,7 +25,8 @@ def tflm_version() -> str:
 class TFLMRunner:
     """One model file in TFLM's Python interpreter, with LiteRTRunner's ``invoke``."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, outputs: int = 1):
+        self.outputs = outputs
         try:
             from tflite_micro.python.tflite_micro import runtime
         except ImportError:
@@ -37,6 +38,9 @@ class TFLMRunner:
                                    f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
+        return self.invoke_all(x)[0]
+
+    def invoke_all(self, x: np.ndarray) -> list:
         self.interpreter.set_input(x, 0)
         self.interpreter.invoke()
-        return np.array(self.interpreter.get_output(0), copy=True)
+        return [np.array(self.interpreter.get_output(i), copy=True) for i in range(self.outputs)]

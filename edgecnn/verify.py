@@ -87,11 +87,8 @@ class VerifyReport:
 
 
 def _op_name(graph: ir.Graph, tensor: ir.Tensor) -> str:
-    for layer in graph.layers:
-        if layer.output is tensor:
-            act = getattr(layer, "activation", "none")
-            return type(layer).__name__ + (f"+{act.upper()}" if act != "none" else "")
-    return "input"
+    node = graph.producer(tensor.name)
+    return "input" if node is None else node.display_name()
 
 
 def _inputs(graph, images, count, seed, skipped):
@@ -138,8 +135,9 @@ def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str
     if tolerance is None:
         tolerance = 0 if reference or against == "tflm" or rounding == "fp32" else 2
     ours = Runtime(graph, backend, rounding, preserve_all=True)
-    theirs = TFLMRunner(model_path) if against == "tflm" else LiteRTRunner(model_path, against)
-    tensors = graph.tensors() if reference else [graph.output]
+    theirs = (TFLMRunner(model_path, len(graph.outputs)) if against == "tflm"
+              else LiteRTRunner(model_path, against))
+    tensors = graph.tensors() if reference else graph.output_tensors()
     rows = [TensorRow(t.name, _op_name(graph, t), tuple(t.shape), t.dtype) for t in tensors]
     skipped: list = []
 
@@ -149,14 +147,15 @@ def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str
 
     n = agree = 0
     for x in _inputs(graph, images, count, seed, skipped):
-        out_ours = ours.invoke(x)
-        out_theirs = theirs.invoke(x)
-        for row, t in zip(rows, tensors):
-            if reference:
+        outs_ours = ours.invoke_all(x)
+        outs_theirs = theirs.invoke_all(x)
+        if reference:
+            for row, t in zip(rows, tensors):
                 _compare(row, ours.tensor(t.name), theirs.tensor(loaded.tensor_index[t.name]))
-            else:
-                _compare(row, out_ours, out_theirs)
-        agree += int(np.argmax(out_ours) == np.argmax(out_theirs))
+        else:
+            for row, a, b in zip(rows, outs_ours, outs_theirs):
+                _compare(row, a, b)
+        agree += int(np.argmax(outs_ours[0]) == np.argmax(outs_theirs[0]))
         n += 1
         if progress is not None:
             progress(1)

@@ -20,7 +20,7 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from edgecnn import ir, shapes
+from edgecnn import ir, shapes, ops
 from edgecnn.converters.arch import load_spec
 from edgecnn.tflite.writer import to_flatbuffer
 
@@ -36,31 +36,31 @@ def _graphs():
     rng = np.random.default_rng(0)
     pre = ir.Preprocess(height=6, width=6, color="L", mean=(0.5,), std=(0.5,))
     x = ir.Tensor("image", (1, 6, 6, 1), "int8", Q(0.02, -5))
-    conv = ir.Conv2D("conv1", rng.integers(-127, 128, (2, 3, 3, 1)).astype(np.int8),
+    conv = ops.Conv2D("conv1", rng.integers(-127, 128, (2, 3, 3, 1)).astype(np.int8),
                      rng.integers(-99, 99, 2).astype(np.int32),
                      weight_quant=ir.QuantParams(np.array([0.01, 0.02], np.float32),
                                                  np.zeros(2, np.int64)),
                      padding=shapes.same_padding(6, 3, 2) * 2, stride=(2, 2),
                      activation="relu", output=_out("conv1", 0.05, -128))
-    layers = [conv, ir.MaxPool2D("pool1", (2, 2), (1, 1), output=_out("pool1", 0.05, -128)),
-              ir.Reshape("flatten", output=_out("flatten", 0.05, -128)),
-              ir.FullyConnected("fc1", rng.integers(-127, 128, (3, 8)).astype(np.int8),
+    layers = [conv, ops.MaxPool2D("pool1", (2, 2), (1, 1), output=_out("pool1", 0.05, -128)),
+              ops.Reshape("flatten", output=_out("flatten", 0.05, -128)),
+              ops.FullyConnected("fc1", rng.integers(-127, 128, (3, 8)).astype(np.int8),
                                 rng.integers(-99, 99, 3).astype(np.int32),
                                 weight_quant=Q(0.01, 0), output=_out("fc1", 0.1, 3)),
-              ir.Softmax("probs", output=_out("probs", 1 / 256, -128))]
-    int8 = shapes.infer_shapes(ir.Graph(x, ir.chain(x, layers), preprocess=pre,
+              ops.Softmax("probs", output=_out("probs", 1 / 256, -128))]
+    int8 = shapes.infer_shapes(ir.sequential(x, layers, preprocess=pre,
                                         labels=("a", "b", "c"), name="tiny"))
     xf = ir.Tensor("image", (1, 4, 4, 2), "float32")
     float_layers = [
-        ir.Pad("pad", (1, 0, 0, 1)),
-        ir.Conv2D("conv1", rng.standard_normal((2, 2, 2, 2)).astype(np.float32),
+        ops.Pad("pad", (1, 0, 0, 1)),
+        ops.Conv2D("conv1", rng.standard_normal((2, 2, 2, 2)).astype(np.float32),
                   rng.standard_normal(2).astype(np.float32)),
-        ir.Activation("tanh", "tanh"),
-        ir.AvgPool2D("pool", (2, 2), (2, 2)),
-        ir.Reshape("flatten"),
-        ir.FullyConnected("fc", rng.standard_normal((2, 8)).astype(np.float32), None),
-        ir.Activation("sig", "sigmoid")]
-    flt = shapes.infer_shapes(ir.Graph(xf, ir.chain(xf, float_layers), name="tinyf"))
+        ops.Activation("tanh", "tanh"),
+        ops.AvgPool2D("pool", (2, 2), (2, 2)),
+        ops.Reshape("flatten"),
+        ops.FullyConnected("fc", rng.standard_normal((2, 8)).astype(np.float32), None),
+        ops.Activation("sig", "sigmoid")]
+    flt = shapes.infer_shapes(ir.sequential(xf, float_layers, name="tinyf"))
     return {"tiny_int8.tflite": int8, "tiny_float.tflite": flt}
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 import alexnet_fixture as af
 import edgecnn
-from edgecnn import ir
+from edgecnn import ir, ops
 from edgecnn.cli import main
 from edgecnn.convert import (IMAGENET_MEAN, IMAGENET_STD, convert, import_float_graph,
                              prepare_float_graph)
@@ -148,7 +148,7 @@ def test_pickled_module_converts_without_arch_on_100_photos(converted):
     assert seconds < CONVERT_LIMIT_S
     g = result.int8_graph
     assert g.name == "alexnet" and g.input.shape == (1, 224, 224, 3)
-    assert [type(layer).__name__ for layer in g.layers] == INT8_OPS
+    assert [type(layer).__name__ for layer in g.nodes] == INT8_OPS
     assert g.output.shape == (1, 1000) and g.labels == imagenet_labels()
     assert g.preprocess == ir.Preprocess(height=224, width=224, color="RGB", resize=256,
                                          mean=IMAGENET_MEAN, std=IMAGENET_STD, invert=False)
@@ -183,10 +183,10 @@ def test_state_dict_with_arch_alexnet_gives_the_same_weights(cli_converted, alex
     convert(paths["state_dict"], out, arch="alexnet", calib=[small_calib_dir],
             labels=imagenet_labels())
     a, b = load_tflite(module_out).graph, load_tflite(out).graph
-    assert [type(layer) for layer in a.layers] == [type(layer) for layer in b.layers]
+    assert [type(layer) for layer in a.nodes] == [type(layer) for layer in b.nodes]
     assert a.preprocess == b.preprocess and a.labels == b.labels
     assert_same_quant(a.input.quant, b.input.quant, "input")
-    for la, lb in zip(a.layers, b.layers):
+    for la, lb in zip(a.nodes, b.nodes):
         assert la.output.shape == lb.output.shape, la.name
         assert_same_quant(la.output.quant, lb.output.quant, la.name)
         assert_same_quant(getattr(la, "weight_quant", None), getattr(lb, "weight_quant", None),
@@ -201,10 +201,10 @@ def test_state_dict_with_arch_alexnet_gives_the_same_weights(cli_converted, alex
 def test_batchnorm_variant_folds_and_matches_torch(alexnet_bn, small_calib_dir, tmp_path):
     model, paths = alexnet_bn
     graph = import_float_graph(paths["module"])
-    eps = [layer.eps for layer in graph.layers if isinstance(layer, ir.BatchNorm)]
+    eps = [layer.eps for layer in graph.nodes if isinstance(layer, ops.BatchNorm)]
     assert eps == [1e-5, 1e-5, 1e-5, 1e-5, 1e-3]  # the module's own eps
     folded = prepare_float_graph(graph)
-    assert not any(isinstance(layer, ir.BatchNorm) for layer in folded.layers)
+    assert not any(isinstance(layer, ops.BatchNorm) for layer in folded.nodes)
     pre = ir.Preprocess(224, 224, "RGB", 256, IMAGENET_MEAN, IMAGENET_STD, False)
     x = preprocessed(photos(2), pre)
     assert_close_to_torch(graph, model, x)
@@ -212,7 +212,7 @@ def test_batchnorm_variant_folds_and_matches_torch(alexnet_bn, small_calib_dir, 
     # folded, it converts and stays bit-exact against LiteRT
     out = str(tmp_path / "alexnet_bn.tflite")
     result = convert(paths["module"], out, calib=[small_calib_dir], labels=imagenet_labels())
-    assert [type(layer).__name__ for layer in result.int8_graph.layers] == INT8_OPS
+    assert [type(layer).__name__ for layer in result.int8_graph.nodes] == INT8_OPS
     report = verify(out, photos(2), backend="cython")
     assert report.ok and [r.name for r in report.rows if r.max_diff != 0] == []
     os.remove(out)  # 61 MB
@@ -221,7 +221,7 @@ def test_batchnorm_variant_folds_and_matches_torch(alexnet_bn, small_calib_dir, 
 def test_batchnorm_state_dict_with_arch_alexnet_folds_with_pytorchs_default_eps(alexnet_bn):
     model, paths = alexnet_bn
     graph = import_float_graph(paths["state_dict"], arch="alexnet")
-    bns = [layer for layer in graph.layers if isinstance(layer, ir.BatchNorm)]
+    bns = [layer for layer in graph.nodes if isinstance(layer, ops.BatchNorm)]
     assert [layer.eps for layer in bns] == [1e-5] * 5  # a state_dict stores no eps
     last_bn = [m for m in model.modules() if type(m).__name__ == "BatchNorm2d"][-1]
     last_bn.eps = 1e-5
@@ -279,11 +279,11 @@ def test_verify_command_passes_on_photos(converted):
 
 def test_adaptive_avgpool_is_the_identity_at_224(converted):
     graph = converted[0].float_graph
-    assert not any(isinstance(layer, ir.AvgPool2D) for layer in graph.layers)
-    kinds = [type(layer).__name__ for layer in graph.layers]
+    assert not any(isinstance(layer, ops.AvgPool2D) for layer in graph.nodes)
+    kinds = [type(layer).__name__ for layer in graph.nodes]
     reshape = kinds.index("Reshape")
     assert kinds[reshape - 1] == "MaxPool2D"  # features.12 feeds the classifier directly
-    assert graph.layers[reshape - 1].output.shape == (1, 6, 6, 256)
+    assert graph.nodes[reshape - 1].output.shape == (1, 6, 6, 256)
 
 
 def test_adaptive_avgpool_with_uneven_windows_at_256_is_a_clear_error(alexnet):
@@ -297,7 +297,7 @@ def test_adaptive_avgpool_at_416_is_a_2x2_average_pool_bit_exact(alexnet, small_
                                                                   tmp_path):
     model, paths = alexnet
     graph = import_float_graph(paths["module"], input_size=416)  # features end at 12x12
-    pools = [layer for layer in graph.layers if isinstance(layer, ir.AvgPool2D)]
+    pools = [layer for layer in graph.nodes if isinstance(layer, ops.AvgPool2D)]
     assert len(pools) == 1 and pools[0].kernel == (2, 2) and pools[0].stride == (2, 2)
     assert pools[0].output.shape == (1, 6, 6, 256)
     x = np.random.default_rng(2).standard_normal((1, 416, 416, 3)).astype(np.float32)
@@ -305,7 +305,7 @@ def test_adaptive_avgpool_at_416_is_a_2x2_average_pool_bit_exact(alexnet, small_
     out = str(tmp_path / "alexnet416.tflite")
     result = convert(paths["module"], out, input_size=416, calib=[small_calib_dir],
                      resize=476, mean=IMAGENET_MEAN, std=IMAGENET_STD, labels=imagenet_labels())
-    assert "AvgPool2D" in [type(layer).__name__ for layer in result.int8_graph.layers]
+    assert "AvgPool2D" in [type(layer).__name__ for layer in result.int8_graph.nodes]
     report = verify(out, photos(1), backend="cython")
     assert report.ok and [r.name for r in report.rows if r.max_diff != 0] == []
     os.remove(out)  # 61 MB

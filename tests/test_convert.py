@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from edgecnn import ir, shapes
+from edgecnn import ir, shapes, ops
 from edgecnn.convert import import_float_graph, prepare_float_graph
 from edgecnn.converters.layers import build_float_graph
 from edgecnn.errors import ArchitectureError, UnsupportedOpError
@@ -50,10 +50,10 @@ def test_pickled_lenet_input_size_is_inferred_from_the_first_dense_layer():
 
 def test_folding_keeps_the_eps_stored_in_the_module():
     graph = import_float_graph(os.path.join(PT, "lenet5s_bn_module.pt"))
-    eps = [layer.eps for layer in graph.layers if isinstance(layer, ir.BatchNorm)]
+    eps = [layer.eps for layer in graph.nodes if isinstance(layer, ops.BatchNorm)]
     assert eps == [1e-5, 1e-3]
     folded = prepare_float_graph(graph)
-    assert not any(isinstance(layer, ir.BatchNorm) for layer in folded.layers)
+    assert not any(isinstance(layer, ops.BatchNorm) for layer in folded.nodes)
 
 
 @pytest.mark.parametrize("name", ["lenet5_state_dict", "lenet5_state_dict_legacy"])
@@ -81,7 +81,7 @@ def test_state_dict_with_bn_and_a_spec_file_carrying_eps(tmp_path):
 def test_builtin_arch_accepts_batchnorm_found_in_the_weights():
     graph = import_float_graph(os.path.join(PT, "lenet5s_bn_state_dict.pt"), arch="lenet5",
                                input_size=16)
-    assert sum(isinstance(layer, ir.BatchNorm) for layer in graph.layers) == 2
+    assert sum(isinstance(layer, ops.BatchNorm) for layer in graph.nodes) == 2
 
 
 def test_arch_mismatch_shows_both_lists():
@@ -103,14 +103,14 @@ def test_unknown_arch_name_lists_the_builtins():
 
 def test_adaptive_pool_becomes_an_average_pool_when_the_input_is_larger():
     graph = import_float_graph(os.path.join(PT, "sequential_module.pt"), input_size=8)
-    pools = [layer for layer in graph.layers if isinstance(layer, ir.AvgPool2D)]
+    pools = [layer for layer in graph.nodes if isinstance(layer, ops.AvgPool2D)]
     assert len(pools) == 1 and pools[0].kernel == (4, 4)
 
 
 def test_adaptive_pool_with_uneven_windows_is_refused():
     entries = [{"type": "adaptive_avgpool", "output": [2, 2]}, {"type": "flatten"},
                {"type": "linear", "weight": np.zeros((2, 12), np.float32), "bias": None}]
-    assert build_float_graph(entries, (4, 4, 3)).layers[0].kernel == (2, 2)
+    assert build_float_graph(entries, (4, 4, 3)).nodes[0].kernel == (2, 2)
     with pytest.raises(UnsupportedOpError, match="uneven windows"):
         build_float_graph(entries, (5, 5, 3))
 
@@ -152,11 +152,11 @@ def test_an_int8_tflite_is_not_converted_again(tmp_path):
 
 def test_imagenet_style_defaults_scale_the_resize_and_bring_the_labels():
     from edgecnn.convert import default_labels, default_preprocess
-    fc = ir.FullyConnected("fc", np.zeros((1000, 3), np.float32), None)
+    fc = ops.FullyConnected("fc", np.zeros((1000, 3), np.float32), None)
     for size, resize in ((224, 256), (416, 475)):
         inp = ir.Tensor("input", (1, size, size, 3), "float32")
-        graph = shapes.infer_shapes(ir.Graph(inp, ir.chain(inp, [
-            ir.AvgPool2D("gap", (size, size), (size, size)), ir.Reshape("flat"), fc]),
+        graph = shapes.infer_shapes(ir.sequential(inp, [
+            ops.AvgPool2D("gap", (size, size), (size, size)), ops.Reshape("flat"), fc],
             name="alexnet"))
         pre = default_preprocess(graph)
         assert (pre.resize, pre.mean, pre.color) == (resize, (0.485, 0.456, 0.406), "RGB")

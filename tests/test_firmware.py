@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from edgecnn import __version__, ir
+from edgecnn import __version__, ir, ops
 from edgecnn.convert import convert
 from edgecnn.demo import data_dir, heldout_set
 from edgecnn.errors import InputFileError, UsageError
@@ -105,11 +105,14 @@ def lenet(tmp_path_factory) -> Case:
 
 def test_param_structs_have_the_python_field_names():
     header = (stubs_dir() / "ec_kernels.h").read_text()
-    structs = {m.group(2): re.findall(r"(\w+)(?:\s*[,;])", re.sub(r"/\*.*?\*/", "", m.group(1)))
+    structs = {m.group(2): re.findall(r"(\w+)(?:\[\w+\])?\s*[,;]",
+                                      re.sub(r"/\*.*?\*/", "", m.group(1)))
                for m in re.finditer(r"typedef struct \{(.*?)\} (\w+);", header, re.S)}
     for cls, cname in ((P.ConvParams, "ec_conv_params_t"), (P.PoolParams, "ec_pool_params_t"),
                        (P.SoftmaxParams, "ec_softmax_params_t"),
-                       (P.ReluParams, "ec_relu_params_t"), (P.Requant, "ec_requant_t")):
+                       (P.ReluParams, "ec_relu_params_t"), (P.Requant, "ec_requant_t"),
+                       (P.AddParams, "ec_add_params_t"), (P.Broadcast, "ec_broadcast_t"),
+                       (P.ConcatParams, "ec_concat_params_t"), (P.MeanParams, "ec_mean_params_t")):
         assert structs[cname] == [f.name for f in dataclasses.fields(cls)], cname
 
 
@@ -182,10 +185,10 @@ def _fc_model(tmp_path, n_in, n_out, name="big_fc.tflite"):
     q = ir.QuantParams.per_tensor
     x = ir.Tensor("x", (1, n_in), "int8", q(0.05, 0))
     y = ir.Tensor("y", (1, n_out), "int8", q(0.1, 0))
-    fc = ir.FullyConnected("fc", np.ones((n_out, n_in), np.int8), np.zeros(n_out, np.int32),
+    fc = ops.FullyConnected("fc", np.ones((n_out, n_in), np.int8), np.zeros(n_out, np.int32),
                            weight_quant=q(0.01, 0), inputs=("x",), output=y)
     path = str(tmp_path / name)
-    write_tflite(ir.Graph(x, (fc,)), path)
+    write_tflite(ir.Graph(x, (fc,), ("y",)), path)
     return path
 
 
@@ -220,8 +223,8 @@ def test_generated_code_carries_provenance_and_plan(lenet, tmp_path):
     assert "malloc" not in model_c and "EC_ALIGN(4)" in model_c
     assert (tmp_path / "fixedpoint.h").read_text() == (stubs_dir() / "fixedpoint.h").read_text()
     text = format_export(report)
-    assert "flash:" in text and "RAM:" in text and "alias of features.5" in text
-    assert [r.layer for r in report.rows][1:] == [layer.name for layer in lenet.graph.layers]
+    assert "flash:" in text and "RAM:" in text and "shares features.5" in text
+    assert [r.node for r in report.rows][1:] == [node.name for node in lenet.graph.nodes]
 
 
 TFLM_SNIPPET = """

@@ -110,7 +110,7 @@ def conv_case(rng, i, cases: CaseFile):
     cases.requant(packed, per_channel)
     cases.array(np.concatenate([wt.ravel(), np.zeros(-(kh * kw * cin) % 16, np.int8)]))
     cases.array(fold_bias(wt, bias, p.input_offset, "case"))
-    cases.ints(conv_scratch(None, (wt,)))
+    cases.ints(conv_scratch((wt,)))
     cases.array(x)
     return expected
 

@@ -15,7 +15,7 @@ from engine import fuzz  # noqa: E402
 from targets import TARGETS, seeds  # noqa: E402
 
 RUNS = 400
-RUNS_FOR = {"export_c_names": 200}  # each input generates and compiles a C project
+RUNS_FOR = {"export_c_names": 60}  # each input generates and compiles a C project
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgecnn import ir, shapes
+from edgecnn import ir, shapes, ops
 from edgecnn.cli import main
 from edgecnn.errors import InputFileError, ModelFormatError, UnsupportedOpError
 from edgecnn.tflite import schema, writer
@@ -33,17 +33,17 @@ def tiny_graph():
     rng = np.random.default_rng(0)
     x = ir.Tensor("image", (1, 6, 6, 1), "int8", Q(0.02, -5))
     layers = [
-        ir.Conv2D("conv1", rng.integers(-127, 128, (2, 3, 3, 1)).astype(np.int8),
+        ops.Conv2D("conv1", rng.integers(-127, 128, (2, 3, 3, 1)).astype(np.int8),
                   rng.integers(-99, 99, 2).astype(np.int32),
                   weight_quant=ir.QuantParams(np.array([0.01, 0.02], np.float32), np.zeros(2, np.int64)),
                   activation="relu", output=_out("conv1", 0.05, -128)),
-        ir.MaxPool2D("pool1", (2, 2), (2, 2), output=_out("pool1", 0.05, -128)),
-        ir.Reshape("flatten", output=_out("flatten", 0.05, -128)),
-        ir.FullyConnected("fc1", rng.integers(-127, 128, (3, 8)).astype(np.int8),
+        ops.MaxPool2D("pool1", (2, 2), (2, 2), output=_out("pool1", 0.05, -128)),
+        ops.Reshape("flatten", output=_out("flatten", 0.05, -128)),
+        ops.FullyConnected("fc1", rng.integers(-127, 128, (3, 8)).astype(np.int8),
                           rng.integers(-99, 99, 3).astype(np.int32), weight_quant=Q(0.01, 0),
                           output=_out("fc1", 0.1, 3)),
     ]
-    return shapes.infer_shapes(ir.Graph(x, ir.chain(x, layers), name="tiny"))
+    return shapes.infer_shapes(ir.sequential(x, layers, name="tiny"))
 
 
 def model_t():
@@ -72,7 +72,7 @@ def refused(model, *text, error=ModelFormatError, **kw):
 
 
 def test_the_tiny_graph_reads():
-    assert len(from_flatbuffer(pack(model_t()), "ok.tflite").graph.layers) == 4
+    assert len(from_flatbuffer(pack(model_t()), "ok.tflite").graph.nodes) == 4
 
 
 # ----------------------------------------------------------------------------- indices and shapes

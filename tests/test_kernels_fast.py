@@ -1,5 +1,5 @@
-"""The packed, prepare-time-bound kernels of the cython backend (bind_conv2d,
-bind_fully_connected, bind_max_pool, bind_avg_pool) against the NumPy spec, bit for bit, on every ISA path this CPU runs
+"""The packed, prepare-time-bound kernels of the cython backend (bind_conv2d_s8,
+bind_fully_connected_s8, bind_max_pool_s8, bind_avg_pool_s8) against the NumPy spec, bit for bit, on every ISA path this CPU runs
 (forced one by one): seeded random shapes, strides 1-4, symmetric and asymmetric padding,
 dilation, channel counts 1..70, every rounding policy, input zero points -128 / 0 / 127."""
 
@@ -67,7 +67,7 @@ def test_bound_conv_random(isa, policy, zp_in):
         if made is None:
             continue
         x, wt, bias, p, rq, shape = made
-        run = K.bind_conv2d(wt, bias, p, rq, x.shape, shape)
+        run = K.bind_conv2d_s8(wt, bias, p, rq, x.shape, shape)
         out, expected = np.full(shape, 99, np.int8), np.empty(shape, np.int8)
         run(x, out)
         spec.conv2d_s8(x, wt, bias, p, rq, expected)
@@ -92,7 +92,7 @@ def test_bound_conv_threads_alexnet_like(isa, threads):
     K.set_num_threads(threads)
     try:
         out = np.empty_like(expected)
-        K.bind_conv2d(wt, bias, p, rq, x.shape, out.shape)(x, out)
+        K.bind_conv2d_s8(wt, bias, p, rq, x.shape, out.shape)(x, out)
     finally:
         K.set_num_threads(1)
     assert_same(out, expected, f"{isa} conv 27x27x64 -> 192, {threads} threads")
@@ -116,7 +116,7 @@ def test_bound_fully_connected_random(isa, policy, per_channel):
         for threads in (1, 2):
             K.set_num_threads(threads)
             try:
-                K.bind_fully_connected(wt, bias, FCParams(-zp_in), rq)(x, out)
+                K.bind_fully_connected_s8(wt, bias, FCParams(-zp_in), rq)(x, out)
             finally:
                 K.set_num_threads(1)
             assert_same(out, expected, f"{isa} fc case {case}: n={n} o={o} zp {zp_in}")
@@ -136,7 +136,7 @@ def test_kernel_isa_names_and_force_errors():
 
 def test_bound_shapes_are_checked():
     rq = make_requant(0.05, np.array([0.01], np.float32), 0.1, 0, "none", "conv", "litert-ref")
-    run = K.bind_conv2d(np.ones((1, 3, 3, 2), np.int8), np.zeros(1, np.int32),
+    run = K.bind_conv2d_s8(np.ones((1, 3, 3, 2), np.int8), np.zeros(1, np.int32),
                         ConvParams(1, 1, 1, 1, 1, 1, 0), rq, (4, 4, 2), (4, 4, 1))
     with pytest.raises(ValueError, match="conv input shape"):
         run(np.zeros((5, 4, 2), np.int8), np.zeros((4, 4, 1), np.int8))
@@ -154,7 +154,7 @@ def test_bound_fully_connected_exact_ties(isa, policy):
         rq = make_requant(0.5, np.array([0.25], np.float32), s_out, 1, "none", "fc", policy)
         out, expected = np.empty(o, np.int8), np.empty(o, np.int8)
         spec.fully_connected_s8(x, wt, bias, FCParams(2), rq, expected)
-        K.bind_fully_connected(wt, bias, FCParams(2), rq)(x, out)
+        K.bind_fully_connected_s8(wt, bias, FCParams(2), rq)(x, out)
         assert_same(out, expected, f"{isa} fc ties, s_out {s_out}")
 
 
@@ -171,7 +171,7 @@ def test_bound_fully_connected_two_threads_big(isa):
     spec.fully_connected_s8(x, wt, bias, FCParams(7), rq, expected)
     K.set_num_threads(2)
     try:
-        run = K.bind_fully_connected(wt, bias, FCParams(7), rq)
+        run = K.bind_fully_connected_s8(wt, bias, FCParams(7), rq)
         for _ in range(3):
             out[:] = 0
             run(x, out)
@@ -200,7 +200,7 @@ def _pool_case(rng, case):
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_bound_pool_random(kind):
     rng = np.random.default_rng([21, kind == "max"])
-    bind = K.bind_max_pool if kind == "max" else K.bind_avg_pool
+    bind = K.bind_max_pool_s8 if kind == "max" else K.bind_avg_pool_s8
     ref = spec.max_pool_s8 if kind == "max" else spec.avg_pool_s8
     done = 0
     for case in range(150):
@@ -219,6 +219,6 @@ def test_bound_pool_random(kind):
 
 
 def test_bound_pool_shapes_are_checked():
-    run = K.bind_max_pool(PoolParams(2, 2, 2, 2, 0, 0, -128, 127), (4, 4, 3), (2, 2, 3))
+    run = K.bind_max_pool_s8(PoolParams(2, 2, 2, 2, 0, 0, -128, 127), (4, 4, 3), (2, 2, 3))
     with pytest.raises(ValueError, match="pool input shape"):
         run(np.zeros((4, 5, 3), np.int8), np.zeros((2, 2, 3), np.int8))

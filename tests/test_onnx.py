@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgecnn import ir
+from edgecnn import ir, ops
 from edgecnn.calibrate import calibrate
 from edgecnn.convert import prepare_float_graph
 from edgecnn.converters.onnx_model import load_onnx
@@ -68,9 +68,9 @@ def test_fixture_float_graph_matches_torch(name):
 
 def test_batchnorm_eps_comes_from_the_node():
     graph = load_onnx(fixture("lenet5s_bn")[0])
-    eps = [layer.eps for layer in graph.layers if isinstance(layer, ir.BatchNorm)]
+    eps = [layer.eps for layer in graph.nodes if isinstance(layer, ops.BatchNorm)]
     assert eps == pytest.approx([1e-5, 1e-3], rel=1e-6)  # ONNX stores epsilon as float32
-    assert not any(isinstance(layer, ir.BatchNorm) for layer in prepare_float_graph(graph).layers)
+    assert not any(isinstance(layer, ops.BatchNorm) for layer in prepare_float_graph(graph).nodes)
 
 
 def test_batchnorm_hand_built_eps_quarter(tmp_path):
@@ -83,7 +83,7 @@ def test_batchnorm_hand_built_eps_quarter(tmp_path):
         helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["y"], name="bn",
                          epsilon=0.25)], dict(w=w, g=gamma, b=beta, m=mean, v=var))
     graph = load_onnx(path)
-    assert [layer.eps for layer in graph.layers if isinstance(layer, ir.BatchNorm)] == [0.25]
+    assert [layer.eps for layer in graph.nodes if isinstance(layer, ops.BatchNorm)] == [0.25]
     x = rand(1, 4, 4, c, seed=6)
     conv = x @ w[:, :, 0, 0].T
     assert_close(run_float(graph, x), (conv - mean) / np.sqrt(var + 0.25) * gamma + beta)
@@ -99,7 +99,7 @@ def test_folded_export_equals_the_unfolded_one():
 def test_opset10_clip_attributes_and_opset13_constant_inputs_both_give_relu6():
     for name in ("mixed_opset10", "mixed_opset13_dynamic_hw"):
         graph = load_onnx(fixture(name)[0], input_size=16)
-        kinds = [layer.kind for layer in graph.layers if isinstance(layer, ir.Activation)]
+        kinds = [layer.kind for layer in graph.nodes if isinstance(layer, ops.Activation)]
         assert kinds[0] == "relu6"
 
 
@@ -140,7 +140,7 @@ def test_matmul_then_add_folds_into_one_dense_layer(tmp_path):
         helper.make_node("MatMul", ["f", "w"], ["mm"], name="mm"),
         helper.make_node("Add", ["b", "mm"], ["y"], name="bias")], dict(w=w, b=b))
     graph = load_onnx(path)
-    assert [type(layer).__name__ for layer in graph.layers] == ["Reshape", "FullyConnected"]
+    assert [type(layer).__name__ for layer in graph.nodes] == ["Reshape", "FullyConnected"]
     x = rand(1, 4, 4, 2, seed=3)
     x_chw = x.transpose(0, 3, 1, 2).reshape(1, -1)  # ONNX flattens C,H,W
     assert_close(run_float(graph, x), x_chw @ w + b)
@@ -155,7 +155,7 @@ def test_gemm_without_transb_with_alpha_beta_dropout_identity_and_reshape(tmp_pa
         helper.make_node("Identity", ["g"], ["y"], name="id")],
         dict(w=w, c=c, shape=np.array([1, -1], np.int64)), opset=10)
     graph = load_onnx(path)
-    assert [type(layer).__name__ for layer in graph.layers] == ["Reshape", "FullyConnected"]
+    assert [type(layer).__name__ for layer in graph.nodes] == ["Reshape", "FullyConnected"]
     x = rand(1, 4, 4, 2, seed=3)
     assert_close(run_float(graph, x), 0.5 * x.transpose(0, 3, 1, 2).reshape(1, -1) @ w + 2 * c)
 
@@ -166,7 +166,7 @@ def test_same_upper_odd_kernel_equals_explicit_symmetric_pads(tmp_path):
         "Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER")], dict(w=w), name="same"))
     pads = load_onnx(make_model(tmp_path, [helper.make_node(
         "Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], dict(w=w), name="pads"))
-    assert same.layers[0].padding == pads.layers[0].padding == (1, 1, 1, 1)
+    assert same.nodes[0].padding == pads.nodes[0].padding == (1, 1, 1, 1)
     x = rand(1, 4, 4, 2, seed=2)
     assert_close(run_float(same, x), run_float(pads, x))
 
@@ -175,7 +175,7 @@ def test_asymmetric_pads_keep_their_four_sides(tmp_path):
     w = rand(3, 2, 2, 2)
     graph = load_onnx(make_model(tmp_path, [helper.make_node(
         "Conv", ["x", "w"], ["y"], name="conv_tl", pads=[0, 0, 1, 1])], dict(w=w)))
-    assert graph.layers[0].padding == (0, 1, 0, 1)  # ONNX [t, l, b, r] -> (t, b, l, r)
+    assert graph.nodes[0].padding == (0, 1, 0, 1)  # ONNX [t, l, b, r] -> (t, b, l, r)
     x = rand(1, 4, 4, 2, seed=3)
     xp = np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))  # zeros below and right
     got = run_float(graph, x)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgecnn import ir, shapes
+from edgecnn import ir, shapes, ops
 from edgecnn.calibrate import calibrate
 from edgecnn.errors import ArchitectureError, CalibrationError
 from edgecnn.float_runtime import run_float
@@ -15,7 +15,7 @@ from edgecnn.reference.fixedpoint import round_half_away
 
 def graph_of(layers, hwc=(8, 8, 3)):
     inp = ir.Tensor("input", (1,) + hwc, "float32")
-    return shapes.infer_shapes(ir.Graph(inp, ir.chain(inp, layers)))
+    return shapes.infer_shapes(ir.sequential(inp, layers))
 
 
 def test_round_half_away_differs_from_numpy_round_at_ties():
@@ -58,12 +58,12 @@ def test_bias_overflow_is_a_clear_error():
 
 
 def random_conv_bn_graph(rng, eps):
-    conv = ir.Conv2D("conv", rng.normal(0, 0.5, (4, 3, 3, 3)).astype(np.float32),
+    conv = ops.Conv2D("conv", rng.normal(0, 0.5, (4, 3, 3, 3)).astype(np.float32),
                      rng.normal(0, 0.1, 4).astype(np.float32), padding=(1, 1, 1, 1))
-    bn = ir.BatchNorm("bn", rng.uniform(0.5, 2, 4).astype(np.float32),
+    bn = ops.BatchNorm("bn", rng.uniform(0.5, 2, 4).astype(np.float32),
                       rng.normal(0, 1, 4).astype(np.float32), rng.normal(0, 1, 4).astype(np.float32),
                       rng.uniform(0.1, 3, 4).astype(np.float32), eps)
-    return graph_of([conv, bn, ir.Activation("relu", "relu")])
+    return graph_of([conv, bn, ops.Activation("relu", "relu")])
 
 
 @pytest.mark.parametrize("eps", [1e-5, 1e-3])
@@ -72,39 +72,45 @@ def test_folded_batchnorm_equals_unfolded(eps):
     graph = random_conv_bn_graph(rng, eps)
     x = rng.normal(0, 1, (5, 8, 8, 3)).astype(np.float32)
     folded = fold_batchnorm(graph)
-    assert [type(layer).__name__ for layer in folded.layers] == ["Conv2D", "Activation"]
+    assert [type(layer).__name__ for layer in folded.nodes] == ["Conv2D", "Activation"]
     np.testing.assert_allclose(run_float(folded, x), run_float(graph, x), rtol=1e-5, atol=1e-5)
 
 
-def test_batchnorm_after_a_pool_cannot_fold():
-    bn = ir.BatchNorm("bn", *(np.ones(3, np.float32) for _ in range(4)), eps=1e-5)
-    with pytest.raises(ArchitectureError, match="bn: BatchNorm follows MaxPool2D"):
-        fold_batchnorm(graph_of([ir.MaxPool2D("pool", (2, 2), (2, 2)), bn]))
+def test_batchnorm_after_a_pool_becomes_a_1x1_depthwise_conv():
+    rng = np.random.default_rng(3)
+    bn = ops.BatchNorm("bn", *(rng.uniform(0.5, 2, 3).astype(np.float32) for _ in range(4)),
+                       eps=1e-3)
+    graph = graph_of([ops.MaxPool2D("pool", (2, 2), (2, 2)), bn])
+    folded = fold_batchnorm(graph)
+    assert [type(n).__name__ for n in folded.nodes] == ["MaxPool2D", "DepthwiseConv2D"]
+    assert folded.nodes[1].weight.shape == (1, 1, 1, 3) and folded.output.name == "bn"
+    x = rng.normal(0, 1, (2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(run_float(folded, x), run_float(graph, x), rtol=1e-5, atol=1e-6)
 
 
 def test_relu_fuses_and_odd_padding_becomes_an_explicit_pad():
     rng = np.random.default_rng(0)
-    conv = ir.Conv2D("conv", rng.normal(0, 1, (2, 3, 3, 3)).astype(np.float32), None,
+    conv = ops.Conv2D("conv", rng.normal(0, 1, (2, 3, 3, 3)).astype(np.float32), None,
                      stride=(2, 2), padding=(2, 2, 2, 2))  # not SAME for 8x8 stride 2
-    graph = split_explicit_padding(fuse_activations(graph_of([conv, ir.Activation("r", "relu")])))
-    kinds = [(type(layer).__name__, getattr(layer, "activation", None)) for layer in graph.layers]
+    graph = split_explicit_padding(fuse_activations(graph_of([conv, ops.Activation("r", "relu")])))
+    kinds = [(type(layer).__name__, getattr(layer, "activation", None)) for layer in graph.nodes]
     assert kinds == [("Pad", None), ("Conv2D", "relu")]
     x = rng.normal(0, 1, (2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(run_float(graph, x),
-                               run_float(graph_of([conv, ir.Activation("r", "relu")]), x), atol=1e-5)
+                               run_float(graph_of([conv, ops.Activation("r", "relu")]), x), atol=1e-5)
 
 
 def test_quantized_graph_follows_the_spec():
     rng = np.random.default_rng(1)
-    layers = [ir.Conv2D("conv", rng.normal(0, 1, (4, 3, 3, 3)).astype(np.float32),
+    layers = [ops.Conv2D("conv", rng.normal(0, 1, (4, 3, 3, 3)).astype(np.float32),
                         np.zeros(4, np.float32), activation="relu"),
-              ir.MaxPool2D("pool", (2, 2), (2, 2)), ir.Reshape("flat"),
-              ir.FullyConnected("fc", rng.normal(0, 1, (5, 36)).astype(np.float32), None),
-              ir.Softmax("softmax")]
+              ops.MaxPool2D("pool", (2, 2), (2, 2)), ops.Reshape("flat"),
+              ops.FullyConnected("fc", rng.normal(0, 1, (5, 36)).astype(np.float32), None),
+              ops.Softmax("softmax")]
     graph = graph_of(layers)
     ranges = calibrate(graph, [rng.normal(0, 1, (4, 8, 8, 3)).astype(np.float32)])
     q = quantize_graph(graph, ranges)
-    conv, pool, flat, fc, sm = q.layers
+    conv, pool, flat, fc, sm = q.nodes
     assert q.input.dtype == "int8" and conv.weight.dtype == np.int8 and conv.bias.dtype == np.int32
     assert conv.weight_quant.scale.shape == (4,) and fc.weight_quant.scale.shape == (1,)
     assert conv.output.quant.zero_point[0] == -128  # ReLU output: range starts at 0
@@ -114,7 +120,7 @@ def test_quantized_graph_follows_the_spec():
 
 
 def test_percentile_calibration_clips_outliers():
-    graph = graph_of([ir.Activation("r", "relu")], (40, 40, 1))
+    graph = graph_of([ops.Activation("r", "relu")], (40, 40, 1))
     x = np.linspace(0, 1, 1600, dtype=np.float32).reshape(1, 40, 40, 1)
     x[0, 0, 0, 0] = 1000.0
     lo, hi = calibrate(graph, [x], "percentile", percentile=99.0)["r"]
@@ -124,23 +130,22 @@ def test_percentile_calibration_clips_outliers():
 
 def test_calibration_needs_inputs():
     with pytest.raises(CalibrationError, match="--calib"):
-        calibrate(graph_of([ir.Activation("r", "relu")]), [])
+        calibrate(graph_of([ops.Activation("r", "relu")]), [])
 
 
 def test_prepare_refuses_a_declared_shape_the_layer_does_not_compute():
-    from edgecnn.backends import reference
     from edgecnn.errors import ModelFormatError
-    from edgecnn.prepare import prepare
+    from edgecnn.prepare import prepare_calls
 
     rng = np.random.default_rng(2)
-    graph = graph_of([ir.Conv2D("conv", rng.normal(0, 1, (2, 3, 3, 3)).astype(np.float32), None)])
+    graph = graph_of([ops.Conv2D("conv", rng.normal(0, 1, (2, 3, 3, 3)).astype(np.float32), None)])
     q = quantize_graph(graph, calibrate(graph, [rng.normal(0, 1, (1, 8, 8, 3)).astype(np.float32)]))
-    prepare(q, reference)
-    conv = q.layers[0]
-    bad = q.replace(layers=(ir.replace(conv, output=ir.replace(conv.output, shape=(1, 6, 6, 1))),))
+    prepare_calls(q)
+    conv = q.nodes[0]
+    bad = q.replace(nodes=(ir.replace(conv, output=ir.replace(conv.output, shape=(1, 6, 6, 1))),))
     with pytest.raises(ModelFormatError, match=r"conv: output 'conv' declares shape \(1, 6, 6, 1\) "
-                                               r"but the layer computes \(1, 6, 6, 2\)"):
-        prepare(bad, reference)
-    zero_stride = q.replace(layers=(ir.replace(conv, stride=(0, 1)),))
+                                               r"but the op computes \(1, 6, 6, 2\)"):
+        prepare_calls(bad)
+    zero_stride = q.replace(nodes=(ir.replace(conv, stride=(0, 1)),))
     with pytest.raises(ModelFormatError, match="must be 1 or more"):
-        prepare(zero_stride, reference)
+        prepare_calls(zero_stride)

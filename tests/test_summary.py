@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from edgecnn import ir, shapes
+from edgecnn import ir, shapes, ops
 from edgecnn.errors import ArchitectureError
 from edgecnn.summary import format_summary, summarize
 
@@ -19,34 +19,34 @@ def weight(shape, dtype=np.float32):
 
 
 def conv(name, k_out, f, c_in, stride=1, pad=0, activation="none", int8=False):
-    return ir.Conv2D(name, weight((k_out, f, f, c_in), np.int8 if int8 else np.float32),
+    return ops.Conv2D(name, weight((k_out, f, f, c_in), np.int8 if int8 else np.float32),
                      weight((k_out,), np.int32 if int8 else np.float32), stride=(stride, stride),
                      padding=(pad,) * 4, activation=activation)
 
 
 def dense(name, n_out, n_in, activation="none", int8=False):
-    return ir.FullyConnected(name, weight((n_out, n_in), np.int8 if int8 else np.float32),
+    return ops.FullyConnected(name, weight((n_out, n_in), np.int8 if int8 else np.float32),
                              weight((n_out,), np.int32 if int8 else np.float32),
                              activation=activation)
 
 
 def build(name, input_shape, layers, dtype="float32"):
     x = ir.Tensor("input", input_shape, dtype)
-    return shapes.infer_shapes(ir.Graph(x, ir.chain(x, layers), name=name))
+    return shapes.infer_shapes(ir.sequential(x, layers, name=name))
 
 
 def lenet5(int8=False):
     q = dict(int8=int8)
     return build("lenet5", (1, 32, 32, 1), [
         conv("conv1", 6, 5, 1, activation="relu", **q),
-        ir.MaxPool2D("pool1", (2, 2), (2, 2)),
+        ops.MaxPool2D("pool1", (2, 2), (2, 2)),
         conv("conv2", 16, 5, 6, activation="relu", **q),
-        ir.MaxPool2D("pool2", (2, 2), (2, 2)),
-        ir.Reshape("flatten"),
+        ops.MaxPool2D("pool2", (2, 2), (2, 2)),
+        ops.Reshape("flatten"),
         dense("fc1", 120, 400, "relu", **q),
         dense("fc2", 84, 120, "relu", **q),
         dense("fc3", 10, 84, **q),
-        ir.Softmax("softmax"),
+        ops.Softmax("softmax"),
     ], "int8" if int8 else "float32")
 
 
@@ -54,14 +54,14 @@ def alexnet():
     """torchvision's AlexNet layout, NHWC."""
     return build("alexnet", (1, 224, 224, 3), [
         conv("conv1", 64, 11, 3, stride=4, pad=2, activation="relu"),
-        ir.MaxPool2D("pool1", (3, 3), (2, 2)),
+        ops.MaxPool2D("pool1", (3, 3), (2, 2)),
         conv("conv2", 192, 5, 64, pad=2, activation="relu"),
-        ir.MaxPool2D("pool2", (3, 3), (2, 2)),
+        ops.MaxPool2D("pool2", (3, 3), (2, 2)),
         conv("conv3", 384, 3, 192, pad=1, activation="relu"),
         conv("conv4", 256, 3, 384, pad=1, activation="relu"),
         conv("conv5", 256, 3, 256, pad=1, activation="relu"),
-        ir.MaxPool2D("pool5", (3, 3), (2, 2)),
-        ir.Reshape("flatten"),
+        ops.MaxPool2D("pool5", (3, 3), (2, 2)),
+        ops.Reshape("flatten"),
         dense("fc6", 4096, 9216, "relu"),
         dense("fc7", 4096, 4096, "relu"),
         dense("fc8", 1000, 4096),
@@ -150,16 +150,16 @@ def test_alexnet_known_numbers():
 
 def test_batchnorm_counts_four_values_per_channel():
     c = 8
-    bn = ir.BatchNorm("bn", *(np.ones(c, np.float32) for _ in range(4)), eps=1e-5)
+    bn = ops.BatchNorm("bn", *(np.ones(c, np.float32) for _ in range(4)), eps=1e-5)
     s = summarize(build("bn", (1, 4, 4, 3), [conv("c", c, 3, 3, pad=1), bn]))
     assert (s.layers[1].params, s.layers[1].weight_bytes, s.layers[1].macs) == (32, 128, 0)
     assert s.layers[1].type == "BatchNorm"
 
 
 def test_dilation_stride_and_asymmetric_padding_in_receptive_field():
-    layer = ir.Conv2D("dil", weight((4, 3, 3, 1)), None, stride=(2, 1), dilation=(2, 2),
+    layer = ops.Conv2D("dil", weight((4, 3, 3, 1)), None, stride=(2, 1), dilation=(2, 2),
                       padding=(0, 1, 2, 0))
-    s = summarize(build("d", (1, 16, 16, 1), [layer, ir.MaxPool2D("p", (2, 2), (2, 2))]))
+    s = summarize(build("d", (1, 16, 16, 1), [layer, ops.MaxPool2D("p", (2, 2), (2, 2))]))
     assert s.layers[0].receptive_field == (5, 5)  # 1 + (3 - 1) * 2 * 1
     assert s.layers[1].receptive_field == (5 + 2, 5 + 1)  # jumps (2, 1) after the stride
     assert s.layers[0].params == 36  # no bias
@@ -168,7 +168,7 @@ def test_dilation_stride_and_asymmetric_padding_in_receptive_field():
 
 def test_missing_shapes_raise_with_a_hint():
     x = ir.Tensor("input", (1, 32, 32, 1), "float32")
-    graph = ir.Graph(x, ir.chain(x, [ir.Reshape("flatten")]))
+    graph = ir.sequential(x, [ops.Reshape("flatten")])
     with pytest.raises(ArchitectureError, match="flatten: .*infer_shapes"):
         summarize(graph)
 
@@ -185,7 +185,8 @@ def test_format_summary_table():
     header = [ln for ln in lines if ln.startswith("layer")][0]
     assert len({len(ln) for ln in table + [header]}) <= 2  # right-aligned numbers: one width
     assert "parameters:          61,706" in text
-    assert "23,520 bytes (ping-pong input + output at pool1)" in text
+    assert "23,520 bytes alive at once (at pool1)" in text
+    assert "activation arena:    23,520 bytes" in text
 
 
 def test_to_dict_is_json_ready():

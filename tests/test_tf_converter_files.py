@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgecnn import ir
+from edgecnn import ir, ops
 from edgecnn.cli import main
 from edgecnn.tflite.reader import load_tflite
 from edgecnn.verify import verify
@@ -42,7 +42,7 @@ def path_of(name: str) -> str:
 
 
 def describe(layer) -> str:
-    if isinstance(layer, ir.Activation):
+    if isinstance(layer, ops.Activation):
         return f"Activation:{layer.kind}"
     act = getattr(layer, "activation", "none")
     return type(layer).__name__ + (f"+{act}" if act != "none" else "")
@@ -62,10 +62,10 @@ def test_fixtures_are_small_and_documented():
 def test_reader_takes_tf_converter_file(name):
     layers, (in_shape, in_dtype), (out_shape, out_dtype) = FIXTURES[name]
     graph = load_tflite(path_of(name)).graph
-    assert [describe(l) for l in graph.layers] == layers
+    assert [describe(l) for l in graph.nodes] == layers
     assert (graph.input.shape, graph.input.dtype) == (in_shape, in_dtype)
     assert (graph.output.shape, graph.output.dtype) == (out_shape, out_dtype)
-    assert graph.input.dtype == "int8" or graph.layers[0].output.dtype == "int8"
+    assert graph.input.dtype == "int8" or graph.nodes[0].output.dtype == "int8"
 
     for t in graph.tensors():
         if t.dtype != "int8":
@@ -74,14 +74,14 @@ def test_reader_takes_tf_converter_file(name):
         assert t.quant is not None and t.quant.scale.shape == (1,), t.name
         assert t.quant.scale[0] > 0 and -128 <= t.quant.zero_point[0] <= 127, t.name
 
-    for layer in graph.layers:
-        if isinstance(layer, (ir.Conv2D, ir.FullyConnected)):
+    for layer in graph.nodes:
+        if isinstance(layer, (ops.Conv2D, ops.FullyConnected)):
             w, wq, c_out = layer.weight, layer.weight_quant, layer.weight.shape[0]
             assert w.dtype == np.int8 and w.min() >= -127, layer.name  # symmetric, never -128
             assert wq.scale.shape in ((1,), (c_out,)) and (wq.scale > 0).all(), layer.name
             assert (wq.zero_point == 0).all() and wq.axis == 0, layer.name
             assert layer.bias.dtype == np.int32 and layer.bias.shape == (c_out,), layer.name
-            if isinstance(layer, ir.Conv2D):
+            if isinstance(layer, ops.Conv2D):
                 assert wq.scale.shape == (c_out,), layer.name  # the converter's per-channel conv
         fixed = {"Softmax": (1 / 256, -128), "Activation:tanh": (1 / 128, 0),
                  "Activation:sigmoid": (1 / 256, -128)}.get(describe(layer))
@@ -91,13 +91,13 @@ def test_reader_takes_tf_converter_file(name):
 
 
 def test_reader_explicit_padding():
-    small = load_tflite(path_of("tf_small_same_avg")).graph.layers
+    small = load_tflite(path_of("tf_small_same_avg")).graph.nodes
     # SAME, stride 2, 3x3: 24 -> 12 and 12 -> 6 pad one row/column after (TF puts the odd one last)
     assert [small[0].padding, small[1].padding] == [(0, 1, 0, 1)] * 2
     assert [small[0].stride, small[1].stride] == [(2, 2)] * 2
     assert small[2].padding == (0, 0, 0, 0) and small[2].kernel == (2, 2)
     assert small[3].padding == (1, 1, 1, 1) and small[3].kernel == (3, 3)  # SAME 3x3 stride 1
-    pad_tanh = load_tflite(path_of("tf_pad_tanh")).graph.layers
+    pad_tanh = load_tflite(path_of("tf_pad_tanh")).graph.nodes
     assert pad_tanh[0].padding == (1, 2, 2, 1)  # ZeroPadding2D(((1, 2), (2, 1)))
     assert pad_tanh[1].padding == (0, 0, 0, 0)
 

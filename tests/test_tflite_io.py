@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from edgecnn import ir, shapes
+from edgecnn import ir, shapes, ops
 from edgecnn.errors import (ArchitectureError, InputFileError, ModelFormatError,
                             UnsupportedOpError)
 from edgecnn.tflite import metadata, schema
@@ -41,18 +41,18 @@ def _conv(rng, name, c_out, c_in, k, out_q, *, per_tensor_scale=None, bias=True,
     weight = rng.integers(-127, 128, (c_out, k, k, c_in)).astype(np.int8)
     wq = _per_channel(rng, c_out) if per_tensor_scale is None else Q(per_tensor_scale, 0)
     b = rng.integers(-2000, 2000, c_out).astype(np.int32) if bias else None
-    return ir.Conv2D(name, weight, b, weight_quant=wq, output=_out(name, *out_q), **kw)
+    return ops.Conv2D(name, weight, b, weight_quant=wq, output=_out(name, *out_q), **kw)
 
 
 def _fc(rng, name, c_out, c_in, out_q, *, per_channel, bias=True, **kw):
     weight = rng.integers(-127, 128, (c_out, c_in)).astype(np.int8)
     wq = _per_channel(rng, c_out) if per_channel else Q(0.01, 0)
     b = rng.integers(-2000, 2000, c_out).astype(np.int32) if bias else None
-    return ir.FullyConnected(name, weight, b, weight_quant=wq, output=_out(name, *out_q), **kw)
+    return ops.FullyConnected(name, weight, b, weight_quant=wq, output=_out(name, *out_q), **kw)
 
 
 def _graph(input_tensor, layers, **kw):
-    return shapes.infer_shapes(ir.Graph(input_tensor, ir.chain(input_tensor, layers), **kw))
+    return shapes.infer_shapes(ir.sequential(input_tensor, layers, **kw))
 
 
 def conv_same_stride2_relu_maxpool_fc_per_tensor_softmax(rng):
@@ -61,10 +61,10 @@ def conv_same_stride2_relu_maxpool_fc_per_tensor_softmax(rng):
     return _graph(x, [
         _conv(rng, "conv1", 4, 3, 3, (0.05, -128), stride=(2, 2), padding=same,
               activation="relu"),
-        ir.MaxPool2D("pool1", (2, 2), (2, 2), output=_out("pool1", 0.05, -128)),
-        ir.Reshape("flatten", output=_out("flatten", 0.05, -128)),
+        ops.MaxPool2D("pool1", (2, 2), (2, 2), output=_out("pool1", 0.05, -128)),
+        ops.Reshape("flatten", output=_out("flatten", 0.05, -128)),
         _fc(rng, "fc1", 10, 36, (0.1, 3), per_channel=False),
-        ir.Softmax("probs", output=_out("probs", 1 / 256, -128)),
+        ops.Softmax("probs", output=_out("probs", 1 / 256, -128)),
     ])
 
 
@@ -72,7 +72,7 @@ def conv_valid_stride2_relu6_avgpool_fc_per_channel(rng):
     x = ir.Tensor("image", (1, 11, 9, 2), "int8", Q(0.03, 7))
     return _graph(x, [
         _conv(rng, "conv1", 6, 2, 3, (0.04, -100), stride=(2, 2), activation="relu6"),
-        ir.AvgPool2D("pool1", (2, 2), (1, 1), output=_out("pool1", 0.04, -100)),
+        ops.AvgPool2D("pool1", (2, 2), (1, 1), output=_out("pool1", 0.04, -100)),
         _fc(rng, "fc1", 5, 72, (0.2, -10), per_channel=True, activation="relu"),
     ])
 
@@ -80,11 +80,11 @@ def conv_valid_stride2_relu6_avgpool_fc_per_channel(rng):
 def pad_conv_valid_avgpool_same_dilation2(rng):
     x = ir.Tensor("image", (1, 10, 10, 3), "int8", Q(0.02, 0))
     return _graph(x, [
-        ir.Pad("pad1", (2, 1, 0, 2), output=_out("pad1", 0.02, 0)),
+        ops.Pad("pad1", (2, 1, 0, 2), output=_out("pad1", 0.02, 0)),
         _conv(rng, "conv1", 4, 3, 3, (0.06, -20), dilation=(2, 2)),
-        ir.AvgPool2D("pool1", (3, 3), (1, 1), padding=shapes.same_padding(9, 3, 1) + shapes.same_padding(8, 3, 1),
+        ops.AvgPool2D("pool1", (3, 3), (1, 1), padding=shapes.same_padding(9, 3, 1) + shapes.same_padding(8, 3, 1),
                      output=_out("pool1", 0.06, -20)),
-        ir.MaxPool2D("pool2", (3, 3), (2, 2), padding=shapes.same_padding(9, 3, 2) + shapes.same_padding(8, 3, 2),
+        ops.MaxPool2D("pool2", (3, 3), (2, 2), padding=shapes.same_padding(9, 3, 2) + shapes.same_padding(8, 3, 2),
                      activation="relu", output=_out("pool2", 0.06, -20)),
     ])
 
@@ -92,20 +92,20 @@ def pad_conv_valid_avgpool_same_dilation2(rng):
 def quantize_conv_fc_dequantize_float_boundaries(rng):
     x = ir.Tensor("image", (1, 6, 6, 1), "float32")
     return _graph(x, [
-        ir.Quantize("image_int8", output=_out("image_int8", 1 / 255, -128)),
+        ops.Quantize("image_int8", output=_out("image_int8", 1 / 255, -128)),
         _conv(rng, "conv1", 3, 1, 3, (0.05, -128), per_tensor_scale=0.01, activation="relu"),
         _fc(rng, "fc1", 4, 48, (0.1, 0), per_channel=True),
-        ir.Dequantize("logits", output=_out("logits", dtype="float32")),
+        ops.Dequantize("logits", output=_out("logits", dtype="float32")),
     ])
 
 
 def standalone_relu_relu6_tanh_sigmoid(rng):
     x = ir.Tensor("image", (1, 4, 4, 2), "int8", Q(0.05, 3))
     return _graph(x, [
-        ir.Activation("relu", "relu", output=_out("relu", 0.03, -128)),
-        ir.Activation("relu6", "relu6", output=_out("relu6", 6 / 255, -128)),
-        ir.Activation("tanh", "tanh", output=_out("tanh", 1 / 128, 0)),
-        ir.Activation("sigmoid", "sigmoid", output=_out("sigmoid", 1 / 256, -128)),
+        ops.Activation("relu", "relu", output=_out("relu", 0.03, -128)),
+        ops.Activation("relu6", "relu6", output=_out("relu6", 6 / 255, -128)),
+        ops.Activation("tanh", "tanh", output=_out("tanh", 1 / 128, 0)),
+        ops.Activation("sigmoid", "sigmoid", output=_out("sigmoid", 1 / 256, -128)),
     ])
 
 
@@ -121,12 +121,12 @@ def float32_conv_pool_fc_softmax(rng):
     x = ir.Tensor("image", (1, 8, 8, 3), "float32")
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     return _graph(x, [
-        ir.Conv2D("conv1", f32(4, 3, 3, 3), f32(4), padding=shapes.same_padding(8, 3, 1) * 2,
+        ops.Conv2D("conv1", f32(4, 3, 3, 3), f32(4), padding=shapes.same_padding(8, 3, 1) * 2,
                   activation="relu", output=_out("conv1", dtype="float32")),
-        ir.MaxPool2D("pool1", (2, 2), (2, 2), output=_out("pool1", dtype="float32")),
-        ir.Reshape("flatten", output=_out("flatten", dtype="float32")),
-        ir.FullyConnected("fc1", f32(10, 64), f32(10), output=_out("fc1", dtype="float32")),
-        ir.Softmax("probs", beta=0.5, output=_out("probs", dtype="float32")),
+        ops.MaxPool2D("pool1", (2, 2), (2, 2), output=_out("pool1", dtype="float32")),
+        ops.Reshape("flatten", output=_out("flatten", dtype="float32")),
+        ops.FullyConnected("fc1", f32(10, 64), f32(10), output=_out("fc1", dtype="float32")),
+        ops.Softmax("probs", beta=0.5, output=_out("probs", dtype="float32")),
     ])
 
 
@@ -177,8 +177,8 @@ def _assert_value_equal(a, b, what):
 
 def assert_graph_equal(a: ir.Graph, b: ir.Graph):
     _assert_value_equal(a.input, b.input, "input")
-    assert len(a.layers) == len(b.layers)
-    for la, lb in zip(a.layers, b.layers):
+    assert len(a.nodes) == len(b.nodes)
+    for la, lb in zip(a.nodes, b.nodes):
         assert type(la) is type(lb), (la.name, type(la), type(lb))
         for f in dataclasses.fields(la):
             _assert_value_equal(getattr(la, f.name), getattr(lb, f.name), f"{la.name}.{f.name}")
@@ -227,8 +227,8 @@ def test_litert_reference_runs_and_matches_ir(written):
         assert d["index"] == index[t.name]
         _assert_detail_matches(d, t.name, t.shape, t.dtype, t.quant)
         assert interp.get_tensor(d["index"]).shape == tuple(t.shape)
-    for layer in graph.layers:
-        if isinstance(layer, (ir.Conv2D, ir.FullyConnected)):
+    for layer in graph.nodes:
+        if isinstance(layer, (ops.Conv2D, ops.FullyConnected)):
             _assert_detail_matches(details[f"{layer.name}/weights"], f"{layer.name}/weights",
                                    layer.weight.shape, layer.weight.dtype, layer.weight_quant)
             _assert_array_exact(interp.get_tensor(details[f"{layer.name}/weights"]["index"]),
@@ -254,9 +254,9 @@ def _as_written(graph):
     """LiteRT's int8 CONV_2D needs a bias tensor, so a missing one is written as zeros."""
     layers = tuple(
         ir.replace(layer, bias=np.zeros(layer.weight.shape[0], np.int32))
-        if isinstance(layer, ir.Conv2D) and layer.bias is None and layer.weight.dtype == np.int8
-        else layer for layer in graph.layers)
-    return graph.replace(layers=layers)
+        if isinstance(layer, ops.Conv2D) and layer.bias is None and layer.weight.dtype == np.int8
+        else layer for layer in graph.nodes)
+    return graph.replace(nodes=layers)
 
 
 def test_round_trip_equals_ir(written):
@@ -367,9 +367,9 @@ def test_reads_deprecated_builtin_code_only_and_duplicate_names():
     tensors = model.subgraphs[0].tensors
     tensors[1].name = tensors[2].name = b"act"
     back = from_flatbuffer(_pack(model), "old.tflite")
-    kinds = [layer.kind for layer in back.graph.layers]
+    kinds = [layer.kind for layer in back.graph.nodes]
     assert kinds == ["relu", "relu6", "tanh", "sigmoid"]
-    assert [layer.name for layer in back.graph.layers[:2]] == ["act#1", "act#2"]
+    assert [layer.name for layer in back.graph.nodes[:2]] == ["act#1", "act#2"]
     assert back.tensor_index["act#2"] == 2
 
 
@@ -397,18 +397,18 @@ def test_truncated(tmp_path):
             load_tflite(path)
 
 
-def _add_model():
-    """A float model with one ADD op, built through the object API."""
+def _binary_model(op_name="SQUARED_DIFFERENCE"):
+    """A float model with one binary op edgecnn does not run, built through the object API."""
     tensors = []
     for i, name in enumerate((b"a", b"b", b"sum")):
         t = fb.TensorT()
         t.name, t.shape, t.type = name, [1, 4], fb.TensorType.FLOAT32
         tensors.append(t)
     code = fb.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.ADD
+    code.builtinCode = getattr(fb.BuiltinOperator, op_name)
+    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
     op = fb.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
-    op.builtinOptionsType, op.builtinOptions = fb.BuiltinOptions.AddOptions, fb.AddOptionsT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 0], [2]
     sub = fb.SubGraphT()
     sub.tensors, sub.operators, sub.inputs, sub.outputs = tensors, [op], [0], [2]
     model = fb.ModelT()
@@ -417,14 +417,14 @@ def _add_model():
     return model
 
 
-def test_unsupported_op_add(tmp_path):
-    path = tmp_path / "add.tflite"
-    path.write_bytes(_pack(_add_model()))
+def test_unsupported_op_names_it_and_the_supported_list(tmp_path):
+    path = tmp_path / "sqd.tflite"
+    path.write_bytes(_pack(_binary_model()))
     Interpreter(model_path=str(path)).allocate_tensors()  # a valid model, just not ours
     with pytest.raises(UnsupportedOpError) as e:
         load_tflite(path)
     msg = str(e.value)
-    assert "operator 0 is ADD" in msg and "add.tflite" in msg
+    assert "operator 0 is SQUARED_DIFFERENCE" in msg and "sqd.tflite" in msg
     assert all(op in msg for op in SUPPORTED_OPS)
 
 
@@ -448,11 +448,22 @@ def test_unsupported_channel_padding():
         from_flatbuffer(_pack(model), "m.tflite")
 
 
-def test_non_sequential_graph_is_refused():
+def test_a_branching_graph_is_read_by_tensor_name():
     graph = standalone_relu_relu6_tanh_sigmoid(np.random.default_rng(0))
     model = fb.ModelT.InitFromPackedBuf(to_flatbuffer(graph), 0)
-    model.subgraphs[0].operators[2].inputs = [0]  # tanh reads the model input
-    with pytest.raises(UnsupportedOpError, match=r"operator 2 \(TANH\) reads 'image'.*sequential"):
+    model.subgraphs[0].operators[2].inputs = [0]  # tanh reads the model input, not relu6
+    back = from_flatbuffer(_pack(model), "m.tflite").graph
+    assert back.nodes[2].inputs == ("image",) and back.nodes[3].inputs == (back.nodes[2].name,)
+    assert back.consumers("image") == [back.nodes[0], back.nodes[2]]
+
+
+def test_an_operator_reading_a_tensor_before_it_is_written_is_refused():
+    graph = standalone_relu_relu6_tanh_sigmoid(np.random.default_rng(0))
+    model = fb.ModelT.InitFromPackedBuf(to_flatbuffer(graph), 0)
+    ops_ = model.subgraphs[0].operators
+    ops_[0].inputs, ops_[1].inputs = list(ops_[1].outputs), [0]  # relu reads relu6's output
+    with pytest.raises(ModelFormatError, match=r"operator 0 \(RELU\) reads tensor 'relu6' "
+                                               "before any operator writes it"):
         from_flatbuffer(_pack(model), "m.tflite")
 
 
@@ -500,7 +511,7 @@ def test_explicit_padding_is_refused_naming_the_layer():
 def test_batchnorm_cannot_be_written():
     x = ir.Tensor("image", (1, 4, 4, 2), "float32")
     ones = np.ones(2, np.float32)
-    graph = _graph(x, [ir.BatchNorm("bn", ones, ones, ones, ones, 1e-5,
+    graph = _graph(x, [ops.BatchNorm("bn", ones, ones, ones, ones, 1e-5,
                                     output=_out("bn", dtype="float32"))])
     with pytest.raises(UnsupportedOpError, match="bn: BatchNorm.*fold"):
         to_flatbuffer(graph)
@@ -508,8 +519,8 @@ def test_batchnorm_cannot_be_written():
 
 def test_duplicate_ir_tensor_names_are_refused():
     x = ir.Tensor("image", (1, 4, 4, 2), "int8", Q(0.05, 0))
-    graph = _graph(x, [ir.Activation("image", "relu", output=_out("image", 0.05, 0))])
-    with pytest.raises(ArchitectureError, match="'image' is used twice"):
+    graph = ir.sequential(x, [ops.Activation("image", "relu", output=_out("image", 0.05, 0))])
+    with pytest.raises(ArchitectureError, match="writes tensor 'image', which is already written"):
         to_flatbuffer(graph)
 
 

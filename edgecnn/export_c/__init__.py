@@ -1,16 +1,17 @@
 """``edgecnn export-c``: an int8 .tflite as a C99 firmware project (host or Cortex-M under QEMU).
 
-The model is read and prepared exactly as the Python runtime prepares it, with a recording
-backend in place of the kernels: every kernel call records the parameters prepare derived
-(multipliers, shifts, clamps, tables), so the C gets the very numbers the Python runtime uses.
-The C kernels (firmware_stubs/) are the twins of edgecnn/reference/*.py; with the same rounding
-policy the firmware equals ``Runtime(graph, "reference", rounding)`` bit for bit.
+The model is read and prepared exactly as the Python runtime prepares it (``prepare_calls``):
+each op writes its own C statement from the parameters prepare derived (multipliers, shifts,
+clamps, tables), so the C gets the very numbers the Python runtime uses. The C kernels
+(firmware_stubs/) are the twins of edgecnn/reference/*.py; with the same rounding policy the
+firmware equals ``Runtime(graph, "reference", rounding)`` bit for bit.
 
-Memory: one static arena planned in plan.py (kernel scratch included); weights and parameters
-are ``const`` (flash); nothing allocates. Targets and their limits are in targets.py, the C text
-in codegen.py; conv and fully connected are packed per kernel by kernels.py (exact_f64.py proves
-LiteRT's double-precision FC rescale in integers); board.py and readme.py write what a board
-needs (model.h constants, labels, the --images check files, README.md).
+Memory: one static arena from edgecnn.memory, the planner the Python runtime uses (kernel
+scratch included); weights and parameters are ``const`` (flash); nothing allocates. Targets and
+their limits are in targets.py, the C-writing helpers in codegen.py, and text from the model
+reaches the C only through ctext.py. Conv and fully connected are packed for their kernels by
+kernels.py (exact_f64.py proves LiteRT's double-precision FC rescale in integers); board.py and
+readme.py write what a board needs (model.h constants, labels, --images check files, README).
 """
 
 from __future__ import annotations
@@ -25,21 +26,22 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputFileError, UsageError
+from ..memory import nbytes, plan_memory
+from ..prepare import prepare_calls
 from ..reference import params as P
 from ..tflite.reader import load_tflite
 from ..tflite.validate import DEFAULT_MAX_MEMORY
 from . import ctext
 from .board import board_blocks, image_inputs, write_check_files
-from .codegen import Constants, layer_call
-from .kernels import FORMAT_VERSION, PATHS, Emitter, scratch_bytes
+from .codegen import CContext, Constants
+from .kernels import FORMAT_VERSION, PATHS, ExportLog, scratch_bytes
 from .readme import readme_text, rounding_lines
-from .plan import nbytes, plan_arena, record_steps, scratch_key
 from .targets import RUNTIME_STATIC_BYTES, STACK_BYTES, TARGETS, Target, target_mk
 
 __all__ = ["export_c", "format_export", "ExportReport", "TARGETS", "stubs_dir"]
 
-KERNEL_SRCS = ("ec_conv.c", "ec_fully_connected.c", "ec_pool.c", "ec_elementwise.c",
-               "ec_softmax.c")
+KERNEL_SRCS = ("ec_conv.c", "ec_depthwise.c", "ec_fully_connected.c", "ec_pool.c",
+               "ec_elementwise.c", "ec_softmax.c", "ec_add.c", "ec_concat.c", "ec_mean.c")
 COMMON_FILES = ("Makefile", "ec_kernels.h", "ec_simd.h", "ec_port.h", "fixedpoint.h",
                 "model_test.c", "ec_port_host.c", "ec_port_semihost.c",
                 "startup_cortexm.c") + KERNEL_SRCS
@@ -57,7 +59,7 @@ class ExportReport:
     stack_bytes: int
     rows: list
     files: list = field(default_factory=list)
-    notes: list = field(default_factory=list)  # (layer, rounding it runs) of packed kernels
+    notes: list = field(default_factory=list)  # (node, rounding it runs) of packed kernels
     images: int = 0  # records in in.bin (--images)
     budget: tuple = (0, 0)  # --flash, --ram the model had to fit (0: the board's)
 
@@ -140,25 +142,23 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     inputs, image_names = image_inputs(graph, model_path, images) if images else ([], [])
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    steps = record_steps(graph, rounding)
-    scratch = {i: scratch_bytes(kernel, step, args) for i, (step, kernel, args) in enumerate(steps)}
-    rows, offsets, arena = plan_arena(graph, steps, scratch)
-    consts, layers, calls, profiled = Constants(), [], [], []
-    emitter = Emitter(consts, layers)
-    for index, (step, kernel, args) in enumerate(steps):
-        if kernel is None:
+    steps = prepare_calls(graph, rounding)
+    plan = plan_memory(graph, steps, scratch={i: scratch_bytes(call)
+                                              for i, (_, call) in enumerate(steps)})
+    offsets, rows, arena = plan.offsets, plan.rows, plan.arena_bytes
+    consts, layers, calls, profiled, log = Constants(), [], [], [], ExportLog()
+    for index, (node, call) in enumerate(steps):
+        if call.kernel is None:
             continue
-        src = f"ec_arena.bytes + {offsets[step.layer.inputs[0]]}"
-        dst = f"ec_arena.bytes + {offsets[step.layer.output.name]}"
-        tmp = f"ec_arena.bytes + {offsets.get(scratch_key(index), 0)}"
-        cn = ctext.identifier(index, step.layer.name)
-        call = (emitter.call(step, kernel, args, src, dst, cn, tmp)
-                or layer_call(step, kernel, args, consts, layers, src, dst, cn))
-        calls.append(f"    {call}  /* {ctext.comment(step.layer.name)} */\n"
+        srcs = [f"ec_arena.bytes + {offsets[name]}" for name in node.inputs]
+        dst = f"ec_arena.bytes + {offsets[node.output.name]}"
+        tmp = f"ec_arena.bytes + {plan.scratch[index]}" if index in plan.scratch else "0"
+        c = CContext(consts, layers, ctext.identifier(index, node.name), srcs, dst, tmp, log)
+        calls.append(f"    {node.emit_c(call, c)}  /* {ctext.comment(node.name)} */\n"
                      f"    EC_PROFILE_MARK({len(profiled)});\n")
-        profiled.append(f"{type(step.layer).__name__} {step.layer.name}")
+        profiled.append(f"{node.display_name()} {node.name}")
     report = ExportReport(model_path, out_dir, tgt, rounding, consts.bytes, tgt.code_bytes, arena,
-                          0 if tgt.is_host else STACK_BYTES, rows, notes=emitter.notes,
+                          0 if tgt.is_host else STACK_BYTES, rows, notes=log.notes,
                           images=len(inputs), budget=(flash_budget, ram_budget))
     _check_fits(report)
     board_decls, board_defs = board_blocks(graph, profiled)
@@ -166,7 +166,7 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     out, inp = graph.output, graph.input
     prov = _provenance(model_path, digest, tgt, rounding, command_line)
     plan_comment = "\n".join(f" *   {r.offset:>8} +{r.bytes:<8} {ctext.comment(r.tensor)} {r.shape}"
-                             + (f" (alias of {ctext.comment(r.alias_of)})" if r.alias_of else "")
+                             + (f" (shares {ctext.comment(r.shares)})" if r.shares else "")
                              for r in rows)
     fill = dict(
         provenance=prov, format_version=FORMAT_VERSION, input_bytes=nbytes(inp),
@@ -188,9 +188,10 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
         template = string.Template((stubs / "templates" / f"{name}.in").read_text())
         Path(out_dir, name).write_text(template.substitute(fill))
         written.append(name)
-    Path(out_dir, "ec_config.h").write_text(emitter.config_header())
-    Path(out_dir, "README.md").write_text(readme_text(report, graph, len(inputs)))
-    written += ["ec_config.h", "README.md"]
+    Path(out_dir, "ec_config.h").write_text(log.config_header())
+    written.append("ec_config.h")
+    Path(out_dir, "README.md").write_text(readme_text(report, graph, len(inputs), written))
+    written.append("README.md")
     if inputs:
         write_check_files(out_dir, graph, inputs, image_names, rounding)
         written += ["in.bin", "expected.txt", "in.txt"]
@@ -201,13 +202,12 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
 def format_export(report: ExportReport) -> str:
     """The human summary export-c prints: memory, then the arena plan per layer."""
     t = report.target
-    code = f"~{report.code_bytes:,}"
     if t.is_host:
         flash = (f"flash: {report.weights_bytes:,} bytes of weights and parameters (code: the "
                  "host toolchain's, not counted)")
     else:
         flash = (f"flash: ~{report.flash_bytes:,} bytes = {report.weights_bytes:,} weights and "
-                 f"parameters + {code} code (make size gives the exact figure)")
+                 f"parameters + ~{report.code_bytes:,} code (make size gives the exact figure)")
     lines = [f"wrote {len(report.files)} files to {report.out_dir} (target {t.name}, kernels: "
              f"{PATHS[t.kernel_path]}); build with: make -C {report.out_dir}",
              flash,
@@ -220,9 +220,9 @@ def format_export(report: ExportReport) -> str:
         lines.append(f"in.bin: {report.images} image(s) (in.txt), expected.txt: edgecnn's outputs; "
                      f"compare with: make -C {report.out_dir} check")
     lines.append("arena plan:")
-    lines.append(f"  {'layer':<20} {'op':<15} {'shape':<18} {'bytes':>8} {'offset':>8}")
+    lines.append(f"  {'node':<20} {'op':<15} {'shape':<18} {'bytes':>8} {'offset':>8}")
     for r in report.rows:
-        alias = f"  alias of {r.alias_of}" if r.alias_of else ""
-        lines.append(f"  {r.layer:<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
+        alias = f"  shares {r.shares}" if r.shares else ""
+        lines.append(f"  {r.node:<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
                      f"{r.offset:>8,}{alias}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""C text for one prepared step: const arrays (flash), parameter records, the kernel call.
+"""The C-writing context the ops' ``emit_c`` use: const arrays (flash), parameter records.
 
 Field names of the records are those of edgecnn/reference/params.py; doubles are written as C99
 hex float literals, so every scale reaches the C compiler exactly.
@@ -6,12 +6,10 @@ hex float literals, so every scale reaches the C compiler exactly.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..errors import UnsupportedOpError
-
+from ..reference import params as P
 
 def c_double(v: float) -> str:
     return float(v).hex()  # C99 hex float literal: exact, no decimal round trip
@@ -48,43 +46,77 @@ def _struct(ctype: str, name: str, fields: dict) -> str:
     body = ", ".join(f".{k} = {v}" for k, v in fields.items())
     return f"static const {ctype} {name} = {{{body}}};\n"
 
+class CContext:
+    """What an op's ``emit_c`` writes with: pointers to its inputs and output in the arena,
+    const arrays (flash) and parameter records under identifiers that are edgecnn's own
+    (``prefix``: ctext.identifier, never a name from the model). ``scratch``: the arena
+    address of the node's kernel scratch (kernels.py sizes it), "0" when it has none; ``log``:
+    the rounding policies and per-node notes kernels.ExportLog collects for ec_config.h, the
+    summary and README."""
 
-def _params(ctype: str, cname: str, p, lines: list) -> str:
-    lines.append(_struct(ctype, f"{cname}_params", {k: int(getattr(p, k))
-                                                    for k in p.__dataclass_fields__}))
-    return f"&{cname}_params"
+    def __init__(self, consts: Constants, records: list, prefix: str, srcs: list, dst: str,
+                 scratch: str = "0", log=None):
+        self.consts, self.records, self.prefix = consts, records, prefix
+        self._srcs, self._dst = srcs, dst
+        self.scratch, self.log = scratch, log
 
+    def src_raw(self, i: int) -> str:
+        return self._srcs[i]
 
-def layer_call(step, kernel, args, consts, layers, src, dst, cn) -> str:
-    """The C statement for one step; parameter records go to ``layers``, arrays to ``consts``.
-    Conv and fully connected are packed and emitted by kernels.py (Emitter.call).
-    ``cn`` is the step's identifier prefix (ctext.identifier: edgecnn's own, never a name
-    from the model)."""
-    layer = step.layer
-    i8, o8 = f"(const int8_t *)({src})", f"(int8_t *)({dst})"
-    if kernel in ("max_pool_s8", "avg_pool_s8", "pad_s8"):
-        for which, shape in (("in", step.in_shape), ("out", step.out_shape)):
-            layers.append(_struct("ec_dims_t", f"{cn}_{which}", dict(zip("hwc", shape))))
-    if kernel in ("max_pool_s8", "avg_pool_s8"):
-        pp = _params("ec_pool_params_t", cn, args[0], layers)
-        return f"ec_{kernel}({i8}, &{cn}_in, {pp}, {o8}, &{cn}_out);"
-    if kernel == "pad_s8":
-        top, left, value = args
-        return f"ec_pad_s8({i8}, &{cn}_in, {top}, {left}, {value}, {o8}, &{cn}_out);"
-    n = math.prod(step.in_shape)
-    if kernel == "softmax_s8":
-        pp = _params("ec_softmax_params_t", cn, args[0], layers)
-        return f"ec_softmax_s8({i8}, {n}, {pp}, {o8});"
-    if kernel == "relu_s8_params":
-        pp = _params("ec_relu_params_t", cn, args[0], layers)
-        return f"ec_relu_s8_params({i8}, {n}, {pp}, {o8});"
-    if kernel == "lut_s8":
-        return f"ec_lut_s8({i8}, {n}, {consts.add(f'{cn}_lut', args[0], np.int8)}, {o8});"
-    if kernel == "quantize_s8":
-        scale, zp = args
-        return (f"ec_quantize_s8((const float *)({src}), {n}, (float){c_double(scale)}, {zp}, "
-                f"{o8});")
-    if kernel == "dequantize_s8":
-        scale, zp = args
-        return f"ec_dequantize_s8({i8}, {n}, (float){c_double(scale)}, {zp}, (float *)({dst}));"
-    raise UnsupportedOpError(f"{layer.name}: export-c has no C kernel for {kernel}")
+    @property
+    def dst_raw(self) -> str:
+        return self._dst
+
+    def src(self, i: int) -> str:
+        return f"(const int8_t *)({self._srcs[i]})"
+
+    @property
+    def dst(self) -> str:
+        return f"(int8_t *)({self._dst})"
+
+    @staticmethod
+    def double(v: float) -> str:
+        return c_double(v)
+
+    def const(self, suffix: str, values, dtype) -> str:
+        return self.consts.add(f"{self.prefix}_{suffix}", values, dtype)
+
+    def struct(self, ctype: str, suffix: str, fields: dict) -> str:
+        self.records.append(_struct(ctype, f"{self.prefix}_{suffix}", fields))
+        return f"&{self.prefix}_{suffix}"
+
+    def params(self, ctype: str, record, suffix: str = "params") -> str:
+        """A parameter record whose fields are the dataclass ``record``'s (all ints)."""
+        return self.struct(ctype, suffix, {k: int(getattr(record, k))
+                                           for k in record.__dataclass_fields__})
+
+    def dims(self, which: str, shape3) -> str:
+        return self.struct("ec_dims_t", which, dict(zip("hwc", shape3)))
+
+    def requant(self, rq: P.Requant, channels: int) -> str:
+        """Per-tensor arrays (length 1) are broadcast: the C kernels index them per channel;
+        only the arrays the policy reads are written."""
+        if self.log is not None:
+            self.log.policies.add(rq.policy)
+        rq = P.Requant(*(np.broadcast_to(a, (channels,)) for a in (rq.multiplier, rq.shift,
+                                                                      rq.real_scale)),
+                       rq.policy, rq.output_offset, rq.act_min, rq.act_max)
+        uses_m0 = rq.policy in (P.POLICY_DOUBLE, P.POLICY_SINGLE)
+        fields = {
+            "multiplier": self.const("multiplier", rq.multiplier, np.int32) if uses_m0 else "0",
+            "shift": self.const("shift", rq.shift, np.int32) if uses_m0 else "0",
+            "real_scale": "0" if uses_m0 else self.const("real_scale", rq.real_scale, np.float64),
+            "policy": rq.policy, "output_offset": rq.output_offset, "act_min": rq.act_min,
+            "act_max": rq.act_max}
+        return self.struct("ec_requant_t", "requant", fields)
+
+    @staticmethod
+    def check_accumulator(node, w: np.ndarray, b: np.ndarray, out_axis: int = 0):
+        """The C kernels accumulate in int32 as TFLite does: refuse a node that could overflow
+        (|x - zp| <= 255 per tap)."""
+        per_out = np.abs(np.moveaxis(w.astype(np.int64), out_axis, 0)).reshape(
+            w.shape[out_axis], -1).sum(axis=1) * 255
+        worst = int((per_out + np.abs(b.astype(np.int64))).max())
+        if worst >= 1 << 31:
+            raise UnsupportedOpError(f"{node.name}: the int32 accumulator could reach {worst}; the "
+                                     "C kernels accumulate in int32 like TFLite and cannot run it")

@@ -10,7 +10,7 @@ scratch buffer for the most demanding path (the arena planner places it; plan.py
 |--------------------|------------------------------------------------------------|--------------|
 | conv2d_s8          | OHWI + (-K) % 16 zero bytes; bias + input_offset * sum(w)  | see below    |
 | fully_connected_s8 | (O, N) + (-N) % 16 zero bytes; bias as for conv            | none         |
-| max/avg_pool_s8    | none (codegen.py emits them)                               | none         |
+| max/avg_pool_s8    | none (edgecnn/ops/pool.py emits them)                      | none         |
 
 Folding the input zero point into the bias lets the inner loops multiply raw int8 (Helium's
 VMLADAV takes int8 x int8 only); conv then reads out-of-image taps as the zero point, which
@@ -19,14 +19,14 @@ Requantization arrays hold one entry when every channel shares it. Under LiteRT'
 a layer gets the integer policy f64-int when exact_f64.py proves it equal.
 
 A DSP or Helium path for another op (depthwise, ADD, ...): write it under ``#if EC_PATH_DSP`` /
-``EC_PATH_MVE`` in the op's .c file; if it wants a packed layout or scratch, add a KernelSpec
-to SPECS here (export-c then plans its scratch and emits what ``emit`` returns).
+``EC_PATH_MVE`` in the op's .c file (ec_simd.h has the path macros and shared helpers). If it
+wants a packed layout, write the op's ``emit_c`` (edgecnn/ops/) as emit_conv does here (fold the
+bias, compact the requant arrays, pad the weights); if it wants scratch, add its size function
+to SCRATCH: export-c plans it in the arena (edgecnn/memory.py) and hands its address to
+``emit_c`` as ``c.scratch``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -38,16 +38,10 @@ FORMAT_VERSION = 2  # EC_FORMAT_VERSION in firmware_stubs/ec_kernels.h
 PATHS = {"c": "plain C99", "dsp": "Armv7E-M DSP (SMLAD)", "mve": "Helium MVE (VMLADAV)"}
 
 
-@dataclass(frozen=True)
-class KernelSpec:
-    scratch: Callable  # (step, args) -> bytes the kernel needs during its step
-    emit: Callable  # (Emitter, step, args, src, dst, cn, scratch) -> the C call
-
-
 MVE_PIXELS = 4  # EC_MVE_PIXELS in firmware_stubs/ec_conv.c
 
 
-def conv_scratch(step, args) -> int:
+def conv_scratch(args) -> int:
     """ec_conv2d_s8: DSP, two interleaved int16 im2col columns plus one int8 column of K4 = K
     rounded up to 4 taps (5 * K4 bytes); Helium, MVE_PIXELS int8 columns of K rounded up to 16;
     plain C none."""
@@ -94,41 +88,12 @@ def rounding_note(rq: P.Requant) -> str:
             POLICY_F64_INT: "f64-int (LiteRT's f64, proved equal in integers)"}[rq.policy]
 
 
-class Emitter:
-    """C records for the packed kernels, into codegen's Constants (flash) and layer records;
-    ``notes`` collects (layer name, rounding) for the summary and README."""
+class ExportLog:
+    """What an export learned while emitting: the rounding policies in use (ec_config.h compiles
+    only those) and, per packed layer, the rounding it runs (summary, README)."""
 
-    def __init__(self, consts, layers: list):
-        self.consts, self.layers, self.notes = consts, layers, []
-        self.policies = set()
-
-    def call(self, step, kernel: str, args, src: str, dst: str, cn: str, scratch: str):
-        """The C statement for a packed kernel, or None when codegen.py emits this one."""
-        spec = SPECS.get(kernel)
-        return None if spec is None else spec.emit(self, step, args, src, dst, cn, scratch)
-
-    def requant(self, cn: str, rq: P.Requant) -> str:
-        self.policies.add(rq.policy)
-        rq, per_channel = compact_requant(rq)
-        uses_m0 = rq.policy in (P.POLICY_DOUBLE, P.POLICY_SINGLE, POLICY_F64_INT)
-        add = self.consts.add
-        fields = dict(
-            multiplier=add(f"{cn}_multiplier", rq.multiplier, np.int32) if uses_m0 else "0",
-            shift=add(f"{cn}_shift", rq.shift, np.int32) if uses_m0 else "0",
-            real_scale="0" if uses_m0 else add(f"{cn}_real_scale", rq.real_scale, np.float64),
-            policy=rq.policy, output_offset=rq.output_offset, act_min=rq.act_min,
-            act_max=rq.act_max)
-        body = ", ".join(f".{k} = {v}" for k, v in fields.items())
-        return f".rq = {{{body}}}, .rq_per_channel = {per_channel}"
-
-    def weights(self, cn: str, w: np.ndarray, b: np.ndarray) -> str:
-        """The weights then the zero bytes the kernels' last loads may reach past the last row:
-        16-byte (Helium) and word (DSP) loads over a row of K bytes padded to a multiple of 16
-        (of 4) read up to (-K) % 16 bytes beyond it."""
-        tail = np.zeros(-int(np.prod(w.shape[1:])) % 16, np.int8)
-        wn = self.consts.add(f"{cn}_weight", np.concatenate([w.ravel(), tail]), np.int8)
-        return f".weight = {wn}, .bias = {self.consts.add(f'{cn}_bias', b, np.int32)}"
-
+    def __init__(self):
+        self.notes, self.policies = [], set()
 
     def config_header(self) -> str:
         """ec_config.h for the project: only the rounding policies its layers use compile."""
@@ -141,42 +106,70 @@ class Emitter:
                 "\n#endif /* EDGECNN_CONFIG_H */\n")
 
 
+def _requant_fields(c, rq: P.Requant) -> str:
+    """The layer record's ``.rq`` (arrays of one entry when all channels share them)."""
+    if c.log is not None:
+        c.log.policies.add(rq.policy)
+    rq, per_channel = compact_requant(rq)
+    uses_m0 = rq.policy in (P.POLICY_DOUBLE, P.POLICY_SINGLE, POLICY_F64_INT)
+    fields = dict(
+        multiplier=c.const("multiplier", rq.multiplier, np.int32) if uses_m0 else "0",
+        shift=c.const("shift", rq.shift, np.int32) if uses_m0 else "0",
+        real_scale="0" if uses_m0 else c.const("real_scale", rq.real_scale, np.float64),
+        policy=rq.policy, output_offset=rq.output_offset, act_min=rq.act_min,
+        act_max=rq.act_max)
+    body = ", ".join(f".{k} = {v}" for k, v in fields.items())
+    return f".rq = {{{body}}}, .rq_per_channel = {per_channel}"
+
+
+def _weights(c, w: np.ndarray, b: np.ndarray) -> str:
+    """The weights then the zero bytes the kernels' last loads may reach past the last row:
+    16-byte (Helium) and word (DSP) loads over a row of K bytes padded to a multiple of 16
+    (of 4) read up to (-K) % 16 bytes beyond it."""
+    tail = np.zeros(-int(np.prod(w.shape[1:])) % 16, np.int8)
+    wn = c.const("weight", np.concatenate([w.ravel(), tail]), np.int8)
+    return f".weight = {wn}, .bias = {c.const('bias', b, np.int32)}"
+
+
 def _dims(shape) -> str:
     return "{" + ", ".join(str(int(v)) for v in shape) + "}"
 
 
-def emit_conv(em: Emitter, step, args, src, dst, cn, scratch) -> str:
-    w, b, p, rq = args
-    where = step.layer.name
+def _packed_requant(node, c, w, b, p, rq):
     rq = exact_requant(rq, w, b, p.input_offset)
-    em.notes.append((where, rounding_note(rq)))
+    if c.log is not None:
+        c.log.notes.append((node.name, rounding_note(rq)))
+    return rq
+
+
+def emit_conv(node, call, c) -> str:
+    """ops/conv2d.py's C: the packed layer record and the ec_conv2d_s8 call."""
+    w, b, p, rq = call.args
+    rq = _packed_requant(node, c, w, b, p, rq)
     params = ", ".join(f".{k} = {int(getattr(p, k))}" for k in p.__dataclass_fields__)
-    em.layers.append(
-        f"static const ec_conv_layer_t {cn}_layer = {{.in = {_dims(step.in_shape)}, "
-        f".out = {_dims(step.out_shape)}, .kh = {w.shape[1]}, .kw = {w.shape[2]}, "
-        f".p = {{{params}}}, {em.weights(cn, w, fold_bias(w, b, p.input_offset, where))}, "
-        f"{em.requant(cn, rq)}}};\n")
-    return (f"ec_conv2d_s8(&{cn}_layer, (const int8_t *)({src}), (int8_t *)({dst}), "
-            f"(int8_t *)({scratch}));")
+    c.records.append(
+        f"static const ec_conv_layer_t {c.prefix}_layer = {{.in = {_dims(call.in_shapes[0])}, "
+        f".out = {_dims(call.out_shape)}, .kh = {w.shape[1]}, .kw = {w.shape[2]}, "
+        f".p = {{{params}}}, {_weights(c, w, fold_bias(w, b, p.input_offset, node.name))}, "
+        f"{_requant_fields(c, rq)}}};\n")
+    return f"ec_conv2d_s8(&{c.prefix}_layer, {c.src(0)}, {c.dst}, (int8_t *)({c.scratch}));"
 
 
-def emit_fc(em: Emitter, step, args, src, dst, cn, scratch) -> str:
-    w, b, p, rq = args
-    where = step.layer.name
-    rq = exact_requant(rq, w, b, p.input_offset)
-    em.notes.append((where, rounding_note(rq)))
-    em.layers.append(
-        f"static const ec_fc_layer_t {cn}_layer = {{.n_in = {w.shape[1]}, .n_out = {w.shape[0]}, "
-        f"{em.weights(cn, w, fold_bias(w, b, p.input_offset, where))}, {em.requant(cn, rq)}}};\n")
-    return f"ec_fully_connected_s8(&{cn}_layer, (const int8_t *)({src}), (int8_t *)({dst}));"
+def emit_fc(node, call, c) -> str:
+    """ops/fully_connected.py's C: the packed layer record and the call."""
+    w, b, p, rq = call.args
+    rq = _packed_requant(node, c, w, b, p, rq)
+    c.records.append(
+        f"static const ec_fc_layer_t {c.prefix}_layer = {{.n_in = {w.shape[1]}, "
+        f".n_out = {w.shape[0]}, {_weights(c, w, fold_bias(w, b, p.input_offset, node.name))}, "
+        f"{_requant_fields(c, rq)}}};\n")
+    return f"ec_fully_connected_s8(&{c.prefix}_layer, {c.src(0)}, {c.dst});"
 
 
-SPECS = {
-    "conv2d_s8": KernelSpec(conv_scratch, emit_conv),
-    "fully_connected_s8": KernelSpec(lambda step, args: 0, emit_fc),
-}
+SCRATCH = {"conv2d_s8": conv_scratch}  # kernel -> (args) -> bytes during its step
 
 
-def scratch_bytes(kernel: str, step, args) -> int:
-    spec = SPECS.get(kernel)
-    return spec.scratch(step, args) if spec is not None else 0
+def scratch_bytes(call) -> int:
+    """Bytes of arena scratch the step's kernel needs (0 for most)."""
+    size = SCRATCH.get(call.kernel)
+    return size(call.args) if size is not None else 0

@@ -11,10 +11,8 @@ import os
 
 from . import ctext
 from .kernels import PATHS
-from .plan import nbytes
+from ..memory import nbytes
 
-APP_FILES = ("model.c", "model.h", "ec_kernels.h", "ec_simd.h", "ec_config.h", "fixedpoint.h",
-             "ec_conv.c", "ec_fully_connected.c", "ec_pool.c", "ec_elementwise.c", "ec_softmax.c")
 TEST_FILES = ("model_test.c", "ec_port.h", "ec_port_host.c", "ec_port_semihost.c",
               "startup_cortexm.c", "Makefile", "target.mk")
 
@@ -84,8 +82,12 @@ def _output_text(graph) -> str:
     return "\n".join(text)
 
 
-def readme_text(report, graph, images: int) -> str:
+def readme_text(report, graph, images: int, files) -> str:
+    """``files``: what export-c wrote; its C sources and headers but the test harness's are
+    what an application adds."""
     t = report.target
+    app = [f for f in files if f.endswith((".c", ".h")) and f not in TEST_FILES]
+    kernels = " ".join(f for f in app if f.startswith("ec_") and f.endswith(".c"))
     model = ctext.markdown(os.path.basename(report.model), limit=80)
     check = (f"`make check` runs the program on `in.bin` ({images} image(s) from `--images`, "
              "listed in `in.txt`) and compares its outputs with `expected.txt`, which edgecnn's "
@@ -130,7 +132,7 @@ before the next invoke.
 
 ## In your project
 
-Add these files to your sources: {", ".join(f"`{f}`" for f in APP_FILES)}. Leave out the
+Add these files to your sources: {", ".join(f"`{f}`" for f in app)}. Leave out the
 test harness ({", ".join(f"`{f}`" for f in TEST_FILES)}, the `*.ld` linker scripts): your
 board's startup code, linker script and I/O replace them. Compile as C99 or later, with `-O2`
 and the compiler's `-mcpu` for your core: the kernels pick their path from the core's feature
@@ -144,8 +146,7 @@ planned for {t.name}: {PATHS[t.kernel_path]}.
 - **Arduino**: put the files in the sketch folder (or its `src/` folder) next to the `.ino`;
   include `"model.h"` inside `extern "C" {{ }}` from C++ code. On Cortex-M4 boards (Nano 33 BLE,
   Portenta M4) the DSP path compiles in; on AVR boards the model must fit their RAM.
-- **Zephyr**: in `CMakeLists.txt`, `target_sources(app PRIVATE model.c ec_conv.c
-  ec_fully_connected.c ec_pool.c ec_elementwise.c ec_softmax.c)` and
+- **Zephyr**: in `CMakeLists.txt`, `target_sources(app PRIVATE model.c {kernels})` and
   `target_include_directories(app PRIVATE .)`; a model with float input or output needs
   `CONFIG_FPU=y` on cores with an FPU.
 

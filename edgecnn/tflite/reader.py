@@ -1,12 +1,17 @@
 """.tflite flatbuffer -> IR graph: our files and int8 files from TensorFlow's converter.
 
-One subgraph, a sequential chain of supported builtin ops (each reads the previous op's
-output as its data input). SAME/VALID become explicit IR padding for the op's input shape.
-Weights come out as numpy arrays in the file's dtype and layout (conv OHWI, fully connected
-(O, I)), with their quantization (per-channel scales, zero points, quantized_dimension).
-Layer names are output tensor names; a name used twice gets a ``#<tensor index>`` suffix.
-Before any of that, ``validate`` checks the file's structure and every tensor, buffer,
-quantization and operator, and refuses a model whose tensors exceed ``max_memory`` bytes.
+One subgraph: a DAG of supported builtin ops with one image input and one or more outputs.
+Each operator is read by the node class that registers its builtin name
+(``edgecnn.ops.TFLITE_READERS``: ``from_tflite``), through the helpers of ``_Reader`` below;
+SAME/VALID become explicit IR padding for the op's input shape. Weights come out as numpy
+arrays in the file's dtype and layout (conv OHWI, fully connected (O, I)), with their
+quantization (per-channel scales, zero points, quantized_dimension). Node names are output
+tensor names; a name used twice gets a ``#<tensor index>`` suffix.
+
+Shape arithmetic that Google's converter writes for a dynamic batch (SHAPE -> STRIDED_SLICE ->
+PACK -> RESHAPE) is folded here, at batch 1, into constants (``shape_ops``); what remains is
+a static RESHAPE. Before any of that, ``validate`` checks the file's structure and every tensor,
+buffer, quantization and operator, and refuses a model whose tensors exceed ``max_memory``.
 """
 
 from __future__ import annotations
@@ -17,15 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ir, shapes
+from .. import ir, ops, shapes
 from ..errors import ArchitectureError, InputFileError, ModelFormatError, UnsupportedOpError
-from . import metadata, schema, validate
+from . import metadata, schema, shape_ops, validate
 from .validate import DEFAULT_MAX_MEMORY
 
 _NUMPY_TYPES = {"FLOAT32": np.float32, "INT8": np.int8, "INT32": np.int32, "INT64": np.int64,
                 "UINT8": np.uint8, "INT16": np.int16, "FLOAT16": np.float16}
 _FUSED = {"NONE": "none", "RELU": "relu", "RELU6": "relu6"}
-_STANDALONE = {"RELU": "relu", "RELU6": "relu6", "TANH": "tanh", "LOGISTIC": "sigmoid"}
 
 
 @dataclass
@@ -94,6 +98,8 @@ class _Reader:
         self.tensors = self.sub.tensors or []
         self.names = self._unique_names()
         self.acts: dict[int, ir.Tensor] = {}
+        self.by_name: dict[str, ir.Tensor] = {}  # the same tensors by (unique) name
+        self.folded: dict[int, np.ndarray] = {}  # constants computed from shape arithmetic
 
     # --- tensors ----------------------------------------------------------------------
 
@@ -133,7 +139,9 @@ class _Reader:
         return ir.QuantParams(scale, zp, int(q.quantizedDimension))
 
     def const(self, i: int, where: str) -> np.ndarray:
-        """A constant tensor's data, as a fresh numpy array of the file's dtype and shape."""
+        """A constant tensor's data, as a numpy array of the file's dtype and shape."""
+        if i in self.folded:
+            return self.folded[i]
         t = self.tensor(i, where)
         dtype = _NUMPY_TYPES.get(self.type_name(t))
         if dtype is None:
@@ -179,6 +187,7 @@ class _Reader:
             raise UnsupportedOpError(f"{self.file}: {where}: activation '{self.names[i]}' is "
                                      "quantized per channel; edgecnn expects per-tensor")
         self.acts[i] = ir.Tensor(self.names[i], self.shape(t), kind.lower(), quant)
+        self.by_name[self.names[i]] = self.acts[i]
         return self.acts[i]
 
     # --- the graph --------------------------------------------------------------------
@@ -193,47 +202,65 @@ class _Reader:
             return f"CUSTOM({_text(oc.customCode)})"
         return self.op_names.get(code, f"builtin {code}")
 
+    def is_const(self, i: int) -> bool:
+        if i in self.folded:
+            return True
+        raw = self.buffer_bytes(self.tensor(i, "an operator").buffer, "an operator")
+        return raw is not None and len(raw) > 0
+
+    def op_input(self, op: "_Op", k: int) -> ir.Tensor:
+        """Input ``k`` of ``op`` as an activation tensor the graph has already produced."""
+        if k >= len(op.inputs) or op.inputs[k] < 0:
+            self.fail(f"{op.where}: input {k} is missing")
+        i = op.inputs[k]
+        if self.is_const(i):
+            raise UnsupportedOpError(
+                f"{self.file}: {op.where}: input {k} '{validate.label(self.names[i])}' is a "
+                "constant; edgecnn reads this op with an activation there")
+        if i not in self.acts:
+            self.fail(f"{op.where} reads tensor '{validate.label(self.names[i])}' before any "
+                      "operator writes it (not the model input, not a constant)")
+        return self.acts[i]
+
     def read(self) -> TfliteModel:
         sub = self.sub
-        ins, outs = list(sub.inputs if sub.inputs is not None else []), \
-            list(sub.outputs if sub.outputs is not None else [])
-        if len(ins) != 1 or len(outs) != 1:
-            raise UnsupportedOpError(f"{self.file}: has {len(ins)} inputs and {len(outs)} outputs; "
-                                     "edgecnn reads single-input, single-output models")
-        prev = int(ins[0])
-        graph_input = self.act(prev, "the model input")
-        layers = []
-        for k, op in enumerate(sub.operators or []):
-            name = self.op_name(op, k)
-            handler = _HANDLERS.get(name)
-            if handler is None:
+        ins = [int(i) for i in (sub.inputs if sub.inputs is not None else [])]
+        outs = [int(i) for i in (sub.outputs if sub.outputs is not None else [])]
+        if len(ins) != 1 or not outs:
+            raise UnsupportedOpError(f"{self.file}: has {len(ins)} inputs and {len(outs)} "
+                                     "outputs; edgecnn reads models with one input and one or "
+                                     "more outputs")
+        graph_input = self.act(ins[0], "the model input")
+        nodes = []
+        for k, raw_op in enumerate(sub.operators or []):
+            name = self.op_name(raw_op, k)
+            op = _Op(raw_op, [int(i) for i in (raw_op.inputs if raw_op.inputs is not None else [])],
+                     [int(i) for i in (raw_op.outputs if raw_op.outputs is not None else [])],
+                     f"operator {k} ({name})", name)
+            if name in shape_ops.FOLDERS:
+                shape_ops.fold(self, op)
+                continue
+            cls = ops.TFLITE_READERS.get(name)
+            if cls is None:
                 raise UnsupportedOpError(
                     f"{self.file}: operator {k} is {name}, which edgecnn does not support "
-                    f"(supported: {', '.join(_HANDLERS)})")
-            op_ins = [int(i) for i in (op.inputs if op.inputs is not None else [])]
-            op_outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
-            where = f"operator {k} ({name})"
-            if len(op_outs) != 1:
-                raise UnsupportedOpError(f"{self.file}: {where} has {len(op_outs)} outputs; "
+                    f"(supported: {', '.join(ops.SUPPORTED_TFLITE_OPS)})")
+            if len(op.outputs) != 1:
+                raise UnsupportedOpError(f"{self.file}: {op.where} has {len(op.outputs)} outputs; "
                                          "edgecnn supports one")
-            if not op_ins or op_ins[0] != prev:
-                got = self.names[op_ins[0]] if op_ins and 0 <= op_ins[0] < len(self.names) else None
-                raise UnsupportedOpError(
-                    f"{self.file}: {where} reads '{got}' instead of the previous op's output "
-                    f"'{self.names[prev]}'; edgecnn reads sequential chains only")
-            x = self.act(prev, where)
-            out = self.act(op_outs[0], where)
-            layer = handler(self, _Op(op, op_ins, where), x, out)
-            layer = ir.replace(layer, name=out.name, inputs=(x.name,), output=out)
-            self.check_output_shape(layer, x, out, where)
-            layers.append(layer)
-            prev = op_outs[0]
-        if int(outs[0]) != prev:
-            raise UnsupportedOpError(f"{self.file}: the model output is not the last op's output; "
-                                     "edgecnn reads sequential chains only")
+            out = self.act(op.outputs[0], op.where)
+            op.name = out.name
+            node = cls.from_tflite(self, op)
+            node = ir.replace(node, name=out.name, output=out)
+            self.check_output_shape(node, op)
+            nodes.append(node)
+        for i in outs:
+            if i not in self.acts:
+                self.fail(f"model output '{validate.label(self.names[i])}' is not written by any "
+                          "operator edgecnn runs")
         meta = self.metadata()
         graph = ir.Graph(
-            input=graph_input, layers=tuple(layers),
+            input=graph_input, nodes=tuple(nodes), outputs=tuple(self.acts[i].name for i in outs),
             preprocess=meta.preprocess if meta else None,
             labels=meta.labels if meta else (),
             name=(meta.graph_name if meta and meta.graph_name else
@@ -241,17 +268,74 @@ class _Reader:
         index = {t.name: i for i, t in self.acts.items()}
         return TfliteModel(self.path, graph, index)
 
-    def check_output_shape(self, layer, x, out, where):
-        """The declared output shape must be the one the input and the op's parameters give:
+    def check_output_shape(self, node, op):
+        """The declared output shape must be the one the inputs and the op's parameters give:
         kernels size their loops from the weights and the output buffer, so a model declaring
         fewer output channels than its weights would have them write past the buffer."""
+        in_shapes = [self.by_name[name].shape for name in node.inputs]
         try:
-            want = tuple(shapes.output_shape(layer, x.shape))
+            want = tuple(node.out_shape(in_shapes))
         except ArchitectureError as e:
-            self.fail(f"{where}: {e}")
+            self.fail(f"{op.where}: {e}")
+        out = node.output
         if want != tuple(out.shape):
-            self.fail(f"{where}: declares output '{validate.label(out.name)}' of shape {out.shape}, "
-                      f"but its input {x.shape} and its parameters give {want}")
+            self.fail(f"{op.where}: declares output '{validate.label(out.name)}' of shape "
+                      f"{out.shape}, but its inputs {', '.join(str(s) for s in in_shapes)} and "
+                      f"its parameters give {want}")
+
+    # --- helpers for the ops' from_tflite ----------------------------------------------
+
+    def fused(self, op: "_Op", opts) -> str:
+        """The fused activation as an IR name ("none", "relu", "relu6")."""
+        name = schema.enum_names(self.fb.ActivationFunctionType).get(opts.fusedActivationFunction)
+        if name not in _FUSED:
+            raise UnsupportedOpError(f"{self.file}: {op.where}: fused activation {name} is not "
+                                     f"supported (supported: {', '.join(_FUSED)})")
+        return _FUSED[name]
+
+    def padding(self, op: "_Op", opts, x: ir.Tensor, kernel, stride, dilation=(1, 1)) -> tuple:
+        """SAME/VALID as explicit (top, bottom, left, right) for input ``x``."""
+        for what, pair in (("kernel", tuple(kernel)), ("stride", stride), ("dilation", dilation)):
+            if any(v < 1 for v in pair):
+                self.fail(f"{op.where}: {what} {pair} must be 1 or more")
+        if len(x.shape) != 4:
+            self.fail(f"{op.where}: input '{validate.label(x.name)}' has shape {x.shape}; "
+                      "expected NHWC")
+        if opts.padding == self.fb.Padding.VALID:
+            return (0, 0, 0, 0)
+        if opts.padding == self.fb.Padding.SAME:
+            return shapes.same_padding(x.shape[1], kernel[0], stride[0], dilation[0]) + \
+                shapes.same_padding(x.shape[2], kernel[1], stride[1], dilation[1])
+        raise UnsupportedOpError(f"{self.file}: {op.where}: padding type {opts.padding} is not "
+                                 "SAME or VALID")
+
+    def weights(self, op: "_Op", x: ir.Tensor, rank: int, out_axis: int = 0):
+        """(weight, bias or None, weight quantization or None) of a conv-like op: inputs 1 and
+        2; the bias has one value per output channel (``weight.shape[out_axis]``)."""
+        if len(op.inputs) < 2:
+            self.fail(f"{op.where}: has no weight input")
+        weight = self.const(op.inputs[1], f"{op.where} weights")
+        if weight.ndim != rank or 0 in weight.shape:
+            self.fail(f"{op.where}: weights have shape {weight.shape}; expected rank {rank}, "
+                      "no empty axis")
+        want = np.int8 if x.dtype == "int8" else np.float32
+        if weight.dtype != want:
+            raise UnsupportedOpError(
+                f"{self.file}: {op.where}: {weight.dtype} weights on a {x.dtype} input (hybrid "
+                "or int4 quantization) are not supported; edgecnn reads full-int8 or float models")
+        wq = self.quant(self.tensor(op.inputs[1], op.where)) if x.dtype == "int8" else None
+        if x.dtype == "int8" and wq is None:
+            self.fail(f"{op.where}: int8 weights without quantization parameters")
+        bias = None
+        n_out = weight.shape[out_axis]
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            bias = self.const(op.inputs[2], f"{op.where} bias")
+            want_bias = np.int32 if x.dtype == "int8" else np.float32
+            if bias.dtype != want_bias or bias.shape != (n_out,):
+                raise UnsupportedOpError(
+                    f"{self.file}: {op.where}: bias is {bias.dtype} {bias.shape}; expected "
+                    f"{np.dtype(want_bias).name} ({n_out},)")
+        return weight, bias, wq
 
     def metadata(self):
         for entry in self.model.metadata or []:
@@ -268,8 +352,11 @@ class _Reader:
 @dataclass
 class _Op:
     op: object  # OperatorT
-    inputs: list
-    where: str
+    inputs: list  # tensor indices (-1: an omitted optional input)
+    outputs: list
+    where: str  # "operator 3 (CONV_2D)", for messages
+    code: str  # the builtin name
+    name: str = ""  # the node name (its output tensor's name), set before from_tflite
 
     def options(self, cls):
         opts = self.op.builtinOptions
@@ -282,144 +369,4 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-# --- one handler per op: (reader, op, input tensor, output tensor) -> IR layer ----------
-
-def _fused(r, op, opts) -> str:
-    name = schema.enum_names(r.fb.ActivationFunctionType).get(opts.fusedActivationFunction)
-    if name not in _FUSED:
-        raise UnsupportedOpError(f"{r.file}: {op.where}: fused activation {name} is not "
-                                 f"supported (supported: {', '.join(_FUSED)})")
-    return _FUSED[name]
-
-
-def _positive(r, op, **values):
-    for what, pair in values.items():
-        if any(v < 1 for v in pair):
-            r.fail(f"{op.where}: {what} {pair} must be 1 or more")
-
-
-def _padding(r, op, opts, x, kernel, stride, dilation=(1, 1)):
-    _positive(r, op, kernel=tuple(kernel), stride=stride, dilation=dilation)
-    if len(x.shape) != 4:
-        r.fail(f"{op.where}: input '{x.name}' has shape {x.shape}; expected NHWC")
-    if opts.padding == r.fb.Padding.VALID:
-        return (0, 0, 0, 0)
-    if opts.padding == r.fb.Padding.SAME:
-        return shapes.same_padding(x.shape[1], kernel[0], stride[0], dilation[0]) + \
-            shapes.same_padding(x.shape[2], kernel[1], stride[1], dilation[1])
-    raise UnsupportedOpError(f"{r.file}: {op.where}: padding type {opts.padding} is not "
-                             "SAME or VALID")
-
-
-def _weights(r, op, x, rank):
-    if len(op.inputs) < 2:
-        r.fail(f"{op.where}: has no weight input")
-    weight = r.const(op.inputs[1], f"{op.where} weights")
-    if weight.ndim != rank or 0 in weight.shape:
-        r.fail(f"{op.where}: weights have shape {weight.shape}; expected rank {rank}, no empty axis")
-    want = np.int8 if x.dtype == "int8" else np.float32
-    if weight.dtype != want:
-        raise UnsupportedOpError(
-            f"{r.file}: {op.where}: {weight.dtype} weights on a {x.dtype} input (hybrid or int4 "
-            "quantization) are not supported; edgecnn reads full-int8 or float models")
-    wq = r.quant(r.tensor(op.inputs[1], op.where)) if x.dtype == "int8" else None
-    if x.dtype == "int8" and wq is None:
-        r.fail(f"{op.where}: int8 weights without quantization parameters")
-    bias = None
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        bias = r.const(op.inputs[2], f"{op.where} bias")
-        want_bias = np.int32 if x.dtype == "int8" else np.float32
-        if bias.dtype != want_bias or bias.shape != (weight.shape[0],):
-            raise UnsupportedOpError(
-                f"{r.file}: {op.where}: bias is {bias.dtype} {bias.shape}; expected "
-                f"{np.dtype(want_bias).name} ({weight.shape[0]},)")
-    return weight, bias, wq
-
-
-def _conv(r, op, x, out):
-    opts = op.options(r.fb.Conv2DOptionsT)
-    weight, bias, wq = _weights(r, op, x, 4)
-    stride = (int(opts.strideH), int(opts.strideW))
-    dilation = (int(opts.dilationHFactor), int(opts.dilationWFactor))
-    padding = _padding(r, op, opts, x, weight.shape[1:3], stride, dilation)
-    return ir.Conv2D(out.name, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                     activation=_fused(r, op, opts), weight_quant=wq)
-
-
-def _fully_connected(r, op, x, out):
-    opts = op.options(r.fb.FullyConnectedOptionsT)
-    if opts.weightsFormat != r.fb.FullyConnectedOptionsWeightsFormat.DEFAULT:
-        raise UnsupportedOpError(f"{r.file}: {op.where}: shuffled weight formats are not "
-                                 "supported")
-    if opts.keepNumDims and len(out.shape) != 2:
-        raise UnsupportedOpError(f"{r.file}: {op.where}: keep_num_dims with output shape "
-                                 f"{out.shape} is not supported")
-    weight, bias, wq = _weights(r, op, x, 2)
-    return ir.FullyConnected(out.name, weight, bias, activation=_fused(r, op, opts),
-                             weight_quant=wq)
-
-
-def _pool(cls):
-    def handler(r, op, x, out):
-        opts = op.options(r.fb.Pool2DOptionsT)
-        kernel = (int(opts.filterHeight), int(opts.filterWidth))
-        stride = (int(opts.strideH), int(opts.strideW))
-        return cls(out.name, kernel, stride, padding=_padding(r, op, opts, x, kernel, stride),
-                   activation=_fused(r, op, opts))
-    return handler
-
-
-def _pad(r, op, x, out):
-    if len(op.inputs) < 2:
-        r.fail(f"{op.where}: has no paddings input")
-    pads = r.const(op.inputs[1], f"{op.where} paddings")
-    if pads.shape != (4, 2) or len(x.shape) != 4:
-        raise UnsupportedOpError(f"{r.file}: {op.where}: paddings of shape {pads.shape} on input "
-                                 f"{x.shape}; edgecnn pads NHWC tensors only")
-    if pads[0].any() or pads[3].any() or (pads < 0).any():
-        raise UnsupportedOpError(f"{r.file}: {op.where}: paddings {pads.tolist()} pad the batch "
-                                 "or channel axis; edgecnn pads height and width only")
-    return ir.Pad(out.name, (int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1])))
-
-
-def _reshape(r, op, x, out):
-    return ir.Reshape(out.name)
-
-
-def _softmax(r, op, x, out):
-    return ir.Softmax(out.name, beta=float(op.options(r.fb.SoftmaxOptionsT).beta))
-
-
-def _activation(kind):
-    def handler(r, op, x, out):
-        return ir.Activation(out.name, kind)
-    return handler
-
-
-def _quantize(r, op, x, out):
-    if x.dtype != "float32" or out.dtype != "int8":
-        raise UnsupportedOpError(f"{r.file}: {op.where}: QUANTIZE {x.dtype} -> {out.dtype}; "
-                                 "edgecnn supports float32 -> int8 only (no requantize)")
-    return ir.Quantize(out.name)
-
-
-def _dequantize(r, op, x, out):
-    if x.dtype != "int8" or out.dtype != "float32":
-        raise UnsupportedOpError(f"{r.file}: {op.where}: DEQUANTIZE {x.dtype} -> {out.dtype}; "
-                                 "edgecnn supports int8 -> float32 only")
-    return ir.Dequantize(out.name)
-
-
-_HANDLERS = {
-    "CONV_2D": _conv,
-    "MAX_POOL_2D": _pool(ir.MaxPool2D),
-    "AVERAGE_POOL_2D": _pool(ir.AvgPool2D),
-    "FULLY_CONNECTED": _fully_connected,
-    "RESHAPE": _reshape,
-    "SOFTMAX": _softmax,
-    "QUANTIZE": _quantize,
-    "DEQUANTIZE": _dequantize,
-    "PAD": _pad,
-    **{op: _activation(kind) for op, kind in _STANDALONE.items()},
-}
-SUPPORTED_OPS = tuple(_HANDLERS)
+SUPPORTED_OPS = ops.SUPPORTED_TFLITE_OPS

@@ -31,11 +31,16 @@ STRUCTURE_SLACK = 1 << 20
 ITEMSIZE = {"FLOAT32": 4, "FLOAT16": 2, "FLOAT64": 8, "INT32": 4, "UINT8": 1, "INT64": 8,
             "BOOL": 1, "INT16": 2, "INT8": 1, "UINT32": 4, "UINT64": 8, "UINT16": 2,
             "COMPLEX64": 8, "COMPLEX128": 16, "BFLOAT16": 2}
-# inputs (min, max) and outputs per supported builtin; -1 marks an optional input
-ARITY = {"CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3), "MAX_POOL_2D": (1, 1),
-         "AVERAGE_POOL_2D": (1, 1), "RESHAPE": (1, 2), "SOFTMAX": (1, 1), "QUANTIZE": (1, 1),
-         "DEQUANTIZE": (1, 1), "PAD": (2, 3), "RELU": (1, 1), "RELU6": (1, 1), "TANH": (1, 1),
-         "LOGISTIC": (1, 1)}
+
+
+def _arity() -> dict:
+    """(min, max) inputs per supported builtin, from the op classes; -1 marks an omitted
+    optional input."""
+    from .. import ops
+    from . import shape_ops
+    table = {name: cls.tflite_inputs for name, cls in ops.TFLITE_READERS.items()}
+    table.update(shape_ops.ARITY)
+    return table
 
 
 def label(value, limit=60) -> str:
@@ -189,6 +194,7 @@ def _check_operators(r):
                 r.fail(f"model {what} refers to tensor {int(i)}, but the subgraph has {n}")
     producer = {int(i): "the model input" for i in (sub.inputs if sub.inputs is not None else [])}
     readers = []
+    arity = _arity()
     for k, op in enumerate(sub.operators or []):
         name = r.op_name(op, k)
         where = f"operator {k} ({name})"
@@ -200,8 +206,8 @@ def _check_operators(r):
         for i in outs:
             if not 0 <= i < n:
                 r.fail(f"{where} writes tensor {i}, but the subgraph has {n}")
-        if name in ARITY:
-            lo, hi = ARITY[name]
+        if name in arity:
+            lo, hi = arity[name]
             if not lo <= len(ins) <= hi or (ins and ins[0] < 0) or len(outs) != 1:
                 r.fail(f"{where} has {len(ins)} inputs and {len(outs)} outputs; {name} needs "
                        f"{lo if lo == hi else f'{lo} to {hi}'} inputs (the first one present) and 1 output")

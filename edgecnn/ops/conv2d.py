@@ -1,0 +1,120 @@
+"""CONV_2D: int8 per-channel convolution (LiteRT reference_integer_ops::ConvPerChannel).
+
+Weights OHWI (C_out, KH, KW, C_in): float32, or int8 in [-127, 127] with per-output-channel
+scales on axis 0 and zero point 0. Bias (C_out,): float32, or int32 at scale s_in * s_w[c].
+Padding is explicit (top, bottom, left, right); out-of-image taps are skipped, which equals
+padding with the input zero point because (zp - zp) * w = 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .. import ir
+from ..errors import ArchitectureError
+from ..reference import float_ops as F
+from ..reference import params as P
+from .base import (Cost, KernelCall, Op, Window, check_int8_weights, int32_bias, scalar_quant,
+                   spatial_out, view3, weight_scales)
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2D(Op):
+    name: str
+    weight: np.ndarray  # OHWI; float32, or int8 in [-127, 127]
+    bias: Optional[np.ndarray]  # (C_out,) float32, or int32 with scale s_in * s_w[c]
+    stride: tuple[int, int] = (1, 1)  # (h, w)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # (top, bottom, left, right), explicit
+    dilation: tuple[int, int] = (1, 1)
+    activation: str = "none"  # fused: one of ir.ACTIVATIONS
+    weight_quant: Optional[ir.QuantParams] = None  # int8 graphs: per-channel, axis 0
+    inputs: tuple[str, ...] = ()
+    output: Optional[ir.Tensor] = None
+
+    tflite_ops = ("CONV_2D",)
+    tflite_inputs = (2, 3)
+    fusable = True
+    pads_with_zero_point = True
+
+    @property
+    def window(self):
+        return Window(tuple(self.weight.shape[1:3]), tuple(self.stride), tuple(self.padding),
+                      tuple(self.dilation))
+
+    def out_shape(self, in_shapes):
+        x = tuple(in_shapes[0])
+        c_out, kh, kw, c_in = self.weight.shape
+        if len(x) != 4 or x[-1] != c_in:
+            raise ArchitectureError(
+                f"{self.name}: weight shape {tuple(self.weight.shape)} (OHWI) expects {c_in} "
+                f"input channels but its input has shape {x}")
+        oh, ow = spatial_out(self, x, (kh, kw), self.stride, self.padding, self.dilation)
+        return (1, oh, ow, c_out)
+
+    def run_float(self, xs):
+        y = F.conv2d_f32(xs[0], self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return F.activation_f32(y, self.activation)
+
+    def quantize(self, q):
+        from ..quantize import quantize_bias, symmetric_weight_quant
+        s_in = float(q.input(self).scale[0])
+        w_q, w_quant = symmetric_weight_quant(self.weight, per_channel=True)
+        bias = quantize_bias(self.bias, self.weight.shape[0], s_in, w_quant.scale, self.name)
+        return q.with_output(self, q.calibrated(self.output.name), weight=w_q,
+                             weight_quant=w_quant, bias=bias)
+
+    def prepare(self, ins, rounding):
+        x = ins[0]
+        check_int8_weights(self, 4, x.shape[3])
+        s_in, zp_in = scalar_quant(x, self.name)
+        s_out, zp_out = scalar_quant(self.output, self.name)
+        w = np.ascontiguousarray(self.weight)
+        p = P.ConvParams(stride_h=self.stride[0], stride_w=self.stride[1],
+                         pad_top=self.padding[0], pad_left=self.padding[2],
+                         dilation_h=self.dilation[0], dilation_w=self.dilation[1],
+                         input_offset=-zp_in)
+        rq = P.make_requant(s_in, weight_scales(self, w.shape[0]), s_out, zp_out,
+                            self.activation, "conv", rounding)
+        return KernelCall("conv2d_s8", (w, int32_bias(self.bias, w.shape[0]), p, rq),
+                          (view3(x.shape),), view3(self.output.shape))
+
+    def cost(self, in_shapes):
+        c_out, kh, kw, c_in = self.weight.shape
+        n_w, n_b = int(self.weight.size), 0 if self.bias is None else int(self.bias.size)
+        itemsize = 1 if self.weight.dtype == np.int8 else 4
+        return Cost(params=n_w + n_b, weight_bytes=n_w * itemsize + 4 * n_b,
+                    macs=math.prod(self.out_shape(in_shapes)) * kh * kw * c_in)
+
+    @classmethod
+    def from_tflite(cls, r, op):
+        x = r.op_input(op, 0)
+        opts = op.options(r.fb.Conv2DOptionsT)
+        weight, bias, wq = r.weights(op, x, 4)
+        stride = (int(opts.strideH), int(opts.strideW))
+        dilation = (int(opts.dilationHFactor), int(opts.dilationWFactor))
+        padding = r.padding(op, opts, x, weight.shape[1:3], stride, dilation)
+        return cls(op.name, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                   activation=r.fused(op, opts), weight_quant=wq, inputs=(x.name,))
+
+    def to_tflite(self, w):
+        node = self
+        if self.bias is None:  # LiteRT's CONV_2D refuses a missing bias (conv.cc: has_bias)
+            node = ir.replace(self, bias=np.zeros(self.weight.shape[0], np.int32
+                                                  if w.quantized(self) else np.float32))
+        x = w.tensor_of(self.inputs[0])
+        wi, bi = w.weights(node, x)
+        opts = w.fb.Conv2DOptionsT()
+        opts.padding = w.padding_enum(self, x, self.weight.shape[1:3], self.dilation)
+        opts.strideH, opts.strideW = (int(s) for s in self.stride)
+        opts.dilationHFactor, opts.dilationWFactor = (int(d) for d in self.dilation)
+        opts.fusedActivationFunction = w.fused(self)
+        inputs = [w.index[x.name], wi] + ([bi] if bi >= 0 else [])
+        w.add_op(self, "CONV_2D", 3 if w.quantized(self) else 1, inputs, "Conv2DOptions", opts)
+
+    def emit_c(self, call, c):
+        from ..export_c.kernels import emit_conv  # packed for the DSP/Helium kernels
+        return emit_conv(self, call, c)

@@ -1,0 +1,63 @@
+"""MEAN over H and W of an NHWC tensor: Google's converter writes global average pooling this
+way (GlobalAveragePooling2D, keep_dims true or false). Other axes are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .. import ir
+from ..errors import ArchitectureError, UnsupportedOpError
+from ..reference import float_ops as F
+from .base import Cost, Op
+
+SPATIAL = (1, 2)
+
+
+@dataclass(frozen=True, eq=False)
+class Mean(Op):
+    name: str
+    keep_dims: bool = False
+    inputs: tuple[str, ...] = ()
+    output: Optional[ir.Tensor] = None
+
+    tflite_ops = ("MEAN",)
+    tflite_inputs = (2, 2)
+    keeps_quant = True  # edgecnn's converter keeps the input's scale (the mean lies within it)
+
+    def out_shape(self, in_shapes):
+        x = tuple(in_shapes[0])
+        if len(x) != 4:
+            raise ArchitectureError(f"{self.name}: MEAN over H and W needs an NHWC tensor, got "
+                                    f"shape {x}")
+        return (1, 1, 1, x[3]) if self.keep_dims else (1, x[3])
+
+    def run_float(self, xs):
+        return F.mean_f32(xs[0], SPATIAL, self.keep_dims)
+
+    def cost(self, in_shapes):
+        return Cost(mixes_all=True)
+
+    @classmethod
+    def from_tflite(cls, r, op):
+        x = r.op_input(op, 0)
+        axes = np.asarray(r.const(op.inputs[1], f"{op.where} axes")).reshape(-1)
+        rank = len(x.shape)
+        if rank != 4 or sorted({int(a) % 4 for a in axes}) != list(SPATIAL) or \
+                any(not -rank <= int(a) < rank for a in axes):
+            raise UnsupportedOpError(
+                f"{r.file}: {op.where}: MEAN over axes {axes.tolist()} of a rank-{rank} tensor; "
+                "edgecnn runs the spatial mean (axes 1 and 2 of NHWC) only")
+        keep = bool(op.options(r.fb.ReducerOptionsT).keepDims)
+        return cls(op.name, keep_dims=keep, inputs=(x.name,))
+
+    def to_tflite(self, w):
+        axes = np.array(SPATIAL, np.int32)
+        ai = w.add_tensor(f"{self.name}/axes", axes.shape, "int32", None, axes)
+        opts = w.fb.ReducerOptionsT()
+        opts.keepDims = bool(self.keep_dims)
+        w.add_op(self, "MEAN", 2 if w.quantized(self) else 1,
+                 [w.index[self.inputs[0]], ai], "ReducerOptions", opts)
