@@ -69,7 +69,7 @@ def add_case(shape1, shape2):
     runners = {}
     for isa in K.supported_isas():
         K.force_isa(isa)
-        bound = K.bind_add(p, shape1, shape2)
+        bound = K.bind_add_s8(p, shape1, shape2)
         runners[f"cython-{isa}"] = lambda b=bound: b(x1, x2, out)
     K.force_isa("auto")
     runners["c-firmware"] = lambda: C.add_s8(x1, x2, p, out)

@@ -9,9 +9,12 @@ order cannot be known, and the error says to pass ``--arch``.
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 
-from edgecnn.errors import ArchitectureError, UnsupportedOpError
+from edgecnn.errors import ArchitectureError, DefaultsWarning, UnsupportedOpError
 
 from . import arch as arch_mod
 from .layers import build_float_graph, pair
@@ -141,7 +144,12 @@ def _infer_input_hwc(entries, source, input_size):
     if input_size is not None:
         return (input_size, input_size, c)
     if any(e["type"] == "adaptive_avgpool" for e in entries):
-        return (224, 224, c)  # adaptive pooling admits any size; ImageNet's is the convention
+        # adaptive pooling admits any size; ImageNet's is the convention, and the user is told
+        warnings.warn(f"{os.path.basename(source)}: the model does not fix its input size "
+                      "(AdaptiveAvgPool2d); using 224x224, ImageNet's convention: pass "
+                      "--input-size N for another (e.g. 32 for a CIFAR model)", DefaultsWarning,
+                      stacklevel=2)
+        return (224, 224, c)
     for size in range(1, 1025):
         try:
             build_float_graph(entries, (size, size, c))

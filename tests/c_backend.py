@@ -250,7 +250,7 @@ def add_s8(x1, x2, p: P.AddParams, out) -> None:
                    _ptr(out, _i8p))
 
 
-def bind_add(p: P.AddParams, shape1, shape2):
+def bind_add_s8(p: P.AddParams, shape1, shape2, out_shape=None):
     def run(x1, x2, out) -> None:
         add_s8(x1, x2, p, out)
     return run

@@ -87,7 +87,7 @@ def test_add_every_isa_path(isa):
             x1, x2 = int8(rng, shape1), int8(rng, shape2)
             out_shape = broadcast_shape(shape1, shape2)
             out, expected = np.empty(out_shape, np.int8), np.empty(out_shape, np.int8)
-            run = K.bind_add(p, shape1, shape2)
+            run = K.bind_add_s8(p, shape1, shape2)
             assert run.isa == isa
             run(x1, x2, out)
             spec.add_s8(x1, x2, p, expected)
@@ -96,7 +96,7 @@ def test_add_every_isa_path(isa):
         for q in ADD_ALL_PAIRS:
             p = make_add_params(*q, "none")
             out, expected = np.empty((256, 256), np.int8), np.empty((256, 256), np.int8)
-            K.bind_add(p, (256, 1), (1, 256))(values[:, None], values[None, :], out)
+            K.bind_add_s8(p, (256, 1), (1, 256))(values[:, None], values[None, :], out)
             spec.add_s8(values[:, None], values[None, :], p, expected)
             assert_same(out, expected, f"add all pairs on {isa}, {q}")
     finally:
@@ -247,12 +247,12 @@ def test_mean_outside_h_w_is_refused():
 
 def test_bound_add_refuses_other_sizes_and_foreign_params():
     p = make_add_params(0.1, 0, 0.2, 0, 0.3, 0, "none")
-    run = K.bind_add(p, (4, 5), (5,))
+    run = K.bind_add_s8(p, (4, 5), (5,))
     with pytest.raises(ValueError, match=r"ADD: sizes \(24, 5, 20\), bound for \(20, 5, 20\)"):
         run(np.zeros((4, 6), np.int8), np.zeros(5, np.int8), np.zeros((4, 5), np.int8))
     foreign = dataclasses.replace(p, input2_shift=-1)  # neither input at 2^30, shift 0
     with pytest.raises(ValueError, match="neither input has multiplier 2\\^30"):
-        K.bind_add(foreign, (4, 5), (5,))
+        K.bind_add_s8(foreign, (4, 5), (5,))
 
 
 # ---------------------------------------------------------------- float twins

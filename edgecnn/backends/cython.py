@@ -38,7 +38,7 @@ __all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind
            "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut",
-           "bind_add", "add_s8", "concat_s8", "mean_s8"]
+           "bind_add_s8", "add_s8", "concat_s8", "mean_s8"]
 
 _LUT_KINDS = {"tanh": 0, "logistic": 1}
 _threads = 1
@@ -210,7 +210,7 @@ def logistic_s8(x, s_in: float, zp_in: int, out) -> None:
     lut_s8(x, activation_lut("logistic", s_in, zp_in, 1.0 / 256, -128), out)
 
 
-def bind_add(p: AddParams, shape1, shape2):
+def bind_add_s8(p: AddParams, shape1, shape2, out_shape=None):
     """Bind an int8 ADD to its operand shapes (broadcast walk and ISA path chosen once);
     returns run(x1, x2, out), out of the broadcast shape and allowed to be x1 or x2."""
     b = make_broadcast(shape1, shape2)
@@ -227,7 +227,7 @@ def bind_add(p: AddParams, shape1, shape2):
 
 
 def add_s8(x1, x2, p: AddParams, out) -> None:
-    bind_add(p, x1.shape, x2.shape)(x1, x2, out)
+    bind_add_s8(p, x1.shape, x2.shape)(x1, x2, out)
 
 
 def concat_s8(inputs, axis: int, p: ConcatParams, out) -> None:

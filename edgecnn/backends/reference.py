@@ -25,7 +25,7 @@ NAME = "reference"
 __all__ = ["conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
            "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8", "relu6_s8",
            "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut", "add_s8",
-           "bind_add", "concat_s8", "mean_s8"]
+           "bind_add_s8", "concat_s8", "mean_s8"]
 
 
 def relu_s8(x: np.ndarray, s_in: float, zp_in: int, s_out: float, zp_out: int,
@@ -49,8 +49,8 @@ def logistic_s8(x: np.ndarray, s_in: float, zp_in: int, out: np.ndarray) -> None
     lut_s8(x, activation_lut("logistic", s_in, zp_in, 1.0 / 256, -128), out)
 
 
-def bind_add(p: AddParams, shape1, shape2):
-    """The cython backend's bind_add under the same name: run(x1, x2, out)."""
+def bind_add_s8(p: AddParams, shape1, shape2, out_shape=None):
+    """The cython backend's bind_add_s8 under the same name: run(x1, x2, out)."""
     def run(x1, x2, out) -> None:
         add_s8(x1, x2, p, out)
     return run

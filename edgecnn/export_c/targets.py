@@ -59,14 +59,17 @@ TARGETS = {t.name: t for t in (
 
 
 def target_mk(target: Target) -> dict:
+    """The values of target.mk; ``program``/``run`` build and run the default program from a
+    shell, ``run_make`` is the Makefile's (any program name, e.g. with EC_PROFILE=1)."""
     if target.is_host:
         return dict(target="host", cc="cc", size="size", opt="-O2", arch_flags="",
-                    port_srcs="ec_port_host.c", exe="", ldflags="-lm",
-                    run="./$(PROGRAM) in.bin")
+                    port_srcs="ec_port_host.c", exe="", program="model_test", ldflags="-lm",
+                    run="./model_test in.bin", run_make="./$(PROGRAM) in.bin")
+    qemu = f"timeout 600 qemu-system-arm -M {target.board} {QEMU_FLAGS} -kernel"
     ldflags = (f"-L. -T {target.linker_script} -Wl,--defsym=EC_STACK_SIZE={STACK_BYTES} "
                "-Wl,--gc-sections --specs=nano.specs --specs=rdimon.specs -nostartfiles -lm")
     return dict(target=target.name, cc="arm-none-eabi-gcc", size="arm-none-eabi-size", opt="-O2",
                 arch_flags=f"-mcpu={target.cpu} -mthumb {target.float_flags}",
-                port_srcs="ec_port_semihost.c startup_cortexm.c", exe=".elf", ldflags=ldflags,
-                run=f"timeout 600 qemu-system-arm -M {target.board} {QEMU_FLAGS} -kernel "
-                    "$(PROGRAM)")
+                port_srcs="ec_port_semihost.c startup_cortexm.c", exe=".elf",
+                program="model_test.elf", ldflags=ldflags, run=f"{qemu} model_test.elf",
+                run_make=f"{qemu} $(PROGRAM)")
