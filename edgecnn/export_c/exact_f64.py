@@ -2,33 +2,34 @@
 exact per layer, so firmware on a core without a double FPU matches LiteRT BUILTIN_REF with no
 soft-float.
 
-f64 computes ``y = round_half_away(fl(acc * S))``: acc an int32, S the double
+f64 computes ``f(acc) = round_half_away(fl(acc * S))``: acc an int32, S the double
 ``s_in * s_w / s_out``, fl() one IEEE double rounding. The firmware policy f64-int computes
-``g(acc) = round_half_away(acc * M0 / 2^t)`` exactly in 64-bit integers (``ec_mbqm_away`` in
-cython_kernels/fixedpoint.h), with ``M0 * 2^-t`` the nearest 31-bit approximation of S. The two
-can differ only where ``acc * S`` lies within about ``|acc * S| * 2^-31`` of a half-integer, which
-no general bound rules out, so each layer is checked exhaustively:
+``g(acc) = round_half_away(acc * M)`` with ``M = M0 / 2^t`` exactly, in 64-bit integers
+(``ec_mbqm_away`` in cython_kernels/fixedpoint.h; M0, t from QuantizeMultiplier(S), 31 bits).
+Only ``clamp(y + zp_out, act_min, act_max)`` reaches the output. The proof, per layer:
 
-- Only ``clamp(y + zp_out, act_min, act_max)`` reaches the output. With ``lo = act_min - zp_out``
-  and ``hi = act_max - zp_out``, every acc at or below ``A0 = floor((lo - 1) / S)`` gives
-  ``f(acc) <= f(A0) <= lo`` and the same for g, because both are monotonic in acc (an IEEE
-  product with a positive constant and round-half-away are monotonic, and so is the exact
-  rational rounding); likewise above ``A1 = ceil((hi + 1) / S)``. ``f, g <= lo`` at A0 (``>= hi``
-  at A1) is evaluated, not assumed, wherever the layer's accumulators reach past it.
-- Inside ``[A0, A1]`` (about 257 / S values) intersected with the accumulators the layer can
-  produce at all (bias + the extreme sums of the weights times inputs in [-128, 127]), every
-  acc is evaluated with both formulas: f with the NumPy reference's ``scale_f64`` (the spec),
-  g in int64.
+1. Over the accumulators the layer can produce, ``|acc| <= A`` (bias plus the extreme sums of
+   the weights times inputs in [-128, 127]), so ``|fl(acc * S) - acc * M| <= eps`` with
+   ``eps = A * (S * 2^-53 + |S - M|)``: fl() is exact to half an ulp, 2^-53 relative (no
+   underflow: acc * S is 0 or above 2^-1022), and acc converts to double exactly.
+2. Outputs clamp to ``[lo, hi] = [act_min - zp_out, act_max - zp_out]``. For the clamped f and
+   g to differ, fl(acc * S) and acc * M must round to different sides of some boundary
+   ``k + 1/2`` with ``lo <= k < hi``, which then lies between them, so within ``eps`` of
+   ``acc * M``; for every other acc they agree.
+3. So every acc in the layer's range with ``|acc * M - (k + 1/2)| <= eps`` for such a k (a few
+   per boundary: eps / M is at most about A * 2^-30) is evaluated with both formulas, f with the
+   NumPy reference's ``scale_f64`` (the spec), g in int64, and the clamped values must agree.
+   The bounds use exact rational arithmetic (fractions.Fraction).
 
-A layer whose check would evaluate more than ``MAX_CHECKED`` accumulators, or that fails it (a
-near-tie; the neighbours M0 +- 1 are tried too), keeps f64 in double precision; export-c's summary
-and README name such layers.
+A layer whose check fails (a near-tie: the neighbours M0 +- 1 are tried too) keeps f64 in double
+precision; export-c's summary and README name such layers.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -36,8 +37,6 @@ from ..reference import params as P
 from ..reference.fixedpoint import quantize_multiplier, scale_f64
 
 POLICY_F64_INT = 4  # EC_ROUND_F64_INT in fixedpoint.h: firmware only, never a model policy
-MAX_CHECKED = 1 << 25  # accumulators evaluated per layer (about 1 s of NumPy)
-_CHUNK = 1 << 20
 
 
 def accumulator_range(w: np.ndarray, b: np.ndarray, input_offset: int):
@@ -56,26 +55,24 @@ def _g(acc: np.ndarray, m0: int, t: int) -> np.ndarray:
     return (acc * m0 + (1 << (t - 1)) - (acc < 0)) >> t
 
 
+def _near_boundaries(scale: float, m0: int, t: int, lo: int, hi: int, a_min: int,
+                     a_max: int) -> np.ndarray:
+    """The accumulators of [a_min, a_max] within eps of a boundary k + 1/2, lo <= k < hi (a
+    superset: around each boundary's acc = (k + 1/2) / M, every acc within eps / M + 1)."""
+    eps = max(abs(a_min), abs(a_max)) * (Fraction(scale) / (1 << 53)
+                                         + abs(Fraction(scale) - Fraction(m0, 1 << t)))
+    radius = math.ceil(eps * (1 << t) / m0) + 1
+    centers = np.array([((2 * k + 1) << (t - 1)) // m0 for k in range(lo, hi)], np.int64)
+    accs = (centers[:, None] + np.arange(-radius, radius + 2, dtype=np.int64)).ravel()
+    return accs[(accs >= a_min) & (accs <= a_max)]
+
+
 @functools.lru_cache(maxsize=256)  # a layer exported again (another target) is not rechecked
 def _equal_on(scale: float, m0: int, t: int, lo: int, hi: int, a_min: int, a_max: int) -> bool:
-    """clamp(f) == clamp(g) on every acc in [a_min, a_max]: evaluated inside [A0, A1], and both
-    at or beyond the clamp at A0 (A1) where the range reaches past it."""
-    a0, a1 = math.floor((lo - 1) / scale), math.ceil((hi + 1) / scale)
-    if a0 > a_min:
-        end = np.array([a0], np.int64)
-        if not (scale_f64(end, scale)[0] <= lo and _g(end, m0, t)[0] <= lo):
-            return False
-    if a1 < a_max:
-        end = np.array([a1], np.int64)
-        if not (scale_f64(end, scale)[0] >= hi and _g(end, m0, t)[0] >= hi):
-            return False
-    start, stop = max(a0, a_min), min(a1, a_max)
-    for first in range(start, stop + 1, _CHUNK):
-        acc = np.arange(first, min(first + _CHUNK, stop + 1), dtype=np.int64)
-        f = np.clip(scale_f64(acc, scale), lo, hi)
-        if not np.array_equal(f, np.clip(_g(acc, m0, t), lo, hi)):
-            return False
-    return True
+    """clamp(f) == clamp(g) on every acc in [a_min, a_max] (steps 1-3 of the module doc)."""
+    acc = _near_boundaries(scale, m0, t, lo, hi, a_min, a_max)
+    f = np.clip(scale_f64(acc, scale), lo, hi)
+    return bool(np.array_equal(f, np.clip(_g(acc, m0, t), lo, hi)))
 
 
 def integer_rescale(rq: P.Requant, acc_min: np.ndarray, acc_max: np.ndarray):
@@ -87,17 +84,12 @@ def integer_rescale(rq: P.Requant, acc_min: np.ndarray, acc_max: np.ndarray):
         scales = scales[:1]
         acc_min, acc_max = np.array([acc_min.min()]), np.array([acc_max.max()])
     lo, hi = rq.act_min - rq.output_offset, rq.act_max - rq.output_offset
-    budget = MAX_CHECKED
     mults, shifts = [], []
     for c, scale in enumerate(scales.tolist()):
         if not (scale > 0 and math.isfinite(scale)):
             return None
         a_min = int(acc_min[min(c, acc_min.size - 1)])
         a_max = int(acc_max[min(c, acc_max.size - 1)])
-        width = min(math.ceil((hi + 1) / scale), a_max) - max(math.floor((lo - 1) / scale), a_min)
-        budget -= max(width, 0)
-        if budget < 0:
-            return None
         m0, shift = quantize_multiplier(scale)
         t = 31 - shift
         if m0 == 0 or not 1 <= t <= 62:
