@@ -50,7 +50,7 @@ directives = {"language_level": "3", "boundscheck": DEBUG, "wraparound": False,
 setup(
     options={"build_ext": {"parallel": os.cpu_count() or 1}},  # the kernels compile side by side
     packages=["edgecnn", "edgecnn._kernels", "edgecnn.reference", "edgecnn.backends",
-              "edgecnn.tflite", "edgecnn.export_c", "edgecnn.converters",
+              "edgecnn.tflite", "edgecnn.export_c", "edgecnn.ops", "edgecnn.converters",
               "edgecnn.firmware_stubs"],
     package_dir={"edgecnn.converters": "converters", "edgecnn.firmware_stubs": "firmware_stubs"},
     ext_modules=cythonize(_extensions(), compiler_directives=directives),

@@ -46,6 +46,11 @@ class _Group(click.Group):
                 ctx.exit(130)
 
 
+def _budget(ctx, param, text):
+    """--flash / --ram: a size such as 256K, or 0 (no budget) when not given."""
+    return 0 if text is None else _size(ctx, param, text)
+
+
 def _size(ctx, param, text):
     """'4G', '512M', '100k' or plain bytes -> bytes."""
     if text is None:
@@ -350,14 +355,24 @@ def demo(out, force, as_json):
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True,
               help="litert-ref matches LiteRT's reference kernels; double is TFLite Micro's.")
 @click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("--images", "images", multiple=True, type=click.Path(exists=True),
+              help="Images (files or folders, repeatable) for in.bin, with the model's stored "
+                   "preprocessing, and expected.txt for `make check`.")
+@click.option("--flash", "flash_budget", callback=_budget, metavar="SIZE",
+              help="Flash the model must fit in (e.g. 256K); refused with the figures if not.")
+@click.option("--ram", "ram_budget", callback=_budget, metavar="SIZE",
+              help="RAM the model must fit in (arena, stack, statics).")
 @click.option("--json", "as_json", is_flag=True, help="Memory, files and the arena plan as JSON.")
-def export_c(model, out_dir, target, rounding, force, max_memory, as_json):
+def export_c(model, out_dir, target, rounding, force, images, flash_budget, ram_budget,
+             max_memory, as_json):
     """Generate C99 firmware (kernels, weights, one static arena) for a .tflite.
 
     \b
     Examples:
       edgecnn export-c lenet.tflite -o fw/ --target host && make -C fw
-      edgecnn export-c lenet.tflite -o fw_m4/ --target cortex-m4
+      edgecnn export-c lenet.tflite -o fw/ --target cortex-m4 --images digits/
+      make -C fw check
+      edgecnn export-c lenet.tflite -o fw/ --target cortex-m4 --flash 128K --ram 16K
     """
     import shlex
 
@@ -365,7 +380,8 @@ def export_c(model, out_dir, target, rounding, force, max_memory, as_json):
     from .export_c import export_c as run_export, format_export
     require_int8(model, max_memory)
     report = run_export(model, out_dir, target=target, rounding=rounding, force=force,
-                        command_line=shlex.join(["edgecnn"] + sys.argv[1:]), max_memory=max_memory)
+                        command_line=shlex.join(["edgecnn"] + sys.argv[1:]), max_memory=max_memory,
+                        images=images, flash_budget=flash_budget, ram_budget=ram_budget)
     if as_json:
         emit_json(export_dict(report))
     else:

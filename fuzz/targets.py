@@ -14,7 +14,8 @@ Targets:
   spec        bytes as a SPEC.json -> converters.arch.load_spec, then graph_from_spec on
               LeNet-5 weights (the whole --arch path)
   export_c_names  bytes split at NUL into tensor names of a small int8 model -> export_c;
-              the generated C, comments removed and edgecnn's identifiers normalized, must
+              the generated C, comments and string literals removed and edgecnn's
+              identifiers normalized, must
               equal the C generated for the same model with plain names (so no name reached
               code), and must compile with -std=c99 -Wall -Wextra -Werror
 
@@ -125,12 +126,15 @@ def _renamed_model(names: list) -> str:
 
 
 def _code_shape(folder: str) -> str:
-    """model.c and model.h without comments, with identifiers l<index>_<name> cut to l<index>."""
+    """model.c and model.h without comments, with string literals emptied (layer names and
+    labels reach C only as ctext.c_string literals) and identifiers l<index>_<name> cut to
+    l<index>."""
     import re
     text = ""
     for name in ("model.c", "model.h"):
         with open(os.path.join(folder, name), encoding="utf-8") as f:
             text += re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    text = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', text)
     return re.sub(r"\bl(\d+)_\w+", r"l\1", text)
 
 

@@ -49,11 +49,16 @@ def _struct(ctype: str, name: str, fields: dict) -> str:
 class CContext:
     """What an op's ``emit_c`` writes with: pointers to its inputs and output in the arena,
     const arrays (flash) and parameter records under identifiers that are edgecnn's own
-    (``prefix``: ctext.identifier, never a name from the model)."""
+    (``prefix``: ctext.identifier, never a name from the model). ``scratch``: the arena
+    address of the node's kernel scratch (kernels.py sizes it), "0" when it has none; ``log``:
+    the rounding policies and per-node notes kernels.ExportLog collects for ec_config.h, the
+    summary and README."""
 
-    def __init__(self, consts: Constants, records: list, prefix: str, srcs: list, dst: str):
+    def __init__(self, consts: Constants, records: list, prefix: str, srcs: list, dst: str,
+                 scratch: str = "0", log=None):
         self.consts, self.records, self.prefix = consts, records, prefix
         self._srcs, self._dst = srcs, dst
+        self.scratch, self.log = scratch, log
 
     def src_raw(self, i: int) -> str:
         return self._srcs[i]
@@ -97,6 +102,8 @@ class CContext:
     def requant(self, rq: P.Requant, channels: int) -> str:
         """Per-tensor arrays (length 1) are broadcast: the C kernels index them per channel;
         only the arrays the policy reads are written."""
+        if self.log is not None:
+            self.log.policies.add(rq.policy)
         rq = P.Requant(*(np.broadcast_to(a, (channels,)) for a in (rq.multiplier, rq.shift,
                                                                       rq.real_scale)),
                        rq.policy, rq.output_offset, rq.act_min, rq.act_max)

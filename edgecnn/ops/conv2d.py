@@ -117,10 +117,5 @@ class Conv2D(Op):
         w.add_op(self, "CONV_2D", 3 if w.quantized(self) else 1, inputs, "Conv2DOptions", opts)
 
     def emit_c(self, call, c):
-        w, b, p, rq = call.args
-        c.check_accumulator(self, w, b)
-        wn, bn = c.const("weight", w, np.int8), c.const("bias", b, np.int32)
-        pp, rp = c.params("ec_conv_params_t", p), c.requant(rq, w.shape[0])
-        din, dout = c.dims("in", call.in_shapes[0]), c.dims("out", call.out_shape)
-        return (f"ec_conv2d_s8({c.src(0)}, {din}, {wn}, {w.shape[1]}, {w.shape[2]}, {bn}, "
-                f"{pp}, {rp}, {c.dst}, {dout});")
+        from ..export_c.kernels import emit_conv  # packed for the DSP/Helium kernels
+        return emit_conv(self, call, c)

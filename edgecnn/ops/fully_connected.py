@@ -105,9 +105,5 @@ class FullyConnected(Op):
                  "FullyConnectedOptions", opts)
 
     def emit_c(self, call, c):
-        w, b, p, rq = call.args
-        c.check_accumulator(self, w, b)
-        wn, bn = c.const("weight", w, np.int8), c.const("bias", b, np.int32)
-        pp, rp = c.params("ec_fc_params_t", p), c.requant(rq, w.shape[0])
-        return (f"ec_fully_connected_s8({c.src(0)}, {w.shape[1]}, {wn}, {bn}, {pp}, {rp}, "
-                f"{c.dst}, {w.shape[0]});")
+        from ..export_c.kernels import emit_fc  # packed for the DSP/Helium kernels
+        return emit_fc(self, call, c)
