@@ -67,6 +67,7 @@ class Conv2D:
     weight_quant: Optional[QuantParams] = None  # int8 graphs: per-channel, axis 0
     inputs: tuple[str, ...] = ()
     output: Optional[Tensor] = None
+    bias_quant: Optional[QuantParams] = None  # as read from a .tflite (LiteRT's 0.02 rule)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +79,7 @@ class FullyConnected:
     weight_quant: Optional[QuantParams] = None  # per tensor or per channel (axis 0)
     inputs: tuple[str, ...] = ()
     output: Optional[Tensor] = None
+    bias_quant: Optional[QuantParams] = None  # as read from a .tflite (LiteRT's 0.02 rule)
 
 
 @dataclass(frozen=True, eq=False)

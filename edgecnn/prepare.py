@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import ir, shapes
+from . import ir, quant_rules as Q, shapes
 from .errors import ArchitectureError, ModelFormatError, UnsupportedOpError
 from .reference import params as P
 
@@ -85,6 +85,7 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
         s, zp = _scalar_quant(x, name)
         return Step(layer, lambda a, o: K.dequantize_s8(a, s, zp, o), in3, out3)
     if isinstance(layer, ir.Reshape):
+        Q.reshape_quant(name, x, y)
         return Step(layer, None, in3, out3, view_only=True)
     s_in, zp_in = _scalar_quant(x, name)
     s_out, zp_out = _scalar_quant(y, name)
@@ -95,8 +96,8 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
                          pad_top=layer.padding[0], pad_left=layer.padding[2],
                          dilation_h=layer.dilation[0], dilation_w=layer.dilation[1],
                          input_offset=-zp_in)
-        rq = P.make_requant(s_in, _weight_scales(layer, w.shape[0]), s_out, zp_out,
-                            layer.activation, "conv", rounding)
+        rq = Q.conv_requant(layer, s_in, zp_in, _weight_scales(layer, w.shape[0]), s_out, zp_out,
+                            rounding)
         b = _bias(layer)
         bind = getattr(K, "bind_conv2d", None)  # a backend may pack weights once, here
         if bind is not None:
@@ -107,8 +108,8 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
         _check_weights(layer, 2, n_in)
         w = np.ascontiguousarray(layer.weight)
         p = P.FCParams(input_offset=-zp_in)
-        rq = P.make_requant(s_in, _weight_scales(layer, w.shape[0]), s_out, zp_out,
-                            layer.activation, "fc", rounding)
+        rq = Q.fc_requant(layer, s_in, zp_in, _weight_scales(layer, w.shape[0]), s_out, zp_out,
+                          rounding)
         b = _bias(layer)
         bind = getattr(K, "bind_fully_connected", None)
         if bind is not None:
@@ -119,7 +120,7 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
         if (s_in, zp_in) != (s_out, zp_out):
             raise ModelFormatError(f"{name}: int8 pooling needs the output scale and zero point to "
                                    f"equal the input's ({s_in}, {zp_in}), got ({s_out}, {zp_out})")
-        lo, hi = P.activation_range(layer.activation, s_out, zp_out)
+        lo, hi = Q.activation_range(name, layer.activation, s_out, zp_out)
         p = P.PoolParams(filter_h=layer.kernel[0], filter_w=layer.kernel[1],
                          stride_h=layer.stride[0], stride_w=layer.stride[1],
                          pad_top=layer.padding[0], pad_left=layer.padding[2],
@@ -136,7 +137,7 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
     if isinstance(layer, ir.Softmax):
         if len(x.shape) != 2:
             _unsupported(name, f"softmax over a rank-{len(x.shape)} tensor (only (1, N) vectors)")
-        sp = P.make_softmax_params(s_in, layer.beta)
+        sp = Q.softmax_params(name, s_in, layer.beta, x.shape[1], s_out, zp_out)
         return Step(layer, lambda a, o: K.softmax_s8(a, sp, o), (x.shape[1],), (y.shape[1],))
     if isinstance(layer, ir.Activation):
         return _prepare_activation(layer, K, s_in, zp_in, s_out, zp_out, in3, out3)
@@ -145,17 +146,16 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
 
 def _prepare_activation(layer, K, s_in, zp_in, s_out, zp_out, in3, out3) -> Step:
     """Standalone activations as LiteRT runs them: RELU/RELU6 rescale to the output
-    quantization and clamp; TANH/LOGISTIC read a 256-entry table built once here."""
+    quantization and clamp; TANH/LOGISTIC read a 256-entry table built once here for the
+    output quantization the model gives (LiteRT's reference path: any for TANH, scale 1/256
+    for LOGISTIC)."""
     flat_in, flat_out = (math.prod(in3),), (math.prod(out3),)
     if layer.kind in ("relu", "relu6"):
-        rp = P.make_relu_params(s_in, zp_in, s_out, zp_out, six=layer.kind == "relu6")
+        rp = Q.relu_params(layer.name, s_in, zp_in, s_out, zp_out, six=layer.kind == "relu6")
         return Step(layer, lambda a, o: K.relu_s8_params(a, rp, o), flat_in, flat_out)
-    fixed = {"tanh": (1.0 / 128, 0), "sigmoid": (1.0 / 256, -128)}[layer.kind]
-    if abs(s_out - fixed[0]) > 1e-9 * fixed[0] or zp_out != fixed[1]:
-        raise ModelFormatError(f"{layer.name}: int8 {layer.kind} output must have scale "
-                               f"{fixed[0]} and zero point {fixed[1]} (TFLite's fixed range), got "
-                               f"{s_out} and {zp_out}")
-    lut = K.activation_lut("tanh" if layer.kind == "tanh" else "logistic", s_in, zp_in, *fixed)
+    Q.lut_output(layer.name, layer.kind, s_in, zp_in, s_out, zp_out)
+    lut = K.activation_lut("tanh" if layer.kind == "tanh" else "logistic", s_in, zp_in, s_out,
+                           zp_out)
     return Step(layer, lambda a, o: K.lut_s8(a, lut, o), flat_in, flat_out)
 
 

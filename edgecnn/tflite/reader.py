@@ -325,7 +325,7 @@ def _weights(r, op, x, rank):
     wq = r.quant(r.tensor(op.inputs[1], op.where)) if x.dtype == "int8" else None
     if x.dtype == "int8" and wq is None:
         r.fail(f"{op.where}: int8 weights without quantization parameters")
-    bias = None
+    bias = bias_quant = None
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         bias = r.const(op.inputs[2], f"{op.where} bias")
         want_bias = np.int32 if x.dtype == "int8" else np.float32
@@ -333,17 +333,28 @@ def _weights(r, op, x, rank):
             raise UnsupportedOpError(
                 f"{r.file}: {op.where}: bias is {bias.dtype} {bias.shape}; expected "
                 f"{np.dtype(want_bias).name} ({weight.shape[0]},)")
-    return weight, bias, wq
+        bias_quant = r.quant(r.tensor(op.inputs[2], op.where)) if x.dtype == "int8" else None
+    return weight, bias, wq, bias_quant
 
 
 def _conv(r, op, x, out):
     opts = op.options(r.fb.Conv2DOptionsT)
-    weight, bias, wq = _weights(r, op, x, 4)
+    weight, bias, wq, bq = _weights(r, op, x, 4)
+    _conv_bias(r, op, x, bias, bq)
     stride = (int(opts.strideH), int(opts.strideW))
     dilation = (int(opts.dilationHFactor), int(opts.dilationWFactor))
     padding = _padding(r, op, opts, x, weight.shape[1:3], stride, dilation)
     return ir.Conv2D(out.name, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                     activation=_fused(r, op, opts), weight_quant=wq)
+                     activation=_fused(r, op, opts), weight_quant=wq, bias_quant=bq)
+
+
+def _conv_bias(r, op, x, bias, bq):
+    """LiteRT's CONV_2D needs its bias (conv.cc: has_bias; an index of -1 is 'optional but
+    expected'), and an int8 bias with zero point 0 (bias->params.zero_point)."""
+    if bias is None:
+        r.fail(f"{op.where}: has no bias; LiteRT's CONV_2D needs one (give zeros)")
+    if bq is not None and bq.scale.size == 1 and int(bq.zero_point[0]) != 0:
+        r.fail(f"{op.where}: bias zero point {int(bq.zero_point[0])}; int32 biases need 0")
 
 
 def _fully_connected(r, op, x, out):
@@ -354,9 +365,9 @@ def _fully_connected(r, op, x, out):
     if opts.keepNumDims and len(out.shape) != 2:
         raise UnsupportedOpError(f"{r.file}: {op.where}: keep_num_dims with output shape "
                                  f"{out.shape} is not supported")
-    weight, bias, wq = _weights(r, op, x, 2)
+    weight, bias, wq, bq = _weights(r, op, x, 2)
     return ir.FullyConnected(out.name, weight, bias, activation=_fused(r, op, opts),
-                             weight_quant=wq)
+                             weight_quant=wq, bias_quant=bq)
 
 
 def _pool(cls):
@@ -383,6 +394,26 @@ def _pad(r, op, x, out):
 
 
 def _reshape(r, op, x, out):
+    """LiteRT resizes the output to the shape input (a 1-D int32 constant) or, without one,
+    to the newShape option, one -1 resolved from the input size (reshape.cc); edgecnn takes
+    the declared output shape, so the two must agree."""
+    shape = None
+    if len(op.inputs) > 1 and op.inputs[1] >= 0:
+        shape = r.const(op.inputs[1], f"{op.where} shape")
+        shape = shape if shape.dtype == np.int32 and shape.ndim == 1 else None
+    if shape is None:
+        opts = op.op.builtinOptions
+        shape = getattr(opts, "newShape", None) if isinstance(opts, r.fb.ReshapeOptionsT) else None
+    if shape is None:
+        r.fail(f"{op.where}: has neither a shape input nor a newShape option")
+    shape = [int(d) for d in shape]
+    size = math.prod(x.shape)
+    known = math.prod(d for d in shape if d != -1)
+    if shape.count(-1) == 1 and known > 0 and size % known == 0:
+        shape = [size // known if d == -1 else d for d in shape]
+    if tuple(shape) != tuple(out.shape) or any(d < 0 for d in shape):
+        r.fail(f"{op.where}: its shape input {validate.label(shape, 80)} does not resolve to "
+               f"the declared output shape {tuple(out.shape)} of {size} elements")
     return ir.Reshape(out.name)
 
 
