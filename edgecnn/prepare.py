@@ -181,6 +181,7 @@ def prepare(graph: ir.Graph, kernels, rounding: str = "litert-ref", preserve_all
     """Check ``graph`` and bind every layer to ``kernels`` (a backend module)."""
     if rounding not in P.MODEL_POLICIES:
         raise UnsupportedOpError(f"rounding {rounding!r}: use one of {', '.join(P.MODEL_POLICIES)}")
+    _check_batch_one(graph.input)
     tensors = {graph.input.name: graph.input}
     steps = []
     for layer in graph.layers:
@@ -200,6 +201,14 @@ def prepare(graph: ir.Graph, kernels, rounding: str = "litert-ref", preserve_all
         tensors[layer.output.name] = layer.output
     buffers, arena = _plan_buffers(graph, steps, preserve_all)
     return Plan(graph, steps, buffers, arena)
+
+
+def _check_batch_one(x: ir.Tensor) -> None:
+    """Kernels see one image (H, W, C) or vector (N,): the input's batch must be 1 (every
+    later shape follows from it, checked layer by layer)."""
+    if len(x.shape) < 2 or x.shape[0] != 1:
+        raise UnsupportedOpError(f"input {x.name!r} has shape {tuple(x.shape)}; edgecnn runs "
+                                 "batch 1: re-export the model with batch size 1")
 
 
 def _plan_buffers(graph, steps, preserve_all):

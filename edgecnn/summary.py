@@ -32,6 +32,7 @@ import numpy as np
 
 from . import ir
 from .errors import ArchitectureError
+from .text import printable
 
 _ACTIVATION_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 
@@ -143,7 +144,7 @@ def format_summary(summary: Summary) -> str:
     rows = [("input", "Input", "", _shape(summary.input_shape), "", "", "", _n(summary.input_bytes),
              "")]
     for r in summary.layers:
-        rows.append((r.name, r.type, _window_text(r), _shape(r.output_shape), _n(r.params),
+        rows.append((printable(r.name), r.type, _window_text(r), _shape(r.output_shape), _n(r.params),
                      _n(r.macs), _pair(r.receptive_field, "x") if r.receptive_field else "",
                      _n(r.activation_bytes), _n(r.weight_bytes)))
     numeric = {4, 5, 7, 8}
@@ -155,15 +156,15 @@ def format_summary(summary: Summary) -> str:
 
     rule = "-" * len(line(header))
     kind = "int8" if summary.quantized else "float32"
-    out = [f"{summary.name} ({kind})", rule, line(header), rule] + [line(r) for r in rows] + [rule]
+    out = [f"{printable(summary.name)} ({kind})", rule, line(header), rule] + [line(r) for r in rows] + [rule]
     out += [
         f"parameters:          {_n(summary.total_params)}",
         f"MACs:                {_n(summary.total_macs)}",
         f"weight bytes:        {_n(summary.total_weight_bytes)}",
         f"largest activation:  {_n(summary.largest_activation_bytes)} bytes "
-        f"({summary.largest_activation})",
+        f"({printable(summary.largest_activation)})",
         f"peak activations:    {_n(summary.peak_activation_bytes)} bytes "
-        f"(ping-pong input + output at {summary.peak_layer or '-'})",
+        f"(ping-pong input + output at {printable(summary.peak_layer) or '-'})",
     ]
     return "\n".join(out)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputFileError, UsageError
+from ..text import printable
 from ..reference import params as P
 from ..tflite.reader import load_tflite
 from ..tflite.validate import DEFAULT_MAX_MEMORY
@@ -177,7 +178,7 @@ def format_export(report: ExportReport) -> str:
     lines.append("arena plan:")
     lines.append(f"  {'layer':<20} {'op':<15} {'shape':<18} {'bytes':>8} {'offset':>8}")
     for r in report.rows:
-        alias = f"  alias of {r.alias_of}" if r.alias_of else ""
-        lines.append(f"  {r.layer:<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
+        alias = f"  alias of {printable(r.alias_of)}" if r.alias_of else ""
+        lines.append(f"  {printable(r.layer):<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
                      f"{r.offset:>8,}{alias}")
     return "\n".join(lines)

@@ -232,6 +232,8 @@ class _Reader:
             raise UnsupportedOpError(f"{self.file}: the model output is not the last op's output; "
                                      "edgecnn reads sequential chains only")
         meta = self.metadata()
+        if meta and meta.preprocess:
+            self.check_preprocess(meta.preprocess, graph_input)
         graph = ir.Graph(
             input=graph_input, layers=tuple(layers),
             preprocess=meta.preprocess if meta else None,
@@ -252,6 +254,14 @@ class _Reader:
         if want != tuple(out.shape):
             self.fail(f"{where}: declares output '{validate.label(out.name)}' of shape {out.shape}, "
                       f"but its input {x.shape} and its parameters give {want}")
+
+    def check_preprocess(self, pre, x):
+        """The stored image size and colour must give the input tensor's (1, H, W, C)."""
+        want = (1, pre.height, pre.width, {"L": 1, "RGB": 3}.get(pre.color))
+        if tuple(x.shape) != want:
+            self.fail(f"the '{metadata.NAME}' metadata preprocesses images to {pre.height}x"
+                      f"{pre.width} {validate.label(pre.color, 10)}, but the input "
+                      f"'{validate.label(x.name)}' is {tuple(x.shape)}; the metadata is corrupt")
 
     def metadata(self):
         for entry in self.model.metadata or []:
