@@ -48,6 +48,7 @@ import numpy as np
 
 from .errors import ModelFormatError
 from .reference import params as P
+from .reference.fixedpoint import round_half_away
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 MAX_SHIFT = 30  # M0 * 2^(shift - 31): a left shift of 31 is undefined in LiteRT's C++
@@ -121,7 +122,8 @@ def activation_range(name: str, activation: str, s_out: float, zp_out: int) -> t
     for f in {"relu": (0.0,), "relu6": (0.0, 6.0)}.get(activation, ()):
         with np.errstate(over="ignore", divide="ignore"):
             q = float(np.float32(f) / np.float32(s_out))
-        if not abs(round(q)) <= 2.0 ** 31:
+        r = float(round_half_away(q)) if math.isfinite(q) else q
+        if not -2.0 ** 31 <= r < 2.0 ** 31:  # LiteRT allows r == 2^31 too, then casts: undefined
             _fail(name, f"output scale {s_out:g}: the fused {activation.upper()} bound {f:g} "
                         f"quantizes to {q:g}, outside int32 (LiteRT: "
                         "no_integer_overflow_from_quantization was not true)")

@@ -16,6 +16,7 @@ import unicodedata
 # control (Cc), format (Cf: bidi overrides, zero-width joiners), surrogates, private use,
 # unassigned, line and paragraph separators
 _HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def printable(value, limit: int = 0) -> str:
@@ -24,7 +25,9 @@ def printable(value, limit: int = 0) -> str:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     out = []
     for ch in text:
-        if unicodedata.category(ch) in _HIDDEN:
+        if ch in _SHORT:
+            out.append(_SHORT[ch])
+        elif unicodedata.category(ch) in _HIDDEN:
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else
                        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")

@@ -343,7 +343,9 @@ def _weights(r, op, x, rank):
             raise UnsupportedOpError(
                 f"{r.file}: {op.where}: bias is {bias.dtype} {bias.shape}; expected "
                 f"{np.dtype(want_bias).name} ({weight.shape[0]},)")
-        bias_quant = r.quant(r.tensor(op.inputs[2], op.where)) if x.dtype == "int8" else None
+        if x.dtype == "int8":  # LiteRT reads a bias without quantization as scale 0
+            bias_quant = r.quant(r.tensor(op.inputs[2], op.where)) or ir.QuantParams(
+                np.zeros(1, np.float32), np.zeros(1, np.int64))
     return weight, bias, wq, bias_quant
 
 
