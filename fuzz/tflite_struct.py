@@ -166,17 +166,25 @@ def _edit(fb, m, p: Picker):
 
 
 def mutated_model(data: bytes, edits_at_most: int = 6) -> bytes:
-    """A packed .tflite: a seed model with the edits ``data`` encodes."""
+    """A packed .tflite: a seed model with the edits ``data`` encodes. An edit the schema
+    cannot hold (2^31 - 1 in an int8 option field: flatbuffers' Pack raises) is dropped."""
+    import struct
+
     import flatbuffers
 
     from edgecnn.tflite import schema
     fb = schema.load()
     p = Picker(data)
-    m = fb.ModelT.InitFromPackedBuf(bytearray(_seed_bytes(p.below(len(SEED_MODELS)))), 0)
+    good = _seed_bytes(p.below(len(SEED_MODELS)))
     for _ in range(1 + p.below(edits_at_most)):
         if not p.left:
             break
+        m = fb.ModelT.InitFromPackedBuf(bytearray(good), 0)
         _edit(fb, m, p)
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(m.Pack(builder), file_identifier=schema.FILE_IDENTIFIER)
-    return bytes(builder.Output())
+        builder = flatbuffers.Builder(1024)
+        try:
+            builder.Finish(m.Pack(builder), file_identifier=schema.FILE_IDENTIFIER)
+        except (TypeError, ValueError, OverflowError, struct.error):
+            continue
+        good = bytes(builder.Output())
+    return good

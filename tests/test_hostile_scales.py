@@ -286,3 +286,60 @@ def test_reshape_that_changes_quantization_is_refused(tmp_path):
     path = _write(tmp_path, m)
     LiteRTRunner(path, "litert-ref")
     _cli_refuses(path, "RESHAPE changes the quantization", "re-export")
+
+
+# ----------------------------------------------------------------------------- fixedpoint.h
+
+
+def _largest_accepted(policy, bound):
+    """The largest multiplier quant_rules accepts for accumulators up to ``bound``."""
+    from edgecnn import quant_rules
+    from edgecnn.reference import params as P
+    lo, hi = 2.0 ** -45, 2.0 ** 45
+    for _ in range(40):  # log-space bisection: 90 octaves to within 1e-10 of one
+        mid = (lo * hi) ** 0.5
+        try:
+            quant_rules.check_requant("t", P.make_requant(1.0, [mid], 1.0, 0, "none", "conv",
+                                                          policy), bound, "t")
+            lo = mid
+        except ModelFormatError:
+            hi = mid
+    return lo
+
+
+def test_fixedpoint_h_at_the_accepted_limits_is_ubsan_clean(tmp_path):
+    """ec_requantize (cython_kernels/fixedpoint.h, shared by Cython and the firmware) at the
+    edge of what quant_rules accepts, for every policy, under UBSan: no undefined shift or
+    overflow, and the NumPy spec's answer."""
+    from edgecnn.export_c import stubs_dir
+    from edgecnn.reference import params as P
+    from edgecnn.reference.quantize import requantize
+    rows, want = [], []
+    for policy in P.ROUNDING_POLICIES:
+        for bound in (255, 1 << 20, (1 << 31) - 1):
+            for m in (_largest_accepted(policy, bound), 0.7, 2.0 ** -31 * 1.5, 1e-12):
+                rq = P.make_requant(1.0, [m], 1.0, -128 if m > 1 else 127, "none", "conv", policy)
+                for acc in (bound, -bound, bound - 1, 1 - bound, 0):
+                    out = np.zeros((1, 1), np.int8)
+                    requantize(np.array([[acc]], np.int64), rq, out)
+                    rows.append(f"{{{acc}, {rq.policy}, {int(rq.multiplier[0])}, "
+                                f"{int(rq.shift[0])}, {float(rq.real_scale[0]).hex()}, "
+                                f"{rq.output_offset}}}")
+                    want.append(int(out[0, 0]))
+    src = tmp_path / "limits.c"
+    src.write_text('#include <stdio.h>\n#include "fixedpoint.h"\n'
+                   "typedef struct { int32_t acc, policy, m0, shift; double real; int32_t zp; } c_t;\n"
+                   f"static const c_t cases[] = {{{', '.join(rows)}}};\n"
+                   "int main(void) { unsigned i; for (i = 0; i < sizeof cases / sizeof *cases; i++)"
+                   " printf(\"%d\\n\", ec_requantize(cases[i].acc, cases[i].policy, cases[i].m0,"
+                   " cases[i].shift, cases[i].real, cases[i].zp, -128, 127)); return 0; }\n")
+    cc = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1",
+                         "-fsanitize=undefined", "-fno-sanitize-recover=all",
+                         f"-I{stubs_dir()}", str(src), "-lm", "-o", str(tmp_path / "limits")],
+                        capture_output=True, text=True)
+    assert cc.returncode == 0, cc.stderr
+    run = subprocess.run([str(tmp_path / "limits")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-500:]
+    got = [int(v) for v in run.stdout.split()]
+    bad = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
+    assert len(got) == len(want) and not bad, (bad[:1], rows[bad[0]] if bad else None)

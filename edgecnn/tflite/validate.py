@@ -9,7 +9,8 @@ Two passes, both before a single tensor is allocated:
    lengths that run past the end of the file fail here too (the accessors raise).
 2. ``check_model`` runs on the unpacked ``ModelT``: tensor and buffer indices in range,
    shapes non-negative, constant buffers of exactly ``prod(shape) * itemsize`` bytes, int8
-   quantization present, finite, positive and of the per-channel length, operators with the
+   quantization present, finite, positive and of the per-channel length with one zero point
+   per scale (LiteRT refuses a scale without zero point), schema version 3, operators with the
    inputs and outputs their kind needs, no tensor written twice and no cycle, and the bytes
    all tensors declare under ``max_memory``.
 
