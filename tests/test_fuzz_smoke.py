@@ -48,6 +48,8 @@ FOUND = [
     ("spec", b"[" * 100_000),  # json recursion
     ("tflite_struct", bytes.fromhex("5d2407f6f6f6f6f6f600000000604ee312")),  # RELU6 bound
     # 6 / 1e-38 = inf: Python's round(inf) raised OverflowError in the activation-range check
+    ("tflite_struct", bytes.fromhex("010000ffad10dee30000ffffffff180dbc")),  # int8 FC with a
+    # float32 output tensor: the kernel got a float buffer (ValueError)
 ]
 
 
