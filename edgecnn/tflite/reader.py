@@ -352,7 +352,8 @@ def _weights(r, op, x, rank):
 def _conv(r, op, x, out):
     opts = op.options(r.fb.Conv2DOptionsT)
     weight, bias, wq, bq = _weights(r, op, x, 4)
-    _conv_bias(r, op, x, bias, bq)
+    if x.dtype == "int8":
+        _conv_bias(r, op, bias, bq)
     stride = (int(opts.strideH), int(opts.strideW))
     dilation = (int(opts.dilationHFactor), int(opts.dilationWFactor))
     padding = _padding(r, op, opts, x, weight.shape[1:3], stride, dilation)
@@ -360,9 +361,10 @@ def _conv(r, op, x, out):
                      activation=_fused(r, op, opts), weight_quant=wq, bias_quant=bq)
 
 
-def _conv_bias(r, op, x, bias, bq):
-    """LiteRT's CONV_2D needs its bias (conv.cc: has_bias; an index of -1 is 'optional but
-    expected'), and an int8 bias with zero point 0 (bias->params.zero_point)."""
+def _conv_bias(r, op, bias, bq):
+    """LiteRT's int8 CONV_2D needs its bias (conv.cc: has_bias; an index of -1 is 'optional
+    but expected'), with zero point 0 (bias->params.zero_point). A float conv without bias
+    is only read to be converted, where zeros are exact."""
     if bias is None:
         r.fail(f"{op.where}: has no bias; LiteRT's CONV_2D needs one (give zeros)")
     if bq is not None and bq.scale.size == 1 and int(bq.zero_point[0]) != 0:
