@@ -246,3 +246,37 @@ def reshape_quant(name: str, x, y) -> None:
                 f"{t.dtype} scale {float(t.quant.scale[0]):g} zero point {int(t.quant.zero_point[0])}"
         _fail(name, f"RESHAPE changes the quantization ({q(x)} -> {q(y)}); it copies bytes, so "
                     "the TFLite int8 spec requires both to be equal: re-export the model")
+
+
+# ----------------------------------------------------------------------------- graph ops
+# ADD and CONCATENATION are not in edgecnn's IR yet; these are their LiteRT rules, proven
+# against the interpreter in tests/test_hostile_scales.py, for prepare to call when they land.
+
+ADD_LEFT_SHIFT = 20  # add.cc: inputs are scaled by 2^20 before the rescale (8-bit)
+
+
+def add_multipliers(name: str, s1: float, s2: float, s_out: float) -> tuple[float, float, float]:
+    """int8 ADD (add.cc Prepare): ``twice_max = 2 * max(s1, s2)``, input multipliers
+    ``s_i / twice_max`` and output multiplier ``twice_max / (2^20 * s_out)``, each through
+    QuantizeMultiplierSmallerThanOneExp, which aborts the process (TFLITE_CHECK_LT) unless the
+    multiplier is below 1: refused here instead. Returns the three real multipliers."""
+    s1, s2, s_out = (float(np.float32(s)) for s in (s1, s2, s_out))
+    twice_max = 2 * max(s1, s2)
+    out = twice_max / ((1 << ADD_LEFT_SHIFT) * s_out)
+    if not out < 1.0:
+        _fail(name, f"ADD output scale {s_out:g} is at or below 2 x max input scale / 2^20 "
+                    f"({twice_max / (1 << ADD_LEFT_SHIFT):g}); LiteRT aborts there "
+                    "(QuantizeMultiplierSmallerThanOneExp)")
+    return s1 / twice_max, s2 / twice_max, out
+
+
+def concat_quant(name: str, inputs, output) -> None:
+    """int8 CONCATENATION (concatenation.cc Prepare): every input's scale (float32, compared
+    exactly) and zero point equal the output's; LiteRT does not rescale."""
+    s_out, zp_out = output.quant.scalar()
+    for t in inputs:
+        s, zp = t.quant.scalar()
+        if np.float32(s) != np.float32(s_out) or zp != zp_out:
+            _fail(name, f"CONCATENATION input '{t.name}' has scale {s:g} and zero point {zp}, "
+                        f"the output {s_out:g} and {zp_out}; LiteRT's int8 concatenation needs "
+                        "them equal (t->params.scale != output->params.scale)")

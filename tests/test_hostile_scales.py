@@ -343,3 +343,78 @@ def test_fixedpoint_h_at_the_accepted_limits_is_ubsan_clean(tmp_path):
     got = [int(v) for v in run.stdout.split()]
     bad = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
     assert len(got) == len(want) and not bad, (bad[:1], rows[bad[0]] if bad else None)
+
+
+# ----------------------------------------------------------------------------- ADD, CONCATENATION
+
+
+def _two_input_model(op, s_x, s_y, s_out, zp_out=0):
+    """x (1, 4) and a constant y (1, 4), int8, into one ADD or CONCATENATION (axis 1)."""
+    import flatbuffers
+
+    from edgecnn.tflite import schema
+    fb = schema.load()
+
+    def t(name, shape, scale, zp, buffer):
+        tt = fb.TensorT()
+        tt.name, tt.shape, tt.type, tt.buffer = name, np.array(shape, np.int32), fb.TensorType.INT8, buffer
+        tt.quantization = fb.QuantizationParametersT()
+        tt.quantization.scale = np.array([scale], np.float32)
+        tt.quantization.zeroPoint = np.array([zp], np.int64)
+        return tt
+
+    m = fb.ModelT()
+    m.version = 3
+    bufs = [fb.BufferT() for _ in range(4)]
+    bufs[2].data = np.array([1, -2, 3, -4], np.int8).view(np.uint8)
+    m.buffers = bufs
+    code = fb.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = getattr(fb.BuiltinOperator, op)
+    code.version = 2
+    m.operatorCodes = [code]
+    o = fb.OperatorT()
+    o.opcodeIndex, o.inputs, o.outputs = 0, np.array([0, 1], np.int32), np.array([2], np.int32)
+    if op == "ADD":
+        o.builtinOptionsType, o.builtinOptions = fb.BuiltinOptions.AddOptions, fb.AddOptionsT()
+    else:
+        o.builtinOptionsType = fb.BuiltinOptions.ConcatenationOptions
+        o.builtinOptions = fb.ConcatenationOptionsT()
+        o.builtinOptions.axis = 1
+    sub = fb.SubGraphT()
+    sub.tensors = [t(b"x", [1, 4], s_x, 0, 1), t(b"y", [1, 4], s_y, 0, 2),
+                   t(b"out", [1, 4 if op == "ADD" else 8], s_out, zp_out, 3)]
+    sub.inputs, sub.outputs, sub.operators = np.array([0], np.int32), np.array([2], np.int32), [o]
+    m.subgraphs = [sub]
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=schema.FILE_IDENTIFIER)
+    return bytes(b.Output())
+
+
+def _litert_child(path):
+    return subprocess.run([sys.executable, "-c", "import sys; from edgecnn.litert import "
+                           "LiteRTRunner; LiteRTRunner(sys.argv[1])", path],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_add_output_scale_rule_matches_litert(tmp_path):
+    from edgecnn import quant_rules
+    ok, aborts = tmp_path / "ok.tflite", tmp_path / "aborts.tflite"
+    ok.write_bytes(_two_input_model("ADD", 0.1, 0.05, 0.2 / 2**20 * 1.01))
+    aborts.write_bytes(_two_input_model("ADD", 0.1, 0.05, 0.2 / 2**20 * 0.99))
+    LiteRTRunner(str(ok), "litert-ref")
+    assert _litert_child(str(aborts)).returncode < 0  # TFLITE_CHECK_LT: SIGABRT
+    quant_rules.add_multipliers("add", 0.1, 0.05, 0.2 / 2**20 * 1.01)
+    with pytest.raises(ModelFormatError, match="LiteRT aborts there"):
+        quant_rules.add_multipliers("add", 0.1, 0.05, 0.2 / 2**20 * 0.99)
+
+
+def test_concatenation_needs_equal_quantization_like_litert(tmp_path):
+    from edgecnn import quant_rules
+    path = tmp_path / "concat.tflite"
+    path.write_bytes(_two_input_model("CONCATENATION", 0.1, 0.1000001, 0.1))
+    _litert_refuses(str(path), "params.scale")
+    x, y = (ir.Tensor(n, (1, 4), "int8", Q(s, 0)) for n, s in (("x", 0.1), ("y", 0.1000001)))
+    out = ir.Tensor("out", (1, 8), "int8", Q(0.1, 0))
+    quant_rules.concat_quant("cat", [x, x], out)
+    with pytest.raises(ModelFormatError, match="input 'y' has scale"):
+        quant_rules.concat_quant("cat", [x, y], out)
