@@ -20,7 +20,7 @@ Targets:
   tflite_struct   bytes choose field edits on a real int8 model (fuzz/tflite_struct.py):
               shapes, scales, zero points, quantized dimensions, operator inputs/outputs,
               options, opcodes, buffers, names, version; a model that loads and prepares must
-              give the same output on the reference and the Cython kernels
+              give the same output on the reference and the Cython kernels (every SIMD path)
   export_c_asan   the same mutated models; each one edgecnn accepts is exported to C, built
               with ASan+UBSan (make asan), run, and compared with the reference runtime
 
@@ -206,12 +206,22 @@ def tflite_struct(data: bytes) -> None:
     """A real int8 model with fields edited (fuzz/tflite_struct.py): it must load and prepare
     or be refused with an EdgecnnError; a model that prepares runs on the reference and the
     Cython kernels, which must agree bit for bit."""
+    from edgecnn.backends import cython as K
     from edgecnn.runtime import Runtime
     _, graph, ref = _struct_model(data)
-    cy = Runtime(graph, "cython")
-    if _small(graph):
-        for x in _inputs(graph):
-            _same(ref.invoke(x), cy.invoke(x), "reference vs cython")
+    Runtime(graph, "cython")
+    if not _small(graph):
+        return
+    inputs = _inputs(graph)
+    want = [ref.invoke(x) for x in inputs]
+    try:
+        for isa in K.supported_isas():  # weights are packed per path at bind time
+            K.force_isa(isa)
+            cy = Runtime(graph, "cython")
+            for x, w in zip(inputs, want):
+                _same(cy.invoke(x), w, f"cython ({isa}) vs reference")
+    finally:
+        K.force_isa("auto")
 
 
 def export_c_asan(data: bytes) -> None:
