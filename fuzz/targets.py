@@ -292,8 +292,10 @@ def seeds(target: str) -> list[bytes]:
         "tflite_struct": lambda: [],
         "export_c_asan": lambda: [],
     }[target]()
-    if target == "export_c_asan":
-        own = _files("fuzz/corpus/tflite_struct/*")
+    if target == "export_c_asan":  # the engine pops seeds from the end: the tiny model first
+        struct = _files("fuzz/corpus/tflite_struct/*")
+        own = [f for f in struct if "plain" not in f] + sorted(
+            (f for f in struct if "plain" in f), reverse=True)
     blobs = [open(p, "rb").read() for p in own + extra]
     if target == "pt_pickle":
         blobs += _pickles_of_fixtures()
