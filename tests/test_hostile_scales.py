@@ -123,6 +123,11 @@ def _scale_without_zero_point(m):
     tensor(m, "fc1/weights").quantization.zeroPoint = None
 
 
+def _fc_per_channel_axis_1(m):
+    q = tensor(m, "fc1/weights").quantization  # (3, 8) weights, 8 scales along axis 1
+    q.scale, q.zeroPoint, q.quantizedDimension = np.full(8, 0.01, np.float32), np.zeros(8, np.int64), 1
+
+
 LITERT_REFUSES = [
     (_fc_weight_3e38, "scale_diff / output_scale <= 0.02", "scale_diff / output_scale <= 0.02"),
     (_fc_output_1e38, "scale_diff / output_scale <= 0.02", "scale_diff / output_scale <= 0.02"),
@@ -135,6 +140,7 @@ LITERT_REFUSES = [
     (_conv_bias_index_minus_one, "optional but was expected", "has no bias"),
     (_schema_version_99, "schema version 99", "schema version 99"),
     (_scale_without_zero_point, "null zero_point", "1 scales but 0 zero points"),
+    (_fc_per_channel_axis_1, "quantized_dimension != 0", "with 1 or 3 scales, got 8"),
 ]
 
 
@@ -232,13 +238,18 @@ def _fc_bias_with_three_scales(m):
     q.scale, q.zeroPoint = np.full(3, 0.0005, np.float32), np.zeros(3, np.int64)
 
 
+def _conv_bias_scale_off(m):
+    _set(m, "conv1/bias", [0.5, 0.5])  # int8 CONV_2D has no 0.02 rule (only uint8 checks it)
+
+
 def _conv_weights_minus_128(m):
     w = tensor(m, "conv1/weights")
     m.buffers[w.buffer].data = np.full(18, 0x80, np.uint8)  # outside the spec's [-127, 127]
 
 
 @pytest.mark.parametrize("edit", [_conv_multiplier_2_pow_14, _fc_bias_without_quant,
-                                  _fc_bias_with_three_scales, _conv_weights_minus_128],
+                                  _fc_bias_with_three_scales, _conv_bias_scale_off,
+                                  _conv_weights_minus_128],
                          ids=lambda f: f.__name__.strip("_"))
 def test_accepted_edits_equal_litert(tmp_path, edit):
     m = model_t()
