@@ -105,14 +105,14 @@ def check_finite_parameters(graph: ir.Graph) -> None:
     """Refuse NaN or infinite weights before any arithmetic on them (calibration would run the
     whole float graph on NaNs, and NumPy would warn before the error)."""
     for layer in graph.layers:
-        for field in ("weight", "bias", "gamma", "beta", "mean", "var"):
-            values = getattr(layer, field, None)
+        for attr in ("weight", "bias", "gamma", "beta", "mean", "var"):
+            values = getattr(layer, attr, None)
             if values is None or np.asarray(values).dtype.kind != "f":
                 continue
             bad = np.flatnonzero(~np.isfinite(np.asarray(values).ravel()))
             if bad.size:
                 raise ModelFormatError(
-                    f"{printable(layer.name)}: {field} holds {bad.size} NaN or infinite values "
+                    f"{printable(layer.name)}: {attr} holds {bad.size} NaN or infinite values "
                     f"(first at flat index {int(bad[0])}); the model file is corrupt")
 
 
