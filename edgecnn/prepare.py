@@ -94,6 +94,8 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
     s_out, zp_out = _scalar_quant(y, name)
     if isinstance(layer, ir.Conv2D):
         _check_weights(layer, 4, x.shape[3])
+        Q.window_geometry(name, x.shape[1:3], layer.weight.shape[1:3], layer.stride,
+                          layer.dilation, layer.padding)
         w = np.ascontiguousarray(layer.weight)
         p = P.ConvParams(stride_h=layer.stride[0], stride_w=layer.stride[1],
                          pad_top=layer.padding[0], pad_left=layer.padding[2],
@@ -123,6 +125,7 @@ def _prepare_layer(layer, x: ir.Tensor, K, rounding: str) -> Step:
         if (s_in, zp_in) != (s_out, zp_out):
             raise ModelFormatError(f"{name}: int8 pooling needs the output scale and zero point to "
                                    f"equal the input's ({s_in}, {zp_in}), got ({s_out}, {zp_out})")
+        Q.window_geometry(name, x.shape[1:3], layer.kernel, layer.stride, (1, 1), layer.padding)
         lo, hi = Q.activation_range(name, layer.activation, s_out, zp_out)
         p = P.PoolParams(filter_h=layer.kernel[0], filter_w=layer.kernel[1],
                          stride_h=layer.stride[0], stride_w=layer.stride[1],

@@ -281,3 +281,29 @@ def concat_quant(name: str, inputs, output) -> None:
             _fail(name, f"CONCATENATION input '{t.name}' has scale {s:g} and zero point {zp}, "
                         f"the output {s_out:g} and {zp_out}; LiteRT's int8 concatenation needs "
                         "them equal (t->params.scale != output->params.scale)")
+
+
+# ----------------------------------------------------------------------------- window geometry
+
+MAX_EXTENT = 1 << 24  # padded input sides, kernels, strides and dilations the kernels index
+
+
+def window_geometry(name: str, in_hw, kernel, stride, dilation, padding) -> None:
+    """CONV_2D and pooling index their input in int32 (C firmware, Cython): ``oy * stride -
+    pad_top + ky * dilation``. With the padded input side, the stride and the dilated kernel
+    all below 2^24, every such index stays below 2^26. A dilation of 2^31 - 1 with SAME
+    padding (pad 2^30, found by fuzz/tflite_struct.py) otherwise overflows the index and the
+    kernels read far outside the input."""
+    top, bottom, left, right = (int(p) for p in padding)
+    for axis, size, k, s, d, lo, hi in (("height", in_hw[0], kernel[0], stride[0], dilation[0],
+                                         top, bottom),
+                                        ("width", in_hw[1], kernel[1], stride[1], dilation[1],
+                                         left, right)):
+        if int(d) > 32767:  # ai-edge-litert 2.3 conv.cc:403 (depthwise_conv.cc:122 on main)
+            _fail(name, f"dilation {d} along the {axis}: LiteRT needs at most 32767 "
+                        f"(dilation_{axis}_factor <= INT16_MAX was not true)")
+        padded, extent = int(size) + lo + hi, (int(k) - 1) * int(d) + 1
+        if max(padded, extent, int(s)) >= MAX_EXTENT:
+            _fail(name, f"{axis}: kernel {k} with dilation {d}, stride {s} and padding "
+                        f"({lo}, {hi}) on {size} pixels spans {max(padded, extent)}; edgecnn's "
+                        f"kernels index up to {MAX_EXTENT} (the model is corrupt)")

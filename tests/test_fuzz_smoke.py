@@ -50,6 +50,8 @@ FOUND = [
     # 6 / 1e-38 = inf: Python's round(inf) raised OverflowError in the activation-range check
     ("tflite_struct", bytes.fromhex("010000ffad10dee30000ffffffff180dbc")),  # int8 FC with a
     # float32 output tensor: the kernel got a float buffer (ValueError)
+    ("tflite_struct", bytes.fromhex("240772656c759b279b9b9b0f19ede140")),  # conv dilation
+    # 2^31 - 1 with SAME padding 2^30: int32 input indices overflowed, the Cython kernel segfaulted
 ]
 
 

@@ -174,3 +174,15 @@ def test_concatenation_needs_equal_quantization_like_litert(tmp_path):
     quant_rules.concat_quant("cat", [x, x], out)
     with pytest.raises(ModelFormatError, match="input 'y' has scale"):
         quant_rules.concat_quant("cat", [x, y], out)
+
+
+@pytest.mark.parametrize("kernel,stride,dilation,padding", [
+    ((3, 3), (1 << 24, 1), (1, 1), (0, 0, 0, 0)),
+    ((3, 3), (1, 1), (1, 1), (1 << 23, 1 << 23, 0, 0)),
+    ((1 << 24, 3), (1, 1), (1, 1), (0, 0, 0, 0)),
+])
+def test_window_geometry_past_int32_indexing_is_refused(kernel, stride, dilation, padding):
+    from edgecnn import quant_rules
+    quant_rules.window_geometry("conv", (6, 6), (3, 3), (2, 2), (32767, 1), (65534, 0, 1, 1))
+    with pytest.raises(ModelFormatError, match="kernels index up to 16777216"):
+        quant_rules.window_geometry("conv", (6, 6), kernel, stride, dilation, padding)

@@ -274,3 +274,25 @@ def test_reshape_that_changes_quantization_is_refused(tmp_path):
     path = _write(tmp_path, m)
     LiteRTRunner(path, "litert-ref")
     _cli_refuses(path, "RESHAPE changes the quantization", "re-export")
+
+
+@pytest.mark.parametrize("dilation", [2**31 - 1, 32767])
+def test_conv_dilation_past_int16_is_refused_and_below_exact(tmp_path, dilation):
+    # 2^31 - 1 with SAME padding (pad 2^30) overflowed the Cython conv's int32 input index and
+    # segfaulted (found by fuzz/tflite_struct.py); LiteRT 2.3 refuses it in conv.cc. 32767
+    # pads 6 rows to 65540: both run it, almost every tap outside the image
+    m = model_t()
+    opts = m.subgraphs[0].operators[0].builtinOptions
+    opts.dilationHFactor, opts.padding = dilation, 0  # Padding.SAME
+    tensor(m, "conv1").shape = np.array([1, 6, 6, 2], np.int32)
+    for name, shape in (("pool1", [1, 3, 3, 2]), ("flatten", [1, 18]), ("fc1/weights", [3, 18])):
+        tensor(m, name).shape = np.array(shape, np.int32)
+    for name, data in (("flatten/shape", np.array([1, 18], np.int32)),
+                       ("fc1/weights", np.ones((3, 18), np.int8))):
+        m.buffers[tensor(m, name).buffer].data = data.view(np.uint8).ravel()
+    path = _write(tmp_path, m)
+    if dilation > 32767:
+        _litert_refuses(path, "dilation_height_factor <= INT16_MAX")
+        _cli_refuses(path, "conv1", "dilation_height_factor <= INT16_MAX")
+    else:
+        _exact_with_litert(path)
