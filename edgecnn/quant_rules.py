@@ -286,6 +286,7 @@ def concat_quant(name: str, inputs, output) -> None:
 # ----------------------------------------------------------------------------- window geometry
 
 MAX_EXTENT = 1 << 24  # padded input sides, kernels, strides and dilations the kernels index
+PADDED_AREA_FACTOR, PADDED_AREA_SLACK = 16, 1 << 20  # padded input pixels allowed
 
 
 def window_geometry(name: str, in_hw, kernel, stride, dilation, padding) -> None:
@@ -307,3 +308,11 @@ def window_geometry(name: str, in_hw, kernel, stride, dilation, padding) -> None
             _fail(name, f"{axis}: kernel {k} with dilation {d}, stride {s} and padding "
                         f"({lo}, {hi}) on {size} pixels spans {max(padded, extent)}; edgecnn's "
                         f"kernels index up to {MAX_EXTENT} (the model is corrupt)")
+    # The Cython conv copies the input into a padded buffer once per call: a 100 KB model with
+    # a dilation of 32767 under SAME padding would make that copy gigabytes. Real paddings add
+    # a few pixels a side (16x the area of a 1x1 input padded to 3x3 and more is allowed).
+    area = (int(in_hw[0]) + top + bottom) * (int(in_hw[1]) + left + right)
+    if area > PADDED_AREA_FACTOR * int(in_hw[0]) * int(in_hw[1]) + PADDED_AREA_SLACK:
+        _fail(name, f"padding ({top}, {bottom}, {left}, {right}) grows the {in_hw[0]}x{in_hw[1]} "
+                    f"input to {area} pixels, over {PADDED_AREA_FACTOR}x its area plus "
+                    f"{PADDED_AREA_SLACK}; the model is corrupt or hostile")

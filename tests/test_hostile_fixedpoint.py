@@ -186,3 +186,13 @@ def test_window_geometry_past_int32_indexing_is_refused(kernel, stride, dilation
     quant_rules.window_geometry("conv", (6, 6), (3, 3), (2, 2), (32767, 1), (65534, 0, 1, 1))
     with pytest.raises(ModelFormatError, match="kernels index up to 16777216"):
         quant_rules.window_geometry("conv", (6, 6), kernel, stride, dilation, padding)
+
+
+def test_padding_that_would_make_the_padded_copy_a_memory_bomb_is_refused():
+    # 11 taps at dilation 32767 under SAME padding: 327 670 padded rows of a 224-wide input,
+    # gigabytes for the Cython conv's padded copy; LiteRT accepts the model
+    from edgecnn import quant_rules
+    quant_rules.window_geometry("conv", (224, 224), (3, 3), (1, 1), (2, 2), (2, 2, 2, 2))
+    with pytest.raises(ModelFormatError, match="over 16x its area"):
+        quant_rules.window_geometry("conv", (8, 224), (11, 1), (1, 1), (32767, 1),
+                                    (163835, 163835, 0, 0))
