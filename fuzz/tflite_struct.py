@@ -137,7 +137,8 @@ def _edit_operator(fb, m, sub, p: Picker):
             elif isinstance(old, (bool, np.bool_)):
                 setattr(opts, f, not old)
             elif isinstance(old, (int, np.integer)):
-                setattr(opts, f, p.pick((0, 1, 2, 3, 4, 5, -1, 6, 100, 32767, 65535, 2 ** 31 - 1)))
+                setattr(opts, f, p.pick((0, 1, 2, 3, 4, 5, -1, 6, 100, 32767, 65535,
+                                         2 ** 31 - 1)))
             else:
                 setattr(opts, f, [p.pick((1, -1, 0, 8, 2 ** 31 - 1)) for _ in range(1 + p.below(4))])
 
