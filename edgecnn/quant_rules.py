@@ -63,7 +63,8 @@ def _fail(name: str, what: str):
 # ----------------------------------------------------------------------------- accumulators
 
 
-def accumulator_bound(name: str, w: np.ndarray, bias: Optional[np.ndarray], zp_in: int) -> np.ndarray:
+def accumulator_bound(name: str, w: np.ndarray, bias: Optional[np.ndarray],
+                      zp_in: int) -> np.ndarray:
     """Per output channel, the largest |acc| of ``bias + sum((x - zp_in) * w)`` over all int8
     inputs x; refuses a layer whose accumulator can leave int32.
 
@@ -201,7 +202,8 @@ def relu_params(name: str, s_in: float, zp_in: int, s_out: float, zp_out: int,
 def softmax_params(name: str, s_in: float, beta: float, n: int, s_out: float,
                    zp_out: int) -> P.SoftmaxParams:
     """SOFTMAX int8 (LiteRT SoftmaxPrepare, reference path), checked."""
-    if zp_out != -128 or not abs(np.float32(s_out) - np.float32(1 / 256)) <= np.float32(0.001 / 256):
+    near = abs(np.float32(s_out) - np.float32(1 / 256)) <= np.float32(0.001 / 256)
+    if zp_out != -128 or not near:
         _fail(name, f"int8 softmax output must have scale 1/256 and zero point -128 (LiteRT), "
                     f"got {s_out:g} and {zp_out}")
     real = float(np.float32(beta)) * float(np.float32(s_in)) * float(1 << 26)
@@ -243,8 +245,10 @@ def reshape_quant(name: str, x, y) -> None:
             and np.array_equal(x.quant.zero_point, y.quant.zero_point))
     if not same:
         def q(t):
-            return "none" if t.quant is None else \
-                f"{t.dtype} scale {float(t.quant.scale[0]):g} zero point {int(t.quant.zero_point[0])}"
+            if t.quant is None:
+                return "none"
+            scale, zp = float(t.quant.scale[0]), int(t.quant.zero_point[0])
+            return f"{t.dtype} scale {scale:g} zero point {zp}"
         _fail(name, f"RESHAPE changes the quantization ({q(x)} -> {q(y)}); it copies bytes, so "
                     "the TFLite int8 spec requires both to be equal: re-export the model")
 
