@@ -36,6 +36,17 @@ static inline int32_t ec_rdbp(int32_t x, int exponent) {
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
+/* ec_rdbp for 0 <= exponent <= 62, in int64. The int8 softmax's final shift passes 31 when its
+ * sum of exps reaches 2^28 (512 or more values at the row maximum): LiteRT's reference stops
+ * there (TFLITE_CHECK aborts the process); edgecnn rounds as for smaller exponents, which is
+ * what the NumPy spec's int64 rounding_divide_by_pot computes. */
+static inline int32_t ec_rdbp_wide(int32_t x, int exponent) {
+    int64_t mask = ((int64_t)1 << exponent) - 1;
+    int64_t remainder = (int64_t)x & mask;
+    int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (int32_t)(((int64_t)x >> exponent) + (remainder > threshold ? 1 : 0));
+}
+
 /* x * 2^exponent saturated to int32 (exponent > 0), or ec_rdbp(x, -exponent). */
 static inline int32_t ec_srmpot(int32_t x, int exponent) {
     if (exponent <= 0) return ec_rdbp(x, -exponent);
@@ -44,6 +55,11 @@ static inline int32_t ec_srmpot(int32_t x, int exponent) {
     if (x < -threshold) return INT32_MIN;
     return (int32_t)((uint32_t)x << exponent);
 }
+
+/* Parameter ranges: edgecnn/quant_rules.py accepts only shift in [-31, 30] and accumulators
+ * whose |acc| * M plus the output offset stays inside int32, so nothing below overflows or
+ * shifts past the width for a model that prepared; outside those ranges LiteRT's own C++ is
+ * undefined and edgecnn refuses the model. */
 
 /* Policy double: TFLite MultiplyByQuantizedMultiplier, M = M0 * 2^(shift - 31). */
 static inline int32_t ec_mbqm_double(int32_t x, int32_t m0, int32_t shift) {

@@ -17,6 +17,7 @@ from . import __version__
 from .cli_common import (emit_json, error_json, export_dict, preprocess_flags,
                          preprocess_options, show_warning)
 from .errors import EdgecnnError, EdgecnnWarning, InputFileError, MismatchError
+from .text import printable
 
 ROUNDINGS = ("litert-ref", "double", "single", "fp32")
 
@@ -35,7 +36,7 @@ class _Group(click.Group):
             except EdgecnnError as e:
                 if ctx.obj and ctx.obj.get("debug"):
                     traceback.print_exc()
-                click.echo(f"error: {e}", err=True)
+                click.echo(f"error: {printable(e)}", err=True)
                 error_json(ctx, str(e), e.exit_code)
                 ctx.exit(e.exit_code)
             except click.ClickException as e:  # bad usage: click prints the line on stderr
@@ -155,7 +156,7 @@ def convert(model, arch, calib, calib_method, output, labels, force, max_memory,
                              labels=_read_labels(labels), force=force, progress=bar.update,
                              max_memory=max_memory, **preprocess_flags(flags))
     for path, err in result.skipped_images:
-        click.echo(f"skipped {err}", err=True)
+        click.echo(f"skipped {printable(err)}", err=True)
     pre = result.int8_graph.preprocess
     n_labels = len(result.int8_graph.labels)
     if as_json:
@@ -210,13 +211,14 @@ def infer(model, images, top_k, as_json, backend, rounding, threads, max_memory,
     for path, item in load_images(paths, m.preprocess):
         if isinstance(item, Exception):
             failed += 1
-            click.echo(f"error: {item}", err=True)
+            click.echo(f"error: {printable(item)}", err=True)
             results.append({"image": path, "error": str(item)})
             continue
         top = m.top_k(m.scores(m.run(m.input_from_float(item))), top_k)
         results.append({"image": path, "top": [p.to_dict() for p in top]})
         if not as_json:
-            click.echo(f"{path}: " + ", ".join(f"{p.label} {p.score:.3f}" for p in top))
+            click.echo(f"{printable(path)}: "
+                       + ", ".join(f"{printable(p.label)} {p.score:.3f}" for p in top))
     if as_json:
         emit_json(results)
     if failed:
@@ -232,7 +234,7 @@ def format_verify(report) -> str:
              f"{'tensor':<28} {'op':<22} {'shape':<18} {'max diff':>9} {'exact':>8}"]
     for r in report.rows:
         diff = f"{r.max_diff:g} {'abs' if r.dtype == 'float32' else unit}"
-        lines.append(f"{r.name[:28]:<28} {r.op[:22]:<22} {str(r.shape):<18} {diff:>9} "
+        lines.append(f"{printable(r.name, 25):<28} {r.op[:22]:<22} {str(r.shape):<18} {diff:>9} "
                      f"{100 * r.exact_share:7.2f}%")
     if report.against != "litert-ref":
         lines.append(f"top-1 agreement: {report.top1_agree}/{report.inputs} "
@@ -284,7 +286,7 @@ def verify(model, images, against, rounding, backend, tolerance, count, as_json,
     report = run_verify(model, images or None, against, rounding, backend, tolerance, count,
                         max_memory=max_memory, preprocess=pre)
     for path, err in report.skipped:
-        click.echo(f"skipped {err}", err=True)
+        click.echo(f"skipped {printable(err)}", err=True)
     if as_json:
         emit_json(report.to_dict())
     else:

@@ -5,6 +5,7 @@ pt/:     hand-built zip and legacy state_dicts (a strided tensor, a storage view
 image/:  PNG (L, LA, RGB, RGBA, P with tRNS, 16-bit), JPEG with an EXIF orientation,
          animated GIF, BMP, CMYK TIFF, WebP, PGM; a few dozen to a few hundred bytes each.
 spec/:   SPEC.json files: two built-ins and one with every layer type LeNet-5 weights allow.
+tflite_struct/: edit programs for fuzz/tflite_struct.py (also the export_c_asan seeds).
 """
 
 from __future__ import annotations
@@ -146,9 +147,19 @@ def _specs():
     return out
 
 
+def _struct_programs():
+    """tflite_struct seeds: each seed model unedited (2 bytes pick it), then a few seeded
+    random edit programs (fuzz/tflite_struct.py reads them)."""
+    rng = np.random.default_rng(3)
+    out = {f"seed{k}_plain": bytes([k, 0]) for k in range(4)}
+    out.update({f"random{k}": rng.integers(0, 256, 24, dtype=np.uint8).tobytes() for k in range(4)})
+    return out
+
+
 def main():
     files = {"tflite": {n: to_flatbuffer(g) for n, g in _graphs().items()},
-             "pt": _pt_files(), "image": _images(), "spec": _specs()}
+             "pt": _pt_files(), "image": _images(), "spec": _specs(),
+             "tflite_struct": _struct_programs()}
     for target, blobs in files.items():
         folder = os.path.join(HERE, "corpus", target)
         shutil.rmtree(folder, ignore_errors=True)

@@ -28,6 +28,7 @@ from .. import __version__
 from ..errors import InputFileError, UsageError
 from ..memory import nbytes, plan_memory
 from ..prepare import prepare_calls
+from ..text import printable
 from ..reference import params as P
 from ..tflite.reader import load_tflite
 from ..tflite.validate import DEFAULT_MAX_MEMORY
@@ -222,7 +223,7 @@ def format_export(report: ExportReport) -> str:
     lines.append("arena plan:")
     lines.append(f"  {'node':<20} {'op':<15} {'shape':<18} {'bytes':>8} {'offset':>8}")
     for r in report.rows:
-        alias = f"  shares {r.shares}" if r.shares else ""
-        lines.append(f"  {r.node:<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
+        alias = f"  shares {printable(r.shares)}" if r.shares else ""
+        lines.append(f"  {printable(r.node):<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
                      f"{r.offset:>8,}{alias}")
     return "\n".join(lines)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
 from ..reference import params as P
 
 def c_double(v: float) -> str:
@@ -115,14 +114,3 @@ class CContext:
             "policy": rq.policy, "output_offset": rq.output_offset, "act_min": rq.act_min,
             "act_max": rq.act_max}
         return self.struct("ec_requant_t", "requant", fields)
-
-    @staticmethod
-    def check_accumulator(node, w: np.ndarray, b: np.ndarray, out_axis: int = 0):
-        """The C kernels accumulate in int32 as TFLite does: refuse a node that could overflow
-        (|x - zp| <= 255 per tap)."""
-        per_out = np.abs(np.moveaxis(w.astype(np.int64), out_axis, 0)).reshape(
-            w.shape[out_axis], -1).sum(axis=1) * 255
-        worst = int((per_out + np.abs(b.astype(np.int64))).max())
-        if worst >= 1 << 31:
-            raise UnsupportedOpError(f"{node.name}: the int32 accumulator could reach {worst}; the "
-                                     "C kernels accumulate in int32 like TFLite and cannot run it")
