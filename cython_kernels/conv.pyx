@@ -55,9 +55,10 @@ import os
 import numpy as np
 from libc.stdint cimport int64_t
 
-from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_conv_geometry, ec_conv_plan, ec_conv_run,
-                      ec_current_isa, ec_force_isa, ec_isa_names, ec_isa_supported, ec_layout,
-                      ec_layout_for, ec_pack_b, ec_packed_b_bytes)
+from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_conv_geometry, ec_conv_padded_bytes,
+                      ec_conv_plan, ec_conv_run, ec_conv_scratch_bytes, ec_current_isa,
+                      ec_force_isa, ec_isa_names, ec_isa_supported, ec_layout, ec_layout_for,
+                      ec_pack_b, ec_packed_b_bytes)
 
 cdef int _num_threads = 1
 
@@ -68,7 +69,7 @@ def set_num_threads(int n):
 
 
 def kernel_isa():
-    """The path new bindings use: avx512vnni, avx2, neon-sdot, neon or generic."""
+    """The path new bindings use: avx512amx, avx512vnni, avx2, neon-sdot, neon or generic."""
     return ec_isa_names[ec_current_isa()].decode()
 
 
@@ -101,6 +102,14 @@ def requant_arrays(bias, sums, int pad_a, multiplier, shift, real_scale, int cou
             np.maximum(-s, 0).astype(np.int32), pad(real_scale, np.float64))
 
 
+def _aligned64(size_t n):
+    """n zero bytes starting on a 64-byte boundary (a view of a slightly larger array): packed
+    panels are read a cache line per tile row."""
+    raw = np.zeros(n + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start:start + n]
+
+
 cdef class BoundConv:
     """run(x, out): x int8 (H, W, Cin), out int8 (OH, OW, Cout), both C-contiguous."""
     cdef ec_conv_plan plan
@@ -127,18 +136,17 @@ cdef class BoundConv:
         p.sh, p.sw, p.dh, p.dw, p.pt, p.pl = (stride_h, stride_w, dilation_h, dilation_w,
                                               pad_top, pad_left)
         ec_conv_geometry(p)
-        packed = np.zeros(ec_packed_b_bytes(p), np.uint8)
+        packed = _aligned64(ec_packed_b_bytes(p))
         sums = np.zeros(cout, np.int64)
         cdef uint8_t[::1] pv = packed
         cdef int64_t[::1] sv = sums
         ec_pack_b(p, &w[0, 0, 0, 0], &pv[0], &sv[0])
         p.pad_a = -input_offset + (128 if L.u8 else 0)
         p.max_threads = min(max(os.cpu_count() or 1, _num_threads), EC_POOL_MAX)
-        padded = np.zeros(p.hp * p.wp * p.cin * L.a_bytes + 64, np.uint8)
+        padded = np.zeros(ec_conv_padded_bytes(p), np.uint8)
         cdef uint8_t[::1] pdv = padded
         p.padded = &pdv[0]
-        scratch = np.zeros(0 if p.direct else p.max_threads * L.mr * p.kp * L.a_bytes + 64,
-                           np.uint8)
+        scratch = np.zeros(ec_conv_scratch_bytes(p), np.uint8)
         cdef uint8_t[::1] scv = scratch
         p.scratch = &scv[0] if scratch.size else NULL
         arrays = requant_arrays(bias, sums, p.pad_a, multiplier, shift, real_scale, cout,

@@ -33,14 +33,15 @@ def fully_connected_s8(const int8_t[::1] x, const int8_t[:, ::1] w, const int32_
 
 # ---------------------------------------------------------------- bound at prepare time
 # BoundFC streams each int8 weight once per call (rows split over threads): on the VNNI path
-# from a copy packed as one sequential stream, elsewhere from the model's row-major array, folds the input zero point into the bias (bias' = bias -
+# (and AMX's, which runs it at batch 1) from a copy packed as one sequential stream, elsewhere
+# from the model's row-major array, folds the input zero point into the bias (bias' = bias -
 # zpA * rowsum(w), zpA = zp + 128 on the VNNI path whose input is x ^ 0x80) and owns the
 # converted-input scratch.
 
 import numpy as np
 
-from gemm_s8 cimport (EC_ISA_AVX512VNNI, ec_current_isa, ec_fc_pack_vnni, ec_fc_packed_bytes,
-                      ec_fc_pad_a, ec_fc_plan, ec_fc_run, ec_force_isa, ec_isa_names)
+from gemm_s8 cimport (ec_current_isa, ec_fc_pack_vnni, ec_fc_packed_bytes, ec_fc_pad_a,
+                      ec_fc_plan, ec_fc_run, ec_fc_vnni, ec_force_isa, ec_isa_names)
 
 cdef int _num_threads = 1
 
@@ -89,10 +90,9 @@ cdef class BoundFC:
         cdef const double[::1] rs = arrays[5]
         p.w = &w[0, 0]
         p.wp = NULL
-        packed = np.zeros(ec_fc_packed_bytes(p.o, p.n) if isa == EC_ISA_AVX512VNNI else 1,
-                          np.int8)
+        packed = np.zeros(ec_fc_packed_bytes(p.o, p.n) if ec_fc_vnni(isa) else 1, np.int8)
         cdef int8_t[::1] pkv = packed
-        if isa == EC_ISA_AVX512VNNI:
+        if ec_fc_vnni(isa):
             ec_fc_pack_vnni(&w[0, 0], p.o, p.n, &pkv[0])
             p.wp = &pkv[0]
         p.xs = &xsv[0]

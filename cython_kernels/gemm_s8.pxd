@@ -6,6 +6,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t
 cdef extern from "gemm_s8.h" nogil:
     int EC_ISA_COUNT
     int EC_ISA_AVX512VNNI
+    int EC_ISA_AVX512AMX
     int EC_POOL_MAX
     const char* ec_isa_names[]
     ctypedef struct ec_layout:
@@ -44,8 +45,11 @@ cdef extern from "gemm_s8.h" nogil:
     ec_layout ec_layout_for(int isa, int cout)
     void ec_conv_geometry(ec_conv_plan* p)
     size_t ec_packed_b_bytes(const ec_conv_plan* p)
+    size_t ec_conv_padded_bytes(const ec_conv_plan* p)
+    size_t ec_conv_scratch_bytes(const ec_conv_plan* p)
     void ec_pack_b(const ec_conv_plan* p, const int8_t* w, void* dst, int64_t* sums)
     void ec_conv_run(const ec_conv_plan* p, const int8_t* x, int8_t* out, int nthreads)
+    int ec_fc_vnni(int isa)
     int ec_fc_pad_a(int isa, int zp)
     size_t ec_fc_packed_bytes(int o, int n)
     void ec_fc_pack_vnni(const int8_t* w, int o, int n, int8_t* dst)
