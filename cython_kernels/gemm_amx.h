@@ -50,15 +50,13 @@ EC_TGT_AMX static void ec_amx_load_config(void) {
     _tile_loadconfig(&cfg);
 }
 
-/* n bytes src -> dst, 64 at a time, the tail under a byte mask (reads nothing past src + n). */
+/* n bytes src -> dst in whole 64-byte moves: up to 63 bytes past src + n are read (the padded
+ * input has 64 bytes of slack) and written (into the next run, which is written after, or
+ * into the K tail, which meets zero weights, or into the slot's 64 bytes of slack). */
 EC_TGT_AMX static inline void ec_amx_copy(int8_t *dst, const int8_t *src, int n) {
-    int i = 0;
-    for (; i + 64 <= n; i += 64)
+    int i;
+    for (i = 0; i < n; i += 64)
         _mm512_storeu_si512((void *)(dst + i), _mm512_loadu_si512((const void *)(src + i)));
-    if (i < n) {
-        __mmask64 m = ((__mmask64)1 << (n - i)) - 1;
-        _mm512_mask_storeu_epi8(dst + i, m, _mm512_maskz_loadu_epi8(m, src + i));
-    }
 }
 
 /* im2col rows of pixels m0 .. m0 + nrows - 1 from the padded input into a (row stride kp). */
@@ -86,11 +84,31 @@ EC_TGT_AMX static void ec_amx_gather(const ec_conv_plan *p, int m0, int nrows, i
     }
 }
 
+/* A tile of int32 results waiting for requantization: rows [done, nrows) of buf. */
+typedef struct {
+    const int32_t *buf;
+    int8_t *out;
+    int c0, n, nrows, done;
+} ec_amx_pending;
+
+/* Requantize up to `rows` more rows of a pending tile (all of them when rows <= 0). */
+static inline void ec_amx_drain(const ec_conv_plan *p, ec_amx_pending *q, int rows) {
+    int r0 = q->done, r1 = rows > 0 && q->done + rows < q->nrows ? q->done + rows : q->nrows;
+    if (r1 <= r0) return;
+    ec_requant_tile(p->isa, &p->rq, q->c0, q->buf + (size_t)r0 * EC_MAX_NR, r1 - r0,
+                    q->out + (size_t)r0 * p->cout, (size_t)p->cout, q->n);
+    q->done = r1;
+}
+
 /* C tiles = A (rows of a, stride kp) x one panel b ([kp/4][nr][4]); two_m: 32 pixels (else
- * 16), two_n: 32 channels (else 16). The C tiles go to tile (row stride EC_MAX_NR int32). */
-EC_TGT_AMX static void ec_amx_block(const int8_t *a, int kp, const int8_t *b, int nr, int two_m,
-                                    int two_n, int32_t *tile) {
-    const size_t bstride = (size_t)nr * 4;
+ * 16), two_n: 32 channels (else 16); the C tiles go to tile (row stride EC_MAX_NR int32).
+ * While the tiles multiply, the vector units requantize the previous panel's tile (q), a few
+ * rows per K step, so the AMX unit does not wait for the requantization. */
+EC_TGT_AMX static void ec_amx_block(const ec_conv_plan *p, const int8_t *a, const int8_t *b,
+                                    int two_m, int two_n, int32_t *tile, ec_amx_pending *q) {
+    const size_t bstride = (size_t)p->L.nr * 4;
+    const int kp = p->kp, steps = kp / 64;
+    const int per_step = (q->nrows - q->done + steps - 1) / steps;
     int k;
     _tile_zero(0);
     _tile_zero(1);
@@ -110,7 +128,9 @@ EC_TGT_AMX static void ec_amx_block(const int8_t *a, int kp, const int8_t *b, in
             _tile_dpbssd(2, 5, 6);
             if (two_n) _tile_dpbssd(3, 5, 7);
         }
+        ec_amx_drain(p, q, per_step);
     }
+    ec_amx_drain(p, q, 0);
     _tile_stored(0, tile, EC_MAX_NR * 4);
     if (two_n) _tile_stored(1, tile + 16, EC_MAX_NR * 4);
     if (two_m) {
@@ -119,13 +139,15 @@ EC_TGT_AMX static void ec_amx_block(const int8_t *a, int kp, const int8_t *b, in
     }
 }
 
-/* Blocks [index * per_chunk, ...) of 32 pixels: gather, then every panel, then requantize. */
+/* Blocks [index * per_chunk, ...) of 32 pixels: gather, then every panel; each panel's tile
+ * is requantized during the next panel's multiplies (two tile buffers in turn). */
 EC_TGT_AMX static void ec_conv_chunk_amx(void *ctx, int index, int slot) {
     const ec_conv_job *j = (const ec_conv_job *)ctx;
     const ec_conv_plan *p = j->p;
     int8_t *a = ec_conv_scratch_slot(p, slot);
-    int32_t tile[EC_MAX_MR * EC_MAX_NR] __attribute__((aligned(64)));
-    int m_total = p->oh * p->ow, nr = p->L.nr;
+    int32_t tiles[2][EC_MAX_MR * EC_MAX_NR] __attribute__((aligned(64)));
+    ec_amx_pending q = {tiles[0], j->out, 0, 0, 0, 0};
+    int m_total = p->oh * p->ow, nr = p->L.nr, flip = 0;
     size_t panel_bytes = (size_t)nr * p->kp;
     int mb = index * j->per_chunk, end = mb + j->per_chunk, pn;
     if (end > j->nmb) end = j->nmb;
@@ -134,15 +156,20 @@ EC_TGT_AMX static void ec_conv_chunk_amx(void *ctx, int index, int slot) {
         int m0 = mb * EC_AMX_MB;
         int nrows = m_total - m0 < EC_AMX_MB ? m_total - m0 : EC_AMX_MB;
         ec_amx_gather(p, m0, nrows, a); /* rows past nrows: stale, computed, never stored */
-        for (pn = 0; pn < p->npanels; pn++) {
+        for (pn = 0; pn < p->npanels; pn++, flip ^= 1) {
             int c0 = pn * nr;
             int n = p->cout - c0 < nr ? p->cout - c0 : nr;
-            ec_amx_block(a, p->kp, (const int8_t *)p->b + panel_bytes * pn, nr, nrows > 16,
-                         n > 16, tile);
-            ec_requant_tile(p->isa, &p->rq, c0, tile, nrows, j->out + (size_t)m0 * p->cout + c0,
-                            (size_t)p->cout, n);
+            ec_amx_block(p, a, (const int8_t *)p->b + panel_bytes * pn, nrows > 16, n > 16,
+                         tiles[flip], &q);
+            q.buf = tiles[flip];
+            q.out = j->out + (size_t)m0 * p->cout + c0;
+            q.c0 = c0;
+            q.n = n;
+            q.nrows = nrows;
+            q.done = 0;
         }
     }
+    ec_amx_drain(p, &q, 0);
     _tile_release();
 }
 

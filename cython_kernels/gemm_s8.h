@@ -123,15 +123,21 @@ static size_t ec_conv_padded_bytes(const ec_conv_plan *p) {
     return (p->direct ? (size_t)p->hp * p->wp * p->cin * p->L.a_bytes : 0) + 64;
 }
 
+/* One pool slot's scratch: mr rows of kp A elements and 64 bytes of slack (AMX's gather
+ * writes whole 64-byte moves), a multiple of 64 bytes. */
+static size_t ec_conv_slot_bytes(const ec_conv_plan *p) {
+    return ((size_t)p->L.mr * p->kp * p->L.a_bytes + 127) / 64 * 64;
+}
+
 static size_t ec_conv_scratch_bytes(const ec_conv_plan *p) {
     if (p->direct && p->isa != EC_ISA_AVX512AMX) return 0;
-    return (size_t)p->max_threads * p->L.mr * p->kp * p->L.a_bytes + 64;
+    return (size_t)p->max_threads * ec_conv_slot_bytes(p) + 64;
 }
 
 /* The scratch rows of one pool slot, 64-byte aligned (AMX tile rows then sit in one line). */
 static inline void *ec_conv_scratch_slot(const ec_conv_plan *p, int slot) {
     uintptr_t base = ((uintptr_t)p->scratch + 63) & ~(uintptr_t)63;
-    return (uint8_t *)base + (size_t)slot * p->L.mr * p->kp * p->L.a_bytes;
+    return (uint8_t *)base + (size_t)slot * ec_conv_slot_bytes(p);
 }
 
 /* ---------------------------------------------------------------- packing (bind time) */
