@@ -53,12 +53,15 @@ def conv2d_s8(const int8_t[:, :, ::1] x, const int8_t[:, :, :, ::1] w,
 import os
 
 import numpy as np
+from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport int64_t
 
 from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_conv_geometry, ec_conv_padded_bytes,
                       ec_conv_plan, ec_conv_run, ec_conv_scratch_bytes, ec_current_isa,
                       ec_force_isa, ec_isa_names, ec_isa_supported, ec_layout, ec_layout_for,
-                      ec_pack_b, ec_packed_b_bytes)
+                      ec_amx_missing, ec_pack_b, ec_packed_b_bytes, ec_pool_run_local)
+
+POOL_CAPSULE = b"edgecnn._kernels.pool_run"  # what other kernel modules adopt (threadpool.h)
 
 cdef int _num_threads = 1
 
@@ -68,6 +71,12 @@ def set_num_threads(int n):
     _num_threads = max(1, n)
 
 
+def pool_capsule():
+    """This module's worker pool (ec_pool_run_local), for ec_pool_adopt in the other kernel
+    modules: one pool per process."""
+    return PyCapsule_New(<void*>ec_pool_run_local, POOL_CAPSULE, NULL)
+
+
 def kernel_isa():
     """The path new bindings use: avx512amx, avx512vnni, avx2, neon-sdot, neon or generic."""
     return ec_isa_names[ec_current_isa()].decode()
@@ -75,6 +84,11 @@ def kernel_isa():
 
 def supported_isas():
     return [ec_isa_names[i].decode() for i in range(EC_ISA_COUNT) if ec_isa_supported(i)]
+
+
+def amx_missing():
+    """Why the avx512amx path is not offered here ("" when it is): CPU, OS or permission."""
+    return ec_amx_missing().decode()
 
 
 def force_isa(str name):

@@ -59,25 +59,34 @@ static int ec_avx512vnni_ok(void) {
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 
-/* CPU, OS and permission for AMX-INT8 (see the top of this file); asked once per process. */
-static int ec_amx_ok(void) {
-    static int known = -1;
+/* Why AMX-INT8 is not used here ("" when it is): CPU, OS and permission (see the top of this
+ * file); asked once per process. */
+static const char *ec_amx_missing(void) {
+    static const char *why = NULL;
     unsigned a, b, c, d, lo, hi;
-    if (known >= 0) return known;
-    known = 0;
-    if (!ec_avx512vnni_ok()) return 0; /* requantization and batch-1 dense use AVX-512 */
+    if (why) return why;
+    if (!ec_avx512vnni_ok()) /* requantization and batch-1 dense use AVX-512 */
+        return why = "the CPU has no AVX-512 VNNI";
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
-        return 0;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; /* OSXSAVE */
+        return why = "the CPU has no AMX-TILE/AMX-INT8 (CPUID.7.0:EDX bits 24, 25)";
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
+        return why = "the OS has not enabled XSAVE (CPUID.1:ECX.OSXSAVE)";
     __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     (void)hi;
-    if ((lo & (3u << 17)) != (3u << 17)) return 0; /* XTILECFG and XTILEDATA enabled */
+    if ((lo & (3u << 17)) != (3u << 17))
+        return why = "the OS does not save the tile state (XCR0 bits 17, 18)";
 #if defined(__linux__)
-    if (syscall(SYS_arch_prctl, EC_ARCH_REQ_XCOMP_PERM, EC_XFEATURE_XTILEDATA) != 0) return 0;
-    known = 1;
+    if (syscall(SYS_arch_prctl, EC_ARCH_REQ_XCOMP_PERM, EC_XFEATURE_XTILEDATA) != 0)
+        return why = "Linux refused the tile permission (arch_prctl ARCH_REQ_XCOMP_PERM)";
+    return why = "";
+#else
+    return why = "AMX is enabled on Linux only";
 #endif
-    return known;
 }
+
+static int ec_amx_ok(void) { return ec_amx_missing()[0] == 0; }
+#else
+static const char *ec_amx_missing(void) { return "AMX is an x86-64 feature"; }
 #endif
 
 /* Whether this CPU (and this build) can run a path. */

@@ -32,16 +32,20 @@ def fully_connected_s8(const int8_t[::1] x, const int8_t[:, ::1] w, const int32_
 
 
 # ---------------------------------------------------------------- bound at prepare time
-# BoundFC streams each int8 weight once per call (rows split over threads): on the VNNI path
-# (and AMX's, which runs it at batch 1) from a copy packed as one sequential stream, elsewhere
-# from the model's row-major array, folds the input zero point into the bias (bias' = bias -
-# zpA * rowsum(w), zpA = zp + 128 on the VNNI path whose input is x ^ 0x80) and owns the
-# converted-input scratch.
+# BoundFC streams each int8 weight once per call from the model's own row-major array (no
+# copy; rows split over threads, fc_s8.h), folds the input zero point into the bias (bias' =
+# bias - zpA * rowsum(w), zpA = zp + 128 on the VNNI path whose input is x ^ 0x80) and owns
+# the converted-input scratch.
 
 import numpy as np
+from cpython.pycapsule cimport PyCapsule_GetPointer
 
-from gemm_s8 cimport (ec_current_isa, ec_fc_pack_vnni, ec_fc_packed_bytes, ec_fc_pad_a,
-                      ec_fc_plan, ec_fc_run, ec_fc_vnni, ec_force_isa, ec_isa_names)
+from gemm_s8 cimport (ec_current_isa, ec_fc_pad_a, ec_fc_plan, ec_fc_run, ec_force_isa,
+                      ec_isa_names, ec_pool_adopt, ec_pool_run_fn)
+
+from edgecnn._kernels import conv as _conv
+
+ec_pool_adopt(<ec_pool_run_fn>PyCapsule_GetPointer(_conv.pool_capsule(), _conv.POOL_CAPSULE))
 
 cdef int _num_threads = 1
 
@@ -89,18 +93,12 @@ cdef class BoundFC:
         cdef const int32_t[::1] lf = arrays[3], rt = arrays[4]
         cdef const double[::1] rs = arrays[5]
         p.w = &w[0, 0]
-        p.wp = NULL
-        packed = np.zeros(ec_fc_packed_bytes(p.o, p.n) if ec_fc_vnni(isa) else 1, np.int8)
-        cdef int8_t[::1] pkv = packed
-        if ec_fc_vnni(isa):
-            ec_fc_pack_vnni(&w[0, 0], p.o, p.n, &pkv[0])
-            p.wp = &pkv[0]
         p.xs = &xsv[0]
         p.rq.bias, p.rq.m0, p.rq.shift, p.rq.left, p.rq.right = &bb[0], &m0[0], &sh[0], &lf[0], &rt[0]
         p.rq.real_scale = &rs[0]
         p.rq.policy, p.rq.out_off, p.rq.act_min, p.rq.act_max = (policy, output_offset, act_min,
                                                                  act_max)
-        self._arrays = (w_arr, packed, xs, arrays)  # owns what the plan points at
+        self._arrays = (w_arr, xs, arrays)  # owns what the plan points at
 
     def __call__(self, x, out):
         cdef const int8_t[::1] xv

@@ -25,8 +25,8 @@ from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Re
 
 NAME = "cython"
 
-__all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d",
-           "bind_fully_connected", "bind_max_pool", "bind_avg_pool", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
+__all__ = ["set_num_threads", "kernel_isa", "supported_isas", "amx_missing", "force_isa",
+           "bind_conv2d", "bind_fully_connected", "bind_max_pool", "bind_avg_pool", "conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
 
@@ -49,13 +49,19 @@ def set_num_threads(n: int) -> None:
 
 
 def kernel_isa() -> str:
-    """The SIMD path new bindings use: avx512vnni, avx2, neon-sdot, neon or generic."""
+    """The SIMD path new bindings use: avx512amx, avx512vnni, avx2, neon-sdot, neon or generic."""
     return _conv.kernel_isa()
 
 
 def supported_isas() -> list:
     """Every path this CPU can run (tests force each in turn)."""
     return _conv.supported_isas()
+
+
+def amx_missing() -> str:
+    """Why the AMX-INT8 path (avx512amx) is not offered on this machine, "" when it is: the
+    CPU (CPUID), the OS (XCR0 tile state) or Linux's tile permission (arch_prctl)."""
+    return _conv.amx_missing()
 
 
 def force_isa(name: str) -> None:

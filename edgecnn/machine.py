@@ -1,0 +1,113 @@
+"""The machine floor of a model: the least time this CPU could take to run it with edgecnn's
+kernel path, from two measurements and the model's per-layer costs.
+
+- ``peak_macs(threads)``: int8 multiply-adds per second of the chosen kernel path, measured
+  by a tight loop of its real instruction (AMX ``tdpbssd``, AVX-512 ``vpdpbusd``, AVX2
+  ``vpmaddwd``, NEON ``sdot``/``smlal``: cython_kernels/machine.h) on ``threads`` threads of
+  the kernels' worker pool side by side;
+- ``stream_bandwidth(nbytes, threads)``: bytes per second read once, in order, from a buffer
+  of ``nbytes`` (the model's weight bytes: the same cache level the weights stream from).
+
+Each is the best of several short trials (a busy shared machine only ever slows a trial
+down), measured once per process and cached. A layer's floor is
+``macs / peak_macs + weight_bytes / stream_bandwidth``, with the MACs and weight bytes of
+``edgecnn.summary.summarize`` (one formula for both); the model's floor is their sum.
+Activations, padding, pooling and requantization count nothing: the floor is a bound, not
+a model of the kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ir
+
+PEAK_TRIALS = 9
+PEAK_SECONDS = 0.002  # one trial's length, about
+STREAM_TRIALS = 7
+STREAM_MIN_BYTES = 1 << 16
+
+
+def _kernels():
+    from ._kernels import machine
+    return machine
+
+
+def kernel_isa() -> str:
+    """The path the cython backend binds new layers to (what the floor is measured for)."""
+    from .backends import cython as K
+    return K.kernel_isa()
+
+
+@functools.lru_cache(maxsize=None)
+def peak_macs(threads: int = 1, isa: str | None = None) -> float:
+    """Int8 multiply-adds per second of ``isa`` (default: the chosen path) on ``threads``."""
+    isa = isa or kernel_isa()
+    m = _kernels()
+    macs, seconds = m.peak_loop(isa, 1000, 1)  # calibrate the step count to ~PEAK_SECONDS
+    iters = max(1000, int(1000 * PEAK_SECONDS / max(seconds, 1e-7)))
+    best = 0.0
+    for _ in range(PEAK_TRIALS):
+        macs, seconds = m.peak_loop(isa, iters, threads)
+        best = max(best, macs / seconds)
+    return best
+
+
+@functools.lru_cache(maxsize=None)
+def _stream_bandwidth(nbytes: int, threads: int) -> float:
+    n = nbytes - nbytes % (256 * threads)  # whole 256-byte steps in every share
+    buf = np.ones(n, np.uint8)  # written once: every page is mapped before timing
+    m = _kernels()
+    return max(n / m.stream_read(buf, threads) for _ in range(STREAM_TRIALS))
+
+
+def stream_bandwidth(nbytes: int, threads: int = 1) -> float:
+    """Bytes per second read from a buffer of ``nbytes`` (rounded up to 64 KiB) in
+    ``threads`` equal shares. The size matters: around the last-level cache's share of this
+    machine the rate falls several times (measured 28 GB/s at 56 MiB, 8 GB/s at 64 MiB on one
+    core of a shared Xeon), so the buffer is exactly as large as the weights."""
+    size = max(1, -(-int(nbytes) // STREAM_MIN_BYTES)) * STREAM_MIN_BYTES
+    return _stream_bandwidth(size, int(threads))
+
+
+@dataclass(frozen=True)
+class LayerFloor:
+    name: str
+    type: str
+    macs: int
+    weight_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Floor:
+    isa: str
+    threads: int
+    peak_macs: float  # multiply-adds per second
+    bandwidth: float  # bytes per second
+    layers: tuple  # LayerFloor, in graph order
+
+    @property
+    def seconds(self) -> float:
+        return sum(layer.seconds for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        return {"isa": self.isa, "threads": self.threads, "peak_macs_per_s": self.peak_macs,
+                "bandwidth_bytes_per_s": self.bandwidth, "floor_ms": self.seconds * 1e3,
+                "layers": [{"name": f.name, "type": f.type, "macs": f.macs,
+                            "weight_bytes": f.weight_bytes, "floor_ms": f.seconds * 1e3}
+                           for f in self.layers]}
+
+
+def model_floor(graph: ir.Graph, threads: int = 1) -> Floor:
+    """The floor of ``graph`` (shapes inferred) on ``threads`` threads of the chosen path."""
+    from .summary import summarize
+    rows = summarize(graph).layers
+    peak = peak_macs(int(threads))
+    bandwidth = stream_bandwidth(sum(r.weight_bytes for r in rows), int(threads))
+    layers = tuple(LayerFloor(r.name, r.type, r.macs, r.weight_bytes,
+                              r.macs / peak + r.weight_bytes / bandwidth) for r in rows)
+    return Floor(kernel_isa(), int(threads), peak, bandwidth, layers)
