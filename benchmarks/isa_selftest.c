@@ -28,8 +28,8 @@ static int conv_case(int isa, int threads) {
     if (oh < 1 || ow < 1 || h + pt + pb - (kh - 1) * dh - 1 < 0 || w + pl + pr - (kw - 1) * dw - 1 < 0)
         return 0;
     memset(&p, 0, sizeof(p));
-    p.isa = isa;
-    p.L = ec_layout_for(isa, cout);
+    p.isa = ec_conv_isa_for(isa, cout);
+    p.L = ec_layout_for(p.isa, cout);
     p.h = h; p.w = w; p.cin = cin; p.oh = oh; p.ow = ow; p.cout = cout;
     p.kh = kh; p.kw = kw; p.sh = sh; p.sw = sw; p.dh = dh; p.dw = dw; p.pt = pt; p.pl = pl;
     ec_conv_geometry(&p);

@@ -56,10 +56,11 @@ import numpy as np
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport int64_t
 
-from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_conv_geometry, ec_conv_padded_bytes,
-                      ec_conv_plan, ec_conv_run, ec_conv_scratch_bytes, ec_current_isa,
-                      ec_force_isa, ec_isa_names, ec_isa_supported, ec_layout, ec_layout_for,
-                      ec_amx_missing, ec_pack_b, ec_packed_b_bytes, ec_pool_run_local)
+from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_amx_missing, ec_conv_geometry,
+                      ec_conv_isa_for, ec_conv_padded_bytes, ec_conv_plan, ec_conv_run,
+                      ec_conv_scratch_bytes, ec_current_isa, ec_force_isa, ec_isa_names,
+                      ec_isa_supported, ec_layout, ec_layout_for, ec_pack_b, ec_packed_b_bytes,
+                      ec_pool_run_local)
 
 POOL_CAPSULE = b"edgecnn._kernels.pool_run"  # what other kernel modules adopt (threadpool.h)
 
@@ -137,8 +138,8 @@ cdef class BoundConv:
                  int pad_top, int pad_left, int dilation_h, int dilation_w, int input_offset,
                  multiplier, shift, real_scale, int policy, int output_offset, int act_min,
                  int act_max, in_shape, out_shape):
-        cdef int isa = ec_current_isa()
         cdef int cout = w.shape[0]
+        cdef int isa = ec_conv_isa_for(ec_current_isa(), cout)
         cdef ec_conv_plan* p = &self.plan
         cdef const ec_layout* L = &p.L
         self.isa = ec_isa_names[isa].decode()

@@ -45,6 +45,7 @@ cdef extern from "gemm_s8.h" nogil:
     const char* ec_amx_missing()
     int ec_current_isa()
     int ec_force_isa(const char* name)
+    int ec_conv_isa_for(int isa, int cout)
     ec_layout ec_layout_for(int isa, int cout)
     void ec_conv_geometry(ec_conv_plan* p)
     size_t ec_packed_b_bytes(const ec_conv_plan* p)

@@ -327,18 +327,22 @@ def export_c(model, out_dir, target, rounding, force, max_memory):
 @click.option("--warmup", default=5, show_default=True)
 @click.option("--ref-runs", default=3, show_default=True,
               help="Invokes of LiteRT's (slow) reference kernels; 0 leaves them out.")
+@click.option("--per-layer", is_flag=True,
+              help="Also time each of edgecnn's layers alone, next to its machine floor.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(model, threads, runs, warmup, ref_runs, as_json, max_memory):
-    """Latency of edgecnn vs LiteRT (XNNPACK and reference kernels) on the same file, interleaved.
+def bench(model, threads, runs, warmup, ref_runs, per_layer, as_json, max_memory):
+    """Latency of edgecnn vs LiteRT (XNNPACK and reference kernels) on the same file, interleaved,
+    and the machine floor (peak int8 MAC rate and streaming bandwidth, measured here).
 
     \b
     Examples:
       edgecnn bench alexnet.tflite --threads 1 --threads 2
+      edgecnn bench alexnet.tflite --threads 1 --per-layer
       edgecnn bench lenet.tflite --runs 1000 --json
     """
     from .bench import bench as run_bench, format_bench
     if not os.path.exists(model):
         raise InputFileError(f"{model}: no such file; check the path")
     report = run_bench(model, threads=threads or (1, 2), runs=runs, warmup=warmup,
-                       ref_runs=ref_runs, max_memory=max_memory)
+                       ref_runs=ref_runs, max_memory=max_memory, per_layer=per_layer)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_bench(report))
