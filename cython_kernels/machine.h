@@ -194,6 +194,7 @@ typedef struct {
     long iters;
     const uint8_t *p;
     size_t chunk_bytes;
+    int passes;
     double macs[EC_POOL_MAX];
     uint64_t sum[EC_POOL_MAX];
 } ec_machine_job;
@@ -206,8 +207,12 @@ static void ec_machine_peak_chunk(void *ctx, int index, int slot) {
 
 static void ec_machine_read_chunk(void *ctx, int index, int slot) {
     ec_machine_job *j = (ec_machine_job *)ctx;
+    uint64_t s = 0;
+    int i;
     (void)slot;
-    j->sum[index] = ec_stream_read(j->p + (size_t)index * j->chunk_bytes, j->chunk_bytes);
+    for (i = 0; i < j->passes; i++)
+        s ^= ec_stream_read(j->p + (size_t)index * j->chunk_bytes, j->chunk_bytes);
+    j->sum[index] = s;
 }
 
 /* Multiply-adds of nthreads loops of iters steps, run side by side. */
@@ -223,14 +228,16 @@ static double ec_peak_threads(int isa, long iters, int nthreads) {
     return total;
 }
 
-/* Read n bytes (a multiple of 256 * nthreads) in nthreads equal shares side by side. */
-static uint64_t ec_stream_read_threads(const uint8_t *p, size_t n, int nthreads) {
+/* Read n bytes (a multiple of 256 * nthreads) in nthreads equal shares side by side, each
+ * share `passes` times over (a small buffer's read must outlast waking the workers). */
+static uint64_t ec_stream_read_threads(const uint8_t *p, size_t n, int nthreads, int passes) {
     ec_machine_job j;
     uint64_t s = 0;
     int i;
     if (nthreads > EC_POOL_MAX) nthreads = EC_POOL_MAX;
     j.p = p;
     j.chunk_bytes = n / (size_t)nthreads;
+    j.passes = passes;
     ec_pool_run(ec_machine_read_chunk, &j, nthreads, nthreads);
     for (i = 0; i < nthreads; i++) s ^= j.sum[i];
     return s;

@@ -18,7 +18,7 @@ ec_pool_adopt(<ec_pool_run_fn>PyCapsule_GetPointer(_conv.pool_capsule(), _conv.P
 
 cdef extern from "machine.h" nogil:
     double ec_peak_threads(int isa, long iters, int nthreads)
-    uint64_t ec_stream_read_threads(const uint8_t* p, size_t n, int nthreads)
+    uint64_t ec_stream_read_threads(const uint8_t* p, size_t n, int nthreads, int passes)
 
 
 def _isa_code(str name):
@@ -41,11 +41,12 @@ def peak_loop(str isa, long iters, int threads=1):
     return macs, time.perf_counter() - t0
 
 
-def stream_read(const uint8_t[::1] buf, int threads=1):
-    """Seconds to read `buf` (length a multiple of 256 * threads) once, in `threads` shares."""
+def stream_read(const uint8_t[::1] buf, int threads=1, int passes=1):
+    """Seconds to read `buf` (length a multiple of 256 * threads) `passes` times, in `threads`
+    shares (each thread reads its share `passes` times in a row)."""
     cdef uint64_t s
     cdef size_t n = buf.shape[0]
     t0 = time.perf_counter()
     with nogil:
-        s = ec_stream_read_threads(&buf[0], n, threads)
+        s = ec_stream_read_threads(&buf[0], n, threads, passes)
     return time.perf_counter() - t0

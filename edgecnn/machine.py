@@ -27,8 +27,9 @@ from . import ir
 
 PEAK_TRIALS = 9
 PEAK_SECONDS = 0.002  # one trial's length, about
-STREAM_TRIALS = 7
+STREAM_TRIALS = 9
 STREAM_MIN_BYTES = 1 << 16
+STREAM_TRIAL_BYTES = 16 << 20  # a small buffer is read over and over, this much a trial
 
 
 def _kernels():
@@ -60,8 +61,9 @@ def peak_macs(threads: int = 1, isa: str | None = None) -> float:
 def _stream_bandwidth(nbytes: int, threads: int) -> float:
     n = nbytes - nbytes % (256 * threads)  # whole 256-byte steps in every share
     buf = np.ones(n, np.uint8)  # written once: every page is mapped before timing
+    passes = max(1, STREAM_TRIAL_BYTES // n)
     m = _kernels()
-    return max(n / m.stream_read(buf, threads) for _ in range(STREAM_TRIALS))
+    return max(n * passes / m.stream_read(buf, threads, passes) for _ in range(STREAM_TRIALS))
 
 
 def stream_bandwidth(nbytes: int, threads: int = 1) -> float:
