@@ -58,6 +58,7 @@ from libc.stdint cimport int64_t
 
 from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_amx_missing, ec_conv_geometry,
                       ec_conv_isa_for, ec_conv_padded_bytes, ec_conv_plan, ec_conv_run,
+                      ec_conv_run_batch,
                       ec_conv_scratch_bytes, ec_current_isa, ec_force_isa, ec_isa_names,
                       ec_isa_supported, ec_layout, ec_layout_for, ec_pack_b, ec_packed_b_bytes,
                       ec_pool_run_local)
@@ -196,3 +197,19 @@ cdef class BoundConv:
             self._last_out = out
         with nogil:
             ec_conv_run(&self.plan, self._xp, self._op, _num_threads)
+
+    def run_batch(self, x, out):
+        """x int8 (N, H, W, Cin) -> out int8 (N, OH, OW, Cout), N images in one call."""
+        cdef const int8_t[:, :, :, ::1] xv = x
+        cdef int8_t[:, :, :, ::1] ov = out
+        cdef ec_conv_plan* p = &self.plan
+        if ((xv.shape[1], xv.shape[2], xv.shape[3]) != (p.h, p.w, p.cin)
+                or (ov.shape[0], ov.shape[1], ov.shape[2], ov.shape[3])
+                != (xv.shape[0], p.oh, p.ow, p.cout)):
+            raise ValueError(f"conv batch shapes {x.shape} -> {out.shape}, bound for "
+                             f"{(p.h, p.w, p.cin)} -> {(p.oh, p.ow, p.cout)}")
+        cdef int nb = xv.shape[0]
+        if nb == 0:
+            return
+        with nogil:
+            ec_conv_run_batch(p, &xv[0, 0, 0, 0], nb, &ov[0, 0, 0, 0], _num_threads)

@@ -40,8 +40,9 @@ def fully_connected_s8(const int8_t[::1] x, const int8_t[:, ::1] w, const int32_
 import numpy as np
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
-from gemm_s8 cimport (ec_current_isa, ec_fc_pad_a, ec_fc_plan, ec_fc_run, ec_force_isa,
-                      ec_isa_names, ec_pool_adopt, ec_pool_run_fn)
+from gemm_s8 cimport (ec_current_isa, ec_fc_batch_scratch_bytes, ec_fc_pad_a, ec_fc_plan,
+                      ec_fc_run, ec_fc_run_batch, ec_force_isa, ec_isa_names, ec_pool_adopt,
+                      ec_pool_run_fn)
 
 from edgecnn._kernels import conv as _conv
 
@@ -68,7 +69,7 @@ def kernel_isa():
 cdef class BoundFC:
     """run(x, out): x int8 (N,), out int8 (O,)."""
     cdef ec_fc_plan plan
-    cdef object _arrays
+    cdef object _arrays, _batch_scratch
     cdef object _last_x, _last_out
     cdef const int8_t* _xp
     cdef int8_t* _op
@@ -119,3 +120,21 @@ cdef class BoundFC:
             self._last_out = out
         with nogil:
             ec_fc_run(&self.plan, self._xp, self._op, _num_threads)
+
+    def run_batch(self, x, out):
+        """x int8 (N, n) -> out int8 (N, o), N images in one call: each weight byte is read
+        once per 16 images (fc_s8.h). The scratch is kept for the next batch of that size."""
+        cdef const int8_t[:, ::1] xv = x
+        cdef int8_t[:, ::1] ov = out
+        cdef int nb = xv.shape[0]
+        if xv.shape[1] != self.plan.n or ov.shape[1] != self.plan.o or ov.shape[0] != nb:
+            raise ValueError(f"fully connected batch shapes {x.shape} -> {out.shape}, bound "
+                             f"for {self.plan.n} -> {self.plan.o}")
+        if nb == 0:
+            return
+        size = ec_fc_batch_scratch_bytes(self.plan.n, nb)
+        if self._batch_scratch is None or self._batch_scratch.size < size:
+            self._batch_scratch = np.zeros(size, np.uint8)
+        cdef uint8_t[::1] sv = self._batch_scratch
+        with nogil:
+            ec_fc_run_batch(&self.plan, &xv[0, 0], nb, &ov[0, 0], &sv[0], _num_threads)

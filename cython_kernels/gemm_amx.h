@@ -37,6 +37,12 @@ typedef struct {
     uint8_t rows[16];
 } ec_amx_cfg;
 
+/* ldtilecfg through asm with the whole struct as a memory operand: gcc 12 drops stores to a
+ * local configuration that only _tile_loadconfig reads (seen as a #GP on garbage columns). */
+EC_TGT_AMX static inline void ec_amx_ldtilecfg(const ec_amx_cfg *cfg) {
+    __asm__ __volatile__("ldtilecfg %0" : : "m"(*cfg));
+}
+
 /* The configuration above: 8 tiles of 16 rows x 64 bytes. */
 EC_TGT_AMX static void ec_amx_load_config(void) {
     ec_amx_cfg cfg;
@@ -47,8 +53,11 @@ EC_TGT_AMX static void ec_amx_load_config(void) {
         cfg.colsb[t] = 64;
         cfg.rows[t] = 16;
     }
-    _tile_loadconfig(&cfg);
+    ec_amx_ldtilecfg(&cfg);
 }
+
+/* Back to the init state: an idle thread then carries no tile data across context switches. */
+EC_TGT_AMX static void ec_amx_release(void) { _tile_release(); }
 
 /* n bytes src -> dst in whole 64-byte moves: up to 63 bytes past src + n are read (the padded
  * input has 64 bytes of slack) and written (into the next run, which is written after, or

@@ -448,6 +448,15 @@ static void ec_conv_run(const ec_conv_plan *p, const int8_t *x, int8_t *out, int
     ec_pool_run(chunk, &j, (j.nmb + j.per_chunk - 1) / j.per_chunk, nthreads);
 }
 
+/* nb images (H, W, Cin) one after another -> nb outputs (OH, OW, Cout): the batch entry of
+ * the conv (the weights stay in cache from one image to the next). */
+static void ec_conv_run_batch(const ec_conv_plan *p, const int8_t *x, int nb, int8_t *out,
+                              int nthreads) {
+    size_t in = (size_t)p->h * p->w * p->cin, on = (size_t)p->oh * p->ow * p->cout;
+    int b;
+    for (b = 0; b < nb; b++) ec_conv_run(p, x + in * b, out + on * b, nthreads);
+}
+
 #include "fc_s8.h"
 
 #endif /* EDGECNN_GEMM_S8_H */

@@ -53,6 +53,11 @@ cdef extern from "gemm_s8.h" nogil:
     size_t ec_conv_scratch_bytes(const ec_conv_plan* p)
     void ec_pack_b(const ec_conv_plan* p, const int8_t* w, void* dst, int64_t* sums)
     void ec_conv_run(const ec_conv_plan* p, const int8_t* x, int8_t* out, int nthreads)
+    void ec_conv_run_batch(const ec_conv_plan* p, const int8_t* x, int nb, int8_t* out,
+                           int nthreads)
     int ec_fc_vnni(int isa)
     int ec_fc_pad_a(int isa, int zp)
     void ec_fc_run(const ec_fc_plan* p, const int8_t* x, int8_t* out, int nthreads)
+    size_t ec_fc_batch_scratch_bytes(int n, int nb)
+    void ec_fc_run_batch(const ec_fc_plan* p, const int8_t* x, int nb, int8_t* out,
+                         void* scratch, int nthreads)

@@ -149,3 +149,34 @@ def test_dense_row_stream_edges(isa, n):
         spec.fully_connected_s8(x, wt, bias, p, rq, expected)
         K.bind_fully_connected(wt, bias, p, rq)(x, out)
         assert_same(out, expected, f"{isa} dense n={n}, {policy}")
+
+
+@pytest.mark.parametrize("nb", [1, 9, 17, 33])
+def test_batches_equal_image_by_image(isa, nb):
+    """run_batch (N images per call; dense layers read each weight once per 16 images) gives
+    what the reference gives image by image: row and K tails (o 97, n 200), 2 threads."""
+    rng = np.random.default_rng([nb, 5])
+    n, o = 200, 97
+    x = rng.integers(-128, 128, size=(nb, n)).astype(np.int8)
+    wt = rng.integers(-127, 128, size=(o, n)).astype(np.int8)
+    bias = rng.integers(-30000, 30000, size=o).astype(np.int32)
+    xc = rng.integers(-128, 128, size=(nb, 6, 7, 5)).astype(np.int8)
+    wc = rng.integers(-127, 128, size=(40, 3, 3, 5)).astype(np.int8)
+    pc = ConvParams(1, 2, 1, 1, 1, 1, 9)
+    K.set_num_threads(2)
+    try:
+        for policy in POLICIES:
+            rq, p = _rq(rng, o, 0.04, n, policy, "fc"), FCParams(-int(rng.integers(-128, 128)))
+            out, expected = np.empty((nb, o), np.int8), np.empty((nb, o), np.int8)
+            for b in range(nb):
+                spec.fully_connected_s8(x[b], wt, bias, p, rq, expected[b])
+            K.bind_fully_connected(wt, bias, p, rq).run_batch(x, out)
+            assert_same(out, expected, f"{isa} dense batch of {nb}, {policy}")
+            rq = _rq(rng, 40, 0.04, 45, policy, "conv")
+            outc, expc = np.empty((nb, 6, 4, 40), np.int8), np.empty((nb, 6, 4, 40), np.int8)
+            for b in range(nb):
+                spec.conv2d_s8(xc[b], wc, bias[:40], pc, rq, expc[b])
+            K.bind_conv2d(wc, bias[:40], pc, rq, xc.shape[1:], expc.shape[1:]).run_batch(xc, outc)
+            assert_same(outc, expc, f"{isa} conv batch of {nb}, {policy}")
+    finally:
+        K.set_num_threads(1)
