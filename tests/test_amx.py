@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import subprocess
 import warnings
 
 import numpy as np
@@ -180,3 +181,18 @@ def test_batches_equal_image_by_image(isa, nb):
             assert_same(outc, expc, f"{isa} conv batch of {nb}, {policy}")
     finally:
         K.set_num_threads(1)
+
+
+def test_isa_selftest_in_c_passes_every_path(tmp_path):
+    """benchmarks/isa_selftest.c, compiled with the system's C compiler and run: every path
+    this CPU supports (AMX included where offered) bit-exact in plain C."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    exe = tmp_path / "isa_selftest"
+    subprocess.run(["cc", "-O1", "-I", os.path.join(root, "cython_kernels"),
+                    os.path.join(root, "benchmarks", "isa_selftest.c"), "-o", str(exe),
+                    "-lpthread", "-lm"], check=True)
+    r = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ISAS:
+        assert f"{name:<12} ok" in r.stdout, r.stdout
+    assert ("avx512amx not tested here" in r.stdout) == ("avx512amx" not in ISAS)
