@@ -22,7 +22,7 @@
  * weights. B is packed at bind time by ec_pack_b in panels of 32 channels (16 when Cout <= 16;
  * convs of 8 channels or fewer bind to VNNI instead: ec_conv_isa_for). Pointwise (1x1)
  * convolutions take this path as they are.
- * Measured on AlexNet (1 thread, median of 200): conv2 0.15 ms (1.5 T MAC/s; VNNI 0.71 ms),
+ * Measured on AlexNet (1 thread, best of 200 calls): conv2 0.15 ms (1.5 T MAC/s; VNNI 0.71 ms),
  * conv3-5 1.4-1.6 T MAC/s, against 3.3 T for tdpbssd alone: A and B tiles come from L2 (a
  * 32-pixel block of conv4 is 110 KB of A and each 32-channel panel as much of B).
  */
