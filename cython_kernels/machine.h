@@ -140,18 +140,28 @@ static double ec_peak_neon(long iters) {
 }
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define EC_OPAQUE4(a, b, c, d) __asm__ __volatile__("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d))
+#else /* MSVC: no inline asm on x64; volatile round trips keep the loop honest, if slower */
+#define EC_OPAQUE4(a, b, c, d)                                                                  \
+    do {                                                                                        \
+        volatile int32_t v0 = (a), v1 = (b), v2 = (c), v3 = (d);                                \
+        (a) = v0, (b) = v1, (c) = v2, (d) = v3;                                                 \
+    } while (0)
+#endif
+
 static double ec_peak_generic(long iters) {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, x0 = 3, x1 = 3, x2 = 3, x3 = 3, y = 5;
     long i;
     for (i = 0; i < iters; i++) {
-        __asm__ __volatile__("" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3));
+        EC_OPAQUE4(x0, x1, x2, x3);
         a0 += x0 * y;
         a1 += x1 * y;
         a2 += x2 * y;
         a3 += x3 * y;
-        __asm__ __volatile__("" : "+r"(a0), "+r"(a1), "+r"(a2), "+r"(a3));
+        EC_OPAQUE4(a0, a1, a2, a3);
     }
-    return (double)iters * 4;
+    return (double)iters * 4 + (double)((a0 ^ a1 ^ a2 ^ a3) & 0);
 }
 
 /* Multiply-adds done by iters steps of the path's loop (the path must be supported). */
