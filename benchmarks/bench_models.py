@@ -1,7 +1,7 @@
 """edgecnn vs LiteRT on LeNet-5 and AlexNet int8, the same .tflite file, one process.
 
     python benchmarks/bench_models.py [--runs N] [--threads 1 2] [--out DIR] [--json] [--smoke]
-                                      [--per-layer]
+                                      [--per-layer] [--tflite NAME=PATH ...]
 
 Builds the two models once into --out (default: a cache folder under the system temp dir):
 LeNet-5 from the bundled edgecnn/data/lenet5/lenet5.pt (seeded random weights if absent),
@@ -12,8 +12,9 @@ thread count in the same rounds), and measures the machine floor of each model p
 (edgecnn.machine: peak int8 MAC rate of edgecnn's kernel path and streaming bandwidth). First
 a summary table: per model and thread count, edgecnn and XNNPACK (median and min ms), their
 ratio, the floor and edgecnn's ratio to it, with the CPU, the kernel path and the date; then
-each model's full report (--per-layer: every layer's time next to its floor). --smoke does a
-few runs only (CI).
+each model's full report (--per-layer: every layer's time next to its floor). --tflite adds
+any int8 .tflite file under a name (MobileNetV2 or a ResNet once their ops run in edgecnn).
+--smoke does a few runs only (CI).
 """
 
 from __future__ import annotations
@@ -142,9 +143,17 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="a few runs only (CI)")
     ap.add_argument("--per-layer", action="store_true", help="time each edgecnn layer alone")
+    ap.add_argument("--tflite", nargs="+", default=[], metavar="NAME=PATH",
+                    help="more int8 .tflite files to time, each under a name")
     args = ap.parse_args(argv)
     runs = 3 if args.smoke else args.runs
     paths = build_models(args.out)
+    for item in args.tflite:
+        name, sep, path = item.partition("=")
+        if not sep or not os.path.isfile(path):
+            ap.error(f"--tflite {item!r}: give NAME=PATH of an existing .tflite file")
+        paths[name] = path
+        args.models.append(name)
     name, flags = cpu_description()
     reports = {m: B.bench(paths[m], threads=tuple(args.threads), runs=runs,
                           warmup=1 if args.smoke else max(5, runs // 20),
