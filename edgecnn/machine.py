@@ -9,7 +9,7 @@ kernel path, from two measurements and the model's per-layer costs.
   of ``nbytes`` (the model's weight bytes: the same cache level the weights stream from).
 
 Each is the best of several short trials (a busy shared machine only ever slows a trial
-down), measured once per process and cached. A layer's floor is
+down), measured once per process and cached; a ``Probe`` runs more trials on demand. A layer's floor is
 ``macs / peak_macs + weight_bytes / stream_bandwidth``, with the MACs and weight bytes of
 ``edgecnn.summary.summarize`` (one formula for both); the model's floor is their sum.
 Activations, padding, pooling and requantization count nothing: the floor is a bound, not
@@ -43,27 +43,50 @@ def kernel_isa() -> str:
     return K.kernel_isa()
 
 
+class Probe:
+    """Repeatable trials of both measurements on one thread count; ``peak`` and ``bandwidth``
+    keep the best seen. ``edgecnn bench`` spreads trials over its timed rounds, so the floor
+    sees the machine's quietest moments of the same run as the engines it is compared with.
+    The stream buffer (``nbytes``, rounded up to 64 KiB) lives as long as the probe."""
+
+    def __init__(self, nbytes: int, threads: int = 1, isa: str | None = None):
+        self.threads, self.isa = int(threads), isa or kernel_isa()
+        size = max(1, -(-int(nbytes) // STREAM_MIN_BYTES)) * STREAM_MIN_BYTES
+        n = size - size % (256 * self.threads)  # whole 256-byte steps in every share
+        self._buf = np.ones(n, np.uint8)  # written once: every page is mapped before timing
+        self._passes = max(1, STREAM_TRIAL_BYTES // n)
+        m = _kernels()
+        macs, seconds = m.peak_loop(self.isa, 1000, 1)  # steps for a trial of ~PEAK_SECONDS
+        self._iters = max(1000, int(1000 * PEAK_SECONDS / max(seconds, 1e-7)))
+        self.peak = self.bandwidth = 0.0
+
+    def peak_trial(self) -> float:
+        macs, seconds = _kernels().peak_loop(self.isa, self._iters, self.threads)
+        self.peak = max(self.peak, macs / seconds)
+        return self.peak
+
+    def stream_trial(self) -> float:
+        n = self._buf.size * self._passes
+        rate = n / _kernels().stream_read(self._buf, self.threads, self._passes)
+        self.bandwidth = max(self.bandwidth, rate)
+        return self.bandwidth
+
+
 @functools.lru_cache(maxsize=None)
 def peak_macs(threads: int = 1, isa: str | None = None) -> float:
     """Int8 multiply-adds per second of ``isa`` (default: the chosen path) on ``threads``."""
-    isa = isa or kernel_isa()
-    m = _kernels()
-    macs, seconds = m.peak_loop(isa, 1000, 1)  # calibrate the step count to ~PEAK_SECONDS
-    iters = max(1000, int(1000 * PEAK_SECONDS / max(seconds, 1e-7)))
-    best = 0.0
+    probe = Probe(STREAM_MIN_BYTES, threads, isa)
     for _ in range(PEAK_TRIALS):
-        macs, seconds = m.peak_loop(isa, iters, threads)
-        best = max(best, macs / seconds)
-    return best
+        probe.peak_trial()
+    return probe.peak
 
 
 @functools.lru_cache(maxsize=None)
-def _stream_bandwidth(nbytes: int, threads: int) -> float:
-    n = nbytes - nbytes % (256 * threads)  # whole 256-byte steps in every share
-    buf = np.ones(n, np.uint8)  # written once: every page is mapped before timing
-    passes = max(1, STREAM_TRIAL_BYTES // n)
-    m = _kernels()
-    return max(n * passes / m.stream_read(buf, threads, passes) for _ in range(STREAM_TRIALS))
+def _stream_bandwidth(size: int, threads: int) -> float:
+    probe = Probe(size, threads)
+    for _ in range(STREAM_TRIALS):
+        probe.stream_trial()
+    return probe.bandwidth
 
 
 def stream_bandwidth(nbytes: int, threads: int = 1) -> float:
@@ -104,12 +127,21 @@ class Floor:
                            for f in self.layers]}
 
 
-def model_floor(graph: ir.Graph, threads: int = 1) -> Floor:
-    """The floor of ``graph`` (shapes inferred) on ``threads`` threads of the chosen path."""
+def weight_bytes(graph: ir.Graph) -> int:
+    """The bytes the floor streams: summary's weight bytes of every layer."""
+    from .summary import summarize
+    return sum(r.weight_bytes for r in summarize(graph).layers)
+
+
+def model_floor(graph: ir.Graph, threads: int = 1, probe: Probe | None = None) -> Floor:
+    """The floor of ``graph`` (shapes inferred) on ``threads`` threads of the chosen path: the
+    rates measured here once per process, or the best of a ``probe``'s trials and those."""
     from .summary import summarize
     rows = summarize(graph).layers
     peak = peak_macs(int(threads))
     bandwidth = stream_bandwidth(sum(r.weight_bytes for r in rows), int(threads))
+    if probe is not None:
+        peak, bandwidth = max(peak, probe.peak), max(bandwidth, probe.bandwidth)
     layers = tuple(LayerFloor(r.name, r.type, r.macs, r.weight_bytes,
                               r.macs / peak + r.weight_bytes / bandwidth) for r in rows)
     return Floor(kernel_isa(), int(threads), peak, bandwidth, layers)
