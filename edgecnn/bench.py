@@ -197,8 +197,7 @@ def bench(model_path: str, threads: Sequence[int] = (1, 2), runs: int = 100, war
         ref = _litert_engine(model_path, 1, ref=True)
         report.exact_vs_ref = bool(np.array_equal(ref(x), first))
         report.rss_bytes["litert-ref"] = _rss() - before
-    probes = {int(n): machine.Probe(machine.weight_bytes(graph), int(n)) for n in threads} \
-        if floor else {}
+    probe = machine.Probe(machine.weight_bytes(graph)) if floor else None
     every = max(1, runs // 10)  # floor trials spread over the rounds: the quietest moments
     timed = {}
     for n in threads:
@@ -217,13 +216,13 @@ def bench(model_path: str, threads: Sequence[int] = (1, 2), runs: int = 100, war
                 dt = (time.perf_counter() - t0) * 1e3
                 if i >= warmup:
                     timed[n][e].times_ms.append(dt)
-            if floor and i % every == 0:
-                probes[int(n)].peak_trial()
-                probes[int(n)].stream_trial()
+            if probe and i % every == 0:
+                probe.peak_trial(int(n))
+                probe.stream_trial(int(n))
     for n in threads:
         report.times.extend(timed[n].values())
         if floor:
-            report.floors[int(n)] = machine.model_floor(graph, int(n), probes[int(n)])
+            report.floors[int(n)] = machine.model_floor(graph, int(n), probe)
         if per_layer:
             K.set_num_threads(int(n))
             report.layer_ms[int(n)] = _edgecnn_layer_ms(runtimes[n], x, runs)

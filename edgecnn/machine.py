@@ -44,49 +44,48 @@ def kernel_isa() -> str:
 
 
 class Probe:
-    """Repeatable trials of both measurements on one thread count; ``peak`` and ``bandwidth``
-    keep the best seen. ``edgecnn bench`` spreads trials over its timed rounds, so the floor
-    sees the machine's quietest moments of the same run as the engines it is compared with.
-    The stream buffer (``nbytes``, rounded up to 64 KiB) lives as long as the probe."""
+    """Repeatable trials of both measurements; ``peak[threads]`` and ``bandwidth[threads]``
+    keep the best seen per thread count. ``edgecnn bench`` spreads trials over its timed
+    rounds, so the floor sees the quietest moments of the same run as the engines it is
+    compared with. The stream buffer (``nbytes`` rounded up to 64 KiB) lives as long as the
+    probe."""
 
-    def __init__(self, nbytes: int, threads: int = 1, isa: str | None = None):
-        self.threads, self.isa = int(threads), isa or kernel_isa()
+    def __init__(self, nbytes: int, isa: str | None = None):
+        self.isa = isa or kernel_isa()
         size = max(1, -(-int(nbytes) // STREAM_MIN_BYTES)) * STREAM_MIN_BYTES
-        n = size - size % (256 * self.threads)  # whole 256-byte steps in every share
-        self._buf = np.ones(n, np.uint8)  # written once: every page is mapped before timing
-        self._passes = max(1, STREAM_TRIAL_BYTES // n)
-        m = _kernels()
-        macs, seconds = m.peak_loop(self.isa, 1000, 1)  # steps for a trial of ~PEAK_SECONDS
+        self._buf = np.ones(size, np.uint8)  # written once: every page is mapped before timing
+        self._passes = max(1, STREAM_TRIAL_BYTES // size)
+        macs, seconds = _kernels().peak_loop(self.isa, 1000, 1)  # steps for ~PEAK_SECONDS
         self._iters = max(1000, int(1000 * PEAK_SECONDS / max(seconds, 1e-7)))
-        self.peak = self.bandwidth = 0.0
+        self.peak, self.bandwidth = {}, {}
 
-    def peak_trial(self) -> float:
-        macs, seconds = _kernels().peak_loop(self.isa, self._iters, self.threads)
-        self.peak = max(self.peak, macs / seconds)
-        return self.peak
+    def peak_trial(self, threads: int = 1) -> float:
+        macs, seconds = _kernels().peak_loop(self.isa, self._iters, threads)
+        self.peak[threads] = max(self.peak.get(threads, 0.0), macs / seconds)
+        return self.peak[threads]
 
-    def stream_trial(self) -> float:
-        n = self._buf.size * self._passes
-        rate = n / _kernels().stream_read(self._buf, self.threads, self._passes)
-        self.bandwidth = max(self.bandwidth, rate)
-        return self.bandwidth
+    def stream_trial(self, threads: int = 1) -> float:
+        n = self._buf.size - self._buf.size % (256 * threads)  # whole 256-byte steps a share
+        rate = n * self._passes / _kernels().stream_read(self._buf[:n], threads, self._passes)
+        self.bandwidth[threads] = max(self.bandwidth.get(threads, 0.0), rate)
+        return self.bandwidth[threads]
 
 
 @functools.lru_cache(maxsize=None)
 def peak_macs(threads: int = 1, isa: str | None = None) -> float:
     """Int8 multiply-adds per second of ``isa`` (default: the chosen path) on ``threads``."""
-    probe = Probe(STREAM_MIN_BYTES, threads, isa)
+    probe = Probe(STREAM_MIN_BYTES, isa)
     for _ in range(PEAK_TRIALS):
-        probe.peak_trial()
-    return probe.peak
+        probe.peak_trial(threads)
+    return probe.peak[threads]
 
 
 @functools.lru_cache(maxsize=None)
 def _stream_bandwidth(size: int, threads: int) -> float:
-    probe = Probe(size, threads)
+    probe = Probe(size)
     for _ in range(STREAM_TRIALS):
-        probe.stream_trial()
-    return probe.bandwidth
+        probe.stream_trial(threads)
+    return probe.bandwidth[threads]
 
 
 def stream_bandwidth(nbytes: int, threads: int = 1) -> float:
@@ -96,35 +95,6 @@ def stream_bandwidth(nbytes: int, threads: int = 1) -> float:
     core of a shared Xeon), so the buffer is exactly as large as the weights."""
     size = max(1, -(-int(nbytes) // STREAM_MIN_BYTES)) * STREAM_MIN_BYTES
     return _stream_bandwidth(size, int(threads))
-
-
-@dataclass(frozen=True)
-class LayerFloor:
-    name: str
-    type: str
-    macs: int
-    weight_bytes: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Floor:
-    isa: str
-    threads: int
-    peak_macs: float  # multiply-adds per second
-    bandwidth: float  # bytes per second
-    layers: tuple  # LayerFloor, in graph order
-
-    @property
-    def seconds(self) -> float:
-        return sum(layer.seconds for layer in self.layers)
-
-    def to_dict(self) -> dict:
-        return {"isa": self.isa, "threads": self.threads, "peak_macs_per_s": self.peak_macs,
-                "bandwidth_bytes_per_s": self.bandwidth, "floor_ms": self.seconds * 1e3,
-                "layers": [{"name": f.name, "type": f.type, "macs": f.macs,
-                            "weight_bytes": f.weight_bytes, "floor_ms": f.seconds * 1e3}
-                           for f in self.layers]}
 
 
 def weight_bytes(graph: ir.Graph) -> int:
@@ -141,7 +111,8 @@ def model_floor(graph: ir.Graph, threads: int = 1, probe: Probe | None = None) -
     peak = peak_macs(int(threads))
     bandwidth = stream_bandwidth(sum(r.weight_bytes for r in rows), int(threads))
     if probe is not None:
-        peak, bandwidth = max(peak, probe.peak), max(bandwidth, probe.bandwidth)
+        peak = max(peak, probe.peak.get(int(threads), 0.0))
+        bandwidth = max(bandwidth, probe.bandwidth.get(int(threads), 0.0))
     layers = tuple(LayerFloor(r.name, r.type, r.macs, r.weight_bytes,
                               r.macs / peak + r.weight_bytes / bandwidth) for r in rows)
     return Floor(kernel_isa(), int(threads), peak, bandwidth, layers)
