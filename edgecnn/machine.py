@@ -97,6 +97,35 @@ def stream_bandwidth(nbytes: int, threads: int = 1) -> float:
     return _stream_bandwidth(size, int(threads))
 
 
+@dataclass(frozen=True)
+class LayerFloor:
+    name: str
+    type: str
+    macs: int
+    weight_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Floor:
+    isa: str
+    threads: int
+    peak_macs: float  # multiply-adds per second
+    bandwidth: float  # bytes per second
+    layers: tuple  # LayerFloor, in graph order
+
+    @property
+    def seconds(self) -> float:
+        return sum(layer.seconds for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        return {"isa": self.isa, "threads": self.threads, "peak_macs_per_s": self.peak_macs,
+                "bandwidth_bytes_per_s": self.bandwidth, "floor_ms": self.seconds * 1e3,
+                "layers": [{"name": f.name, "type": f.type, "macs": f.macs,
+                            "weight_bytes": f.weight_bytes, "floor_ms": f.seconds * 1e3}
+                           for f in self.layers]}
+
+
 def weight_bytes(graph: ir.Graph) -> int:
     """The bytes the floor streams: summary's weight bytes of every layer."""
     from .summary import summarize
