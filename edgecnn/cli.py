@@ -400,13 +400,17 @@ def export_c(model, out_dir, target, rounding, force, images, flash_budget, ram_
 @click.option("--warmup", default=5, show_default=True)
 @click.option("--ref-runs", default=3, show_default=True,
               help="Invokes of LiteRT's (slow) reference kernels; 0 leaves them out.")
+@click.option("--per-layer", is_flag=True,
+              help="Also time each of edgecnn's layers alone, next to its machine floor.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(model, threads, runs, warmup, ref_runs, as_json, max_memory):
-    """Latency of edgecnn vs LiteRT (XNNPACK and reference kernels) on the same file, interleaved.
+def bench(model, threads, runs, warmup, ref_runs, per_layer, as_json, max_memory):
+    """Latency of edgecnn vs LiteRT (XNNPACK and reference kernels) on the same file, interleaved,
+    and the machine floor (peak int8 MAC rate and streaming bandwidth, measured here).
 
     \b
     Examples:
       edgecnn bench alexnet.tflite --threads 1 --threads 2
+      edgecnn bench alexnet.tflite --threads 1 --per-layer
       edgecnn bench lenet.tflite --runs 1000 --json
     """
     from .annotate import require_int8
@@ -415,7 +419,7 @@ def bench(model, threads, runs, warmup, ref_runs, as_json, max_memory):
         raise InputFileError(f"{model}: no such file; check the path")
     require_int8(model, max_memory)
     report = run_bench(model, threads=threads or (1, 2), runs=runs, warmup=warmup,
-                       ref_runs=ref_runs, max_memory=max_memory)
+                       ref_runs=ref_runs, max_memory=max_memory, per_layer=per_layer)
     if as_json:
         emit_json(report.to_dict())
     else:
