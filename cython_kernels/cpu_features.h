@@ -123,6 +123,11 @@ static int ec_best_isa(void) {
     return EC_ISA_GENERIC;
 }
 
+/* The vector path of the kernels that are not dot-product GEMMs (depthwise, ADD, MEAN) for a
+ * chosen path: AMX tiles only multiply matrices, and every CPU with AMX-INT8 has AVX-512 VNNI,
+ * whose kernels run beside the tiles. */
+static int ec_simd_isa(int isa) { return isa == EC_ISA_AVX512AMX ? EC_ISA_AVX512VNNI : isa; }
+
 static int ec_forced_isa = -1;
 
 /* The path new bindings use: the forced one, else the best. */
