@@ -1,19 +1,24 @@
 """edgecnn's firmware against Arm's CMSIS-NN on Cortex-M4 and Cortex-M55 under QEMU -icount.
 
-    python benchmarks/bench_firmware.py [--anchor DIR] [--work DIR] [--cores m4 m55] [--json]
+    python benchmarks/bench_firmware.py [--models lenet5 ds_cnn resnet8] [--cores m4 m55]
+                                        [--anchor DIR] [--work DIR] [--json]
 
 One table: instructions per inference (QEMU -icount shift=0 counts emulated instructions, not
-cycles), flash and RAM of the test program, and whether the outputs are bit-exact, for edgecnn
-export-c and for CMSIS-NN (-Ofast, its CMake default), per model and core; then per layer.
+cycles), flash and RAM of the test program, and how many outputs equal LiteRT BUILTIN_REF and
+TFLite Micro, for edgecnn export-c (rounding litert-ref and double) and for CMSIS-NN (-Ofast, its
+CMake default), per model and core; then per layer.
 
-CMSIS-NN is the anchor in ../shared/anchors/cmsis-nn (its sources, its LeNet-5 harness and its
-model generator are used where they lie; nothing is copied into the project). Both programs run
-on the same port, startup, linker script and 24 inputs, and are timed the anchor's way
-(bench_main.c: SysTick around each invoke, a mark after each layer).
-
-A model is a ModelSpec: how to make its .tflite with edgecnn, the anchor's C harness for it and
-its model generator; a depthwise (DS-CNN) or residual (ResNet-8) model joins MODELS once the
-graph ops and a CMSIS-NN harness for it exist.
+CMSIS-NN is built from the anchor's sources (../shared/anchors/cmsis-nn/third_party/CMSIS-NN,
+compiled where they lie, nothing copied into the project), and driven by a model file that
+benchmarks/cmsisnn_gen.py writes per network, the way the anchor's gen_model.py does for LeNet-5
+(LiteRT's interpreter reads the model, multipliers as TFLite Micro's Prepare computes them, the
+calls TFLite Micro's CMSIS-NN port makes). The anchor holds only the sources LeNet-5 needs: an op
+whose CMSIS-NN function does not link from them (a probe link per function) runs edgecnn's
+kernel in the CMSIS-NN build, marked "*" in the tables, so every other layer is still measured
+against CMSIS-NN. Both programs use edgecnn's model_test.c, port, startup, linker script and
+1 KB stack, and the anchor's bench_main.c (SysTick around each invoke, a mark after each layer).
+Inputs: LeNet-5 the first 24 held-out digits; DS-CNN and ResNet-8 (MLPerf Tiny, the fixtures in
+tests/fixtures/tflite/graph) 8 seeded random int8 tensors.
 """
 
 from __future__ import annotations
@@ -31,25 +36,32 @@ import tempfile
 import numpy as np
 
 from edgecnn.convert import convert
-from edgecnn.demo import data_dir
+from edgecnn.demo import data_dir, heldout_set
 from edgecnn.export_c import TARGETS, export_c
 from edgecnn.export_c.targets import QEMU_FLAGS
+from edgecnn.model import input_from_float
+from edgecnn.preprocess import normalize_pixels
+from edgecnn.tflite.reader import load_tflite
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from cmsisnn_gen import FUNCTIONS, read_model  # noqa: E402  (benchmarks/ is not a package)
+from cmsisnn_emit import write_model  # noqa: E402
+
 CORES = {"m4": "cortex-m4", "m55": "cortex-m55"}
 CMSIS_ARCH = {"m4": "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16",
               "m55": "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard"}
 LINK = ("-Wl,--defsym=EC_STACK_SIZE=1024 -Wl,--gc-sections --specs=nano.specs "
         "--specs=rdimon.specs -nostartfiles -lm")
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "tflite", "graph")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     name: str
     make: callable  # (path) -> writes the int8 .tflite
-    harness: str  # the anchor's C file running the model on CMSIS-NN (behind model.h)
-    generator: str  # the anchor's script: model -> cmsisnn_model_data.h and in.bin
-    layers: tuple  # layer labels for the per-layer table
+    inputs: callable  # (path) -> list of int8 input tensors
 
 
 def make_lenet5(path: str):
@@ -58,16 +70,33 @@ def make_lenet5(path: str):
             labels=tuple(str(i) for i in range(10)), mean=(0.5,), std=(0.5,), force=True)
 
 
-MODELS = {"lenet5": ModelSpec("lenet5", make_lenet5, "cmsisnn_model.c", "gen_model.py",
-                              ("conv1 5x5 1->6", "maxpool 2x2", "conv2 5x5 6->16", "maxpool 2x2",
-                               "fc 400->120", "fc 120->84", "fc 84->10"))}
+def lenet5_inputs(path: str) -> list:
+    graph = load_tflite(path).graph
+    images, _ = heldout_set()
+    return [input_from_float(graph, normalize_pixels(img, graph.preprocess)) for img in images[:24]]
 
 
-def sh(cmd: str, cwd: str, timeout: int = 600) -> str:
+def fixture(name: str):
+    return lambda path: shutil.copyfile(os.path.join(FIXTURES, name), path)
+
+
+def random_inputs(path: str) -> list:
+    shape = load_tflite(path).graph.input.shape
+    rng = np.random.default_rng(12)
+    return [rng.integers(-128, 128, size=shape).astype(np.int8) for _ in range(8)]
+
+
+MODELS = {m.name: m for m in (
+    ModelSpec("lenet5", make_lenet5, lenet5_inputs),
+    ModelSpec("ds_cnn", fixture("tf_ds_cnn_int8_io.tflite"), random_inputs),
+    ModelSpec("resnet8", fixture("tf_resnet8_int8_io.tflite"), random_inputs))}
+
+
+def sh(cmd: str, cwd: str, timeout: int = 900, check: bool = True) -> str:
     r = subprocess.run(cmd, shell=True, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
+    if check and r.returncode != 0:
         sys.exit(f"bench_firmware: `{cmd}` failed in {cwd}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return r.stdout
+    return r.stdout if check else r.returncode
 
 
 def qemu(core: str, folder: str, elf: str) -> str:
@@ -92,16 +121,35 @@ def bench_counts(text: str, core: str) -> tuple[float, list]:
 
 
 def values(text: str) -> list:
-    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    return [ln.strip() for ln in text.splitlines() if ln and not ln.startswith("#")]
 
 
-def build_edgecnn(model: str, core: str, rounding: str, work: str, anchor: str, gen: str):
+def references(model: str, inputs: list) -> dict:
+    """Output lines of LiteRT BUILTIN_REF and of TFLite Micro (its Python interpreter)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from tflite_micro.python.tflite_micro import runtime as tflm
+    ref = Interpreter(model_path=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    ref.allocate_tensors()
+    i, o = ref.get_input_details()[0]["index"], ref.get_output_details()[0]["index"]
+    micro = tflm.Interpreter.from_file(model)
+    lines = {"LiteRT": [], "TFLM": []}
+    for x in inputs:
+        ref.set_tensor(i, x.reshape(ref.get_input_details()[0]["shape"]))
+        ref.invoke()
+        micro.set_input(x.reshape(ref.get_input_details()[0]["shape"]), 0)
+        micro.invoke()
+        for key, y in (("LiteRT", ref.get_tensor(o)), ("TFLM", micro.get_output(0))):
+            lines[key].append(" ".join(str(int(v)) for v in np.asarray(y).ravel()))
+    return lines
+
+
+def build_edgecnn(model: str, core: str, rounding: str, work: str, anchor: str, in_bin: str):
     """export-c, `make`, and the anchor's per-layer bench (a mark after each kernel call)."""
     d = os.path.join(work, f"ec_{core}_{rounding}")
     shutil.rmtree(d, ignore_errors=True)
     export_c(model, d, target=CORES[core], rounding=rounding)
     sh("make -s", d)
-    shutil.copy(os.path.join(gen, "in.bin"), d)
+    shutil.copy(in_bin, os.path.join(d, "in.bin"))
     src = open(os.path.join(d, "model.c")).read().replace(
         '#include "model.h"', '#include "model.h"\nvoid bench_mark(int layer);', 1)
     head, body = src.split("void ec_model_invoke(void) {", 1)
@@ -119,89 +167,152 @@ def build_edgecnn(model: str, core: str, rounding: str, work: str, anchor: str, 
     return d
 
 
-def build_cmsis(spec: ModelSpec, core: str, work: str, anchor: str, gen: str, harness_dir: str):
-    """CMSIS-NN -Ofast from the anchor's sources, with edgecnn's test program, port and startup."""
+def cmsis_objects(core: str, work: str, anchor: str) -> list:
+    """Every CMSIS-NN source of the anchor compiled once per core (-Ofast), in place."""
+    d = os.path.join(work, f"cmsisnn_{core}")
+    nn = os.path.join(anchor, "third_party", "CMSIS-NN")
+    os.makedirs(d, exist_ok=True)
+    objs = []
+    for root, _, files in os.walk(os.path.join(nn, "Source")):
+        for f in sorted(files):
+            if f.endswith(".c"):
+                obj = os.path.join(d, f[:-2] + ".o")
+                if not os.path.exists(obj):
+                    sh(f"arm-none-eabi-gcc -Ofast {CMSIS_ARCH[core]} -ffunction-sections "
+                       f"-fdata-sections -I{nn}/Include -c {os.path.join(root, f)} -o {obj}", d)
+                objs.append(obj)
+    return sorted(objs)
+
+
+def linkable(function: str, core: str, objs: list, ec_dir: str, anchor: str) -> bool:
+    """Whether a call to CMSIS-NN's ``function`` links from the anchor's sources."""
+    d = os.path.dirname(objs[0])
+    with open(os.path.join(d, "probe.c"), "w") as f:
+        f.write(f"void {function}(void);\nint main(void) {{ {function}(); return 0; }}\n")
+    t = TARGETS[CORES[core]]
+    return sh(f"arm-none-eabi-gcc -O2 {CMSIS_ARCH[core]} probe.c {' '.join(objs)} "
+              f"{ec_dir}/startup_cortexm.c {ec_dir}/ec_port_semihost.c -L{ec_dir} "
+              f"-T {t.linker_script} {LINK} -o probe.elf", d, check=False) == 0
+
+
+def build_cmsis(model: str, core: str, work: str, anchor: str, in_bin: str, ec_dir: str):
+    """CMSIS-NN -Ofast from the anchor's sources, with edgecnn's test program, port and startup;
+    returns (folder, the op kinds edgecnn's kernels stood in for)."""
+    objs = cmsis_objects(core, work, anchor)
+    layers, det, it = read_model(model)
+    kinds = {l.kind for l in layers if l.kind in FUNCTIONS}
+    missing = {k for k in kinds if not linkable(FUNCTIONS[k], core, objs, ec_dir, anchor)}
     d = os.path.join(work, f"nn_{core}")
     shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    for name in ("model_test.c", "ec_port_semihost.c", "startup_cortexm.c", "ec_port.h"):
-        shutil.copy(os.path.join(harness_dir, name), d)
+    write_model(model, d, layers, det, it, missing)
     t = TARGETS[CORES[core]]
-    for name in (t.linker_script, "sections.ld"):
-        shutil.copy(os.path.join(harness_dir, name), d)
-    shutil.copy(os.path.join(anchor, "model.h"), d)
-    shutil.copy(os.path.join(gen, "in.bin"), d)
+    for name in os.listdir(ec_dir):  # edgecnn's harness, port, startup, linker script (and
+        if name.endswith((".ld", ".h")) or name in ("model_test.c", "ec_port_semihost.c",  # the
+                                                    "startup_cortexm.c"):  # stand-ins' kernels)
+            if name != "model.h":
+                shutil.copy(os.path.join(ec_dir, name), d)
+    kernels = ""
+    if missing:
+        kernels = " ".join(n for n in sorted(os.listdir(ec_dir)) if n.startswith("ec_")
+                           and n.endswith(".c") and n not in ("ec_port_host.c", "ec_port_semihost.c"))
+        for n in kernels.split():
+            shutil.copy(os.path.join(ec_dir, n), d)
+    shutil.copy(in_bin, os.path.join(d, "in.bin"))
     nn = os.path.join(anchor, "third_party", "CMSIS-NN")
-    flags = (f"-Ofast {CMSIS_ARCH[core]} -ffunction-sections -fdata-sections -I{nn}/Include "
-             f"-I{gen} -I{anchor}")
-    srcs = sorted(os.path.join(root, f) for root, _, files in os.walk(os.path.join(nn, "Source"))
-                  for f in files if f.endswith(".c"))
-    objs = []
-    for src in srcs:
-        obj = os.path.join(d, os.path.basename(src)[:-2] + ".o")
-        sh(f"arm-none-eabi-gcc {flags} -c {src} -o {obj}", d)
-        objs.append(obj)
-    harness = os.path.join(anchor, spec.harness)
-    sh(f"arm-none-eabi-gcc {flags} -c {harness} -o model.o", d)
-    sh(f"arm-none-eabi-gcc {flags} -DBENCH_LAYERS -c {harness} -o model_bench.o", d)
+    flags = f"-Ofast {CMSIS_ARCH[core]} -ffunction-sections -fdata-sections -I{nn}/Include -I."
+    sh(f"arm-none-eabi-gcc {flags} -c cmsisnn_model.c -o model.o", d)
+    sh(f"arm-none-eabi-gcc {flags} -DBENCH_LAYERS -c cmsisnn_model.c -o model_bench.o", d)
     common = f"-std=c99 -O2 {CMSIS_ARCH[core]} -ffunction-sections -fdata-sections -I."
-    tail = f"ec_port_semihost.c startup_cortexm.c {' '.join(objs)} -L. -T {t.linker_script} {LINK}"
+    tail = (f"{kernels} ec_port_semihost.c startup_cortexm.c {' '.join(objs)} -L. "
+            f"-T {t.linker_script} {LINK}")
     sh(f"arm-none-eabi-gcc {common} model_test.c model.o {tail} -o model_test.elf", d)
     sh(f"arm-none-eabi-gcc {common} {anchor}/bench_main.c model_bench.o {tail} -o bench.elf", d)
-    return d
+    return d, missing
 
 
-def run(spec: ModelSpec, cores, work: str, anchor: str) -> list:
+def run(spec: ModelSpec, cores, work: str, anchor: str) -> tuple[list, list]:
+    """(table rows, layer labels) for one model."""
+    work = os.path.join(work, spec.name)
+    os.makedirs(work, exist_ok=True)
     model = os.path.join(work, f"{spec.name}.tflite")
     spec.make(model)
-    gen = os.path.join(work, "gen")
-    sh(f"{sys.executable} {os.path.join(anchor, spec.generator)} {model} {gen} 24", work)
+    inputs = spec.inputs(model)
+    in_bin = os.path.join(work, "in.bin")
+    with open(in_bin, "wb") as f:
+        f.write(b"".join(np.ascontiguousarray(x, np.int8).tobytes() for x in inputs))
+    refs = references(model, inputs)
+    layers = [l for l in read_model(model)[0] if l.kind != "reshape"]
     rows = []
     for core in cores:
         for rounding in ("litert-ref", "double"):
-            d = build_edgecnn(model, core, rounding, work, anchor, gen)
-            out = qemu(core, d, "model_test.elf")
-            instr, layers = bench_counts(qemu(core, d, "bench.elf"), core)
+            d = build_edgecnn(model, core, rounding, work, anchor, in_bin)
+            instr, per_layer = bench_counts(qemu(core, d, "bench.elf"), core)
             rows.append(dict(model=spec.name, core=core, impl=f"edgecnn export-c ({rounding})",
-                             instructions=instr, layers=layers, memory=memory(d, "model_test.elf"),
-                             outputs=values(out)))
-        d = build_cmsis(spec, core, work, anchor, gen, os.path.join(work, f"ec_{core}_litert-ref"))
-        instr, layers = bench_counts(qemu(core, d, "bench.elf"), core)
+                             instructions=instr, layers=per_layer,
+                             memory=memory(d, "model_test.elf"),
+                             outputs=values(qemu(core, d, "model_test.elf")), stand_in=[]))
+        d, missing = build_cmsis(model, core, work, anchor, in_bin,
+                                 os.path.join(work, f"ec_{core}_double"))
+        instr, per_layer = bench_counts(qemu(core, d, "bench.elf"), core)
         rows.append(dict(model=spec.name, core=core, impl="CMSIS-NN -Ofast", instructions=instr,
-                         layers=layers, memory=memory(d, "model_test.elf"),
-                         outputs=values(qemu(core, d, "model_test.elf"))))
-        litert = open(os.path.join(gen, "ref_litert.txt")).read().split("\n")
-        tflm = os.path.join(gen, "ref_tflm.txt")
-        tflm = open(tflm).read().split("\n") if os.path.exists(tflm) else []
-        for row in rows[-3:]:
-            row["= LiteRT"] = sum(a == b for a, b in zip(row["outputs"], litert))
-            row["= TFLM"] = sum(a == b for a, b in zip(row["outputs"], tflm)) if tflm else None
-    return rows
+                         layers=per_layer, memory=memory(d, "model_test.elf"),
+                         outputs=values(qemu(core, d, "model_test.elf")),
+                         stand_in=sorted(missing)))
+    for row in rows:
+        for key, want in refs.items():
+            row[f"= {key}"] = sum(a == b for a, b in zip(row["outputs"], want))
+    labels = [f"{l.kind} {'x'.join(str(int(v)) for v in layer_shape(l))}" for l in layers]
+    return rows, [(label, l.kind) for label, l in zip(labels, layers)]
 
 
-def table(rows: list, specs: dict) -> str:
+def layer_shape(l):
+    w = getattr(l, "w", None)
+    return w.shape if w is not None else ()
+
+
+def table(rows: list, labels: dict) -> str:
     lines = ["| model | core | implementation | instructions / inference | flash B | RAM B | "
-             "outputs = LiteRT BUILTIN_REF | = TFLite Micro |", "|---|---|---|---:|---:|---:|---:|---:|"]
+             "outputs = LiteRT BUILTIN_REF | = TFLite Micro |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         n = len(r["outputs"])
-        tflm = "-" if r["= TFLM"] is None else f"{r['= TFLM']}/{n}"
-        lines.append(f"| {r['model']} | {r['core']} | {r['impl']} | {r['instructions']:,.0f} | "
-                     f"{r['memory'][0]:,} | {r['memory'][1]:,} | {r['= LiteRT']}/{n} | {tflm} |")
-    for name, spec in specs.items():
+        star = " *" if r["stand_in"] else ""
+        lines.append(f"| {r['model']} | {r['core']} | {r['impl']}{star} | "
+                     f"{r['instructions']:,.0f} | {r['memory'][0]:,} | {r['memory'][1]:,} | "
+                     f"{r['= LiteRT']}/{n} | {r['= TFLM']}/{n} |")
+    stand = sorted({k for r in rows for k in r["stand_in"]})
+    if stand:
+        lines += ["", f"\\* CMSIS-NN build with edgecnn's kernels for {', '.join(stand)}: the "
+                  "anchor's CMSIS-NN sources lack " + ", ".join(FUNCTIONS[k] for k in stand)
+                  + " (or what they call); those layers equal edgecnn's and the other layers "
+                  "are CMSIS-NN's."]
+    for name, layer_labels in labels.items():
         mine = [r for r in rows if r["model"] == name and r["impl"] != "edgecnn export-c (double)"]
         lines += ["", f"per layer, {name} (instructions per inference):", "",
                   "| layer | " + " | ".join(f"{r['core']} {r['impl']}" for r in mine) + " |",
                   "|---|" + "---:|" * len(mine)]
-        for k, label in enumerate(spec.layers):
-            lines.append(f"| {label} | " + " | ".join(
-                f"{r['layers'][k]:,.0f}" if k < len(r["layers"]) else "-" for r in mine) + " |")
+        for k, (label, kind) in enumerate(layer_labels):
+            cells = []
+            for r in mine:
+                v = f"{r['layers'][k]:,.0f}" if k < len(r["layers"]) else "-"
+                cells.append(v + (" *" if kind in r["stand_in"] else ""))
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def default_anchor() -> str:
+    for up in (REPO, os.path.dirname(REPO)):
+        path = os.path.join(os.path.dirname(up), "shared", "anchors", "cmsis-nn")
+        if os.path.isdir(path):
+            return path
+    return os.path.join(os.path.dirname(REPO), "shared", "anchors", "cmsis-nn")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--anchor", default=os.path.join(REPO, "..", "shared", "anchors", "cmsis-nn"),
-                    help="the CMSIS-NN anchor folder (default: ../shared/anchors/cmsis-nn)")
+    ap.add_argument("--anchor", default=default_anchor(),
+                    help="the CMSIS-NN anchor folder (default: shared/anchors/cmsis-nn next to "
+                         "the checkout, or next to its parent for a worktree)")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "edgecnn-bench-fw"))
     ap.add_argument("--cores", nargs="+", default=list(CORES), choices=list(CORES))
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -214,15 +325,19 @@ def main():
         if shutil.which(tool) is None:
             sys.exit(f"bench_firmware: {tool} is missing (apt-get install gcc-arm-none-eabi "
                      "libnewlib-arm-none-eabi qemu-system-arm)")
-    os.makedirs(args.work, exist_ok=True)
-    specs = {m: MODELS[m] for m in args.models}
-    rows = [r for spec in specs.values() for r in run(spec, args.cores, args.work, anchor)]
+    work = os.path.abspath(args.work)
+    shutil.rmtree(work, ignore_errors=True)  # CMSIS-NN objects are rebuilt from this anchor
+    os.makedirs(work)
+    rows, labels = [], {}
+    for name in args.models:
+        r, labels[name] = run(MODELS[name], args.cores, work, anchor)
+        rows += r
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "outputs"} for r in rows], indent=2))
         return
     print("edgecnn firmware vs CMSIS-NN: QEMU -icount shift=0 (emulated instructions, not cycles); "
           "flash = .text + .ARM.exidx + .data, RAM = .data + .bss + 1 KB stack of the test program")
-    print(table(rows, specs))
+    print(table(rows, labels))
 
 
 if __name__ == "__main__":

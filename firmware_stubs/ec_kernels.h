@@ -4,9 +4,8 @@
  *
  * Layout NHWC without the batch dimension: images are (H, W, C), vectors (N,), row-major.
  * Activations int8 in [-128, 127]; weights int8 in [-127, 127] (zero point 0), conv OHWI,
- * depthwise (KH, KW, C*M), fully connected (C_out, C_in). Conv and fully connected take
- * their weights as export-c packs them (edgecnn/export_c/kernels.py): the input zero point
- * folded into the bias. The parameter structs carry the field names of
+ * fully connected (C_out, C_in). Conv, depthwise and fully connected take their weights as
+ * export-c packs them (edgecnn/export_c/kernels.py): the input zero point folded into the bias. The parameter structs carry the field names of
  * edgecnn/reference/params.py (tests/test_firmware.py checks it).
  * Kernels check nothing and allocate nothing: the generated model owns every buffer.
  */
@@ -20,7 +19,7 @@
 
 /* Bumped whenever a struct below or a kernel signature changes; the generated model records
  * the version it was written for and ec_model_init() refuses a mismatch. */
-#define EC_FORMAT_VERSION 2
+#define EC_FORMAT_VERSION 3
 
 typedef struct {
     int32_t h, w, c;
@@ -96,6 +95,27 @@ typedef struct {
     int32_t rq_per_channel;
 } ec_fc_layer_t;
 
+/* A depthwise convolution as export-c packs it. Output channel oc = ic * M + m reads input
+ * channel ic (M = p.depth_multiplier). weight: int16, B = ceil(C*M / 8) blocks of 8 output
+ * channels, each KH * KW taps (row-major) of 8 values (channels past C*M zero): a word holds 2
+ * channels for the DSP path's SMLAxy, a vector 8 for Helium's VMULL. bias: 8 * B entries,
+ * bias[oc] + input_offset * sum_t w[t][oc] (zero past C*M), so out-of-image taps read the input
+ * zero point, as for conv; wsum: sum_t w[t][oc] (8 * B entries), which gives back the unfolded
+ * bias where a kernel skips out-of-image taps instead; rq2: under policy double with every
+ * multiplier below 0.5 (M0 >= 2^30, shift <= -1), per channel the pair (2 * M0, -shift - 1)
+ * for the DSP path's requantization, else NULL. Accumulator bound as for conv. */
+typedef struct {
+    ec_dims_t in, out;
+    int32_t kh, kw;
+    ec_depthwise_params_t p;
+    const int16_t *weight;
+    const int32_t *bias;
+    const int32_t *wsum;
+    const int32_t *rq2;
+    ec_requant_t rq;
+    int32_t rq_per_channel;
+} ec_dw_layer_t;
+
 /* int8 ADD (LiteRT reference_integer_ops::AddFunc); every shift <= 0. */
 typedef struct {
     int32_t left_shift;    /* 20 */
@@ -165,11 +185,7 @@ static inline int8_t ec_requantize_channel(int32_t acc, const ec_requant_t *rq, 
  * to a multiple of 4 (16): the DSP path's im2col columns, Helium's (plain C needs none). The
  * arena plans it (edgecnn/export_c/kernels.py, conv_scratch). */
 void ec_conv2d_s8(const ec_conv_layer_t *l, const int8_t *x, int8_t *out, int8_t *scratch);
-/* w (KH, KW, C*M) as TFLite's [1, KH, KW, C*M]; x_dims C, out_dims C*M; bias may be NULL. */
-void ec_depthwise_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w,
-                            int32_t kh, int32_t kw, const int32_t *bias,
-                            const ec_depthwise_params_t *p, const ec_requant_t *rq, int8_t *out,
-                            const ec_dims_t *out_dims);
+void ec_depthwise_conv2d_s8(const ec_dw_layer_t *l, const int8_t *x, int8_t *out);
 void ec_fully_connected_s8(const ec_fc_layer_t *l, const int8_t *x, int8_t *out);
 void ec_max_pool_s8(const int8_t *x, const ec_dims_t *x_dims, const ec_pool_params_t *p,
                     int8_t *out, const ec_dims_t *out_dims);

@@ -1,20 +1,61 @@
 /* int8 MEAN over H and W, the twin of edgecnn/reference/mean.py (LiteRT BUILTIN_REF
  * reference_ops::QuantizedMeanOrSum). x (H, W, C) -> out (C,). Per channel the int32 sum of
- * H * W values (kept in uint32 so it wraps as LiteRT's int32 temp_sum; exact below 2^24
+ * count = H * W values (kept in uint32 so it wraps as LiteRT's int32 temp_sum; exact below 2^24
  * values), minus zp_in * count wrapped to int32, through MultiplyByQuantizedMultiplier with
  * 1/count folded into multiplier and shift at export time; clamped to int8.
+ * The sums, channel by channel down the count rows of C bytes:
+ *   C    one channel at a time.
+ *   DSP  4 channels per word: SXTAB16 adds bytes 0, 2 and (rotated by 8) 1, 3 into int16 lane
+ *        pairs; 256 rows at most (|sum| <= 128 * 256 = 2^15) before they join int32 sums.
+ *   MVE  4 channels per widening load into int32 lanes (the last ones predicated); the
+ *        requantization 4 lanes at once (ec_rq_double_x4: the shift may be left, the
+ *        multiplier below 2^30, which VQRDMULH takes as it is).
  */
-#include "ec_kernels.h"
+#include "ec_simd.h"
+
+static int8_t ec_mean_out(uint32_t sum, const ec_mean_params_t *p) {
+    const int32_t y = ec_mbqm_double((int32_t)sum, p->multiplier, p->shift) + p->output_offset;
+    return (int8_t)(y < -128 ? -128 : (y > 127 ? 127 : y));
+}
 
 void ec_mean_s8(const int8_t *x, const ec_dims_t *x_dims, const ec_mean_params_t *p, int8_t *out) {
     const int32_t c = x_dims->c, count = x_dims->h * x_dims->w;
     const uint32_t offset = (uint32_t)p->input_offset * (uint32_t)p->count;
-    int32_t ch, r;
-    for (ch = 0; ch < c; ch++) {
+    int32_t ch = 0, r;
+#if defined(EC_PATH_DSP)
+    for (; ch + 4 <= c; ch += 4) {
+        uint32_t s[4] = {offset, offset, offset, offset};
+        int32_t r0, k;
+        for (r0 = 0; r0 < count; r0 += 256) {
+            const int32_t r1 = count - r0 < 256 ? count : r0 + 256;
+            int32_t se = 0, so = 0;
+            for (r = r0; r < r1; r++) {
+                const uint32_t v = ec_read32(x + r * c + ch);
+                se = __sxtab16(se, (int32_t)v);
+                so = __sxtab16(so, (int32_t)((v >> 8) | (v << 24)));
+            }
+            s[0] += (uint32_t)(int32_t)(int16_t)se, s[1] += (uint32_t)(int32_t)(int16_t)so;
+            s[2] += (uint32_t)(se >> 16), s[3] += (uint32_t)(so >> 16);
+        }
+        for (k = 0; k < 4; k++) out[ch + k] = ec_mean_out(s[k], p);
+    }
+#elif defined(EC_PATH_MVE)
+    const int32x4_t left = vdupq_n_s32(p->shift > 0 ? p->shift : 0);
+    const int32x4_t neg_r = vdupq_n_s32(p->shift > 0 ? 0 : p->shift);
+    const int32x4_t m0 = vdupq_n_s32(p->multiplier), neg_fix = vshrq_n_s32(neg_r, 31);
+    for (; ch < c; ch += 4) {
+        const mve_pred16_t pr = vctp32q((uint32_t)(c - ch));
+        const int8_t *xr = x + ch;
+        int32x4_t s = vdupq_n_s32((int32_t)offset);
+        for (r = 0; r < count; r++, xr += c) /* int32 lanes wrap like the uint32 sum */
+            s = vaddq_s32(s, vldrbq_z_s32(xr, pr));
+        vstrbq_p_s32(out + ch, ec_rq_double_x4(s, left, m0, neg_r, neg_fix, p->output_offset,
+                                               -128, 127), pr);
+    }
+#endif
+    for (; ch < c; ch++) {
         uint32_t sum = offset;
-        int32_t y;
         for (r = 0; r < count; r++) sum += (uint32_t)(int32_t)x[r * c + ch];
-        y = ec_mbqm_double((int32_t)sum, p->multiplier, p->shift) + p->output_offset;
-        out[ch] = (int8_t)(y < -128 ? -128 : (y > 127 ? 127 : y));
+        out[ch] = ec_mean_out(sum, p);
     }
 }

@@ -117,13 +117,19 @@ static inline uint32_t ec_min_s8x4(uint32_t a, uint32_t b) {
 /* Policy double on 4 lanes (4 output channels), exact: VQRDMULH is sat((2*a*M0 + 2^31) >> 32)
  * = SRDHM (the only saturating case, a = M0 = -2^31, cannot occur: M0 >= 0). VRSHL by -r adds
  * 2^(r-1) before the shift in full precision, so RDBP(h, r) = VRSHL(h + ((h >> 31) & neg_fix), -r)
- * (neg_fix = -1 for r >= 1, 0 for r = 0; h >= -2^31 + 1, so h - 1 cannot wrap). */
+ * (neg_fix = -1 for r >= 1, 0 for r = 0; h >= -2^31 + 1, so h - 1 cannot wrap). Before the
+ * output zero point and the clamp. */
+static inline int32x4_t ec_rq_double_raw_x4(int32x4_t acc, int32x4_t left, int32x4_t m0,
+                                            int32x4_t neg_r, int32x4_t neg_fix) {
+    int32x4_t h = vqrdmulhq_s32(vshlq_s32(acc, left), m0);
+    h = vaddq_s32(h, vandq_s32(vshrq_n_s32(h, 31), neg_fix));
+    return vrshlq_s32(h, neg_r);
+}
+
 static inline int32x4_t ec_rq_double_x4(int32x4_t acc, int32x4_t left, int32x4_t m0,
                                         int32x4_t neg_r, int32x4_t neg_fix, int32_t zp,
                                         int32_t lo, int32_t hi) {
-    int32x4_t h = vqrdmulhq_s32(vshlq_s32(acc, left), m0);
-    h = vaddq_s32(h, vandq_s32(vshrq_n_s32(h, 31), neg_fix));
-    h = vaddq_n_s32(vrshlq_s32(h, neg_r), zp);
+    const int32x4_t h = vaddq_n_s32(ec_rq_double_raw_x4(acc, left, m0, neg_r, neg_fix), zp);
     return vminq_s32(vmaxq_s32(h, vdupq_n_s32(lo)), vdupq_n_s32(hi));
 }
 #endif

@@ -23,7 +23,8 @@ import tempfile
 import numpy as np
 
 from edgecnn.export_c import stubs_dir
-from edgecnn.export_c.kernels import compact_requant, conv_scratch, fold_bias
+from edgecnn.export_c.kernels import (compact_requant, conv_scratch, fast_requant_pairs,
+                                      fold_bias, pack_depthwise)
 from edgecnn.reference import params as P
 from edgecnn.reference.params import make_relu_params
 from edgecnn.reference.quantize import activation_lut  # noqa: F401  (prepare time, Python)
@@ -111,6 +112,13 @@ class ConvLayerC(ctypes.Structure):
                 ("rq_per_channel", ctypes.c_int32)]
 
 
+class DwLayerC(ctypes.Structure):
+    _fields_ = [("in_", Dims), ("out", Dims), ("kh", ctypes.c_int32), ("kw", ctypes.c_int32),
+                ("p", DepthwiseC), ("weight", ctypes.POINTER(ctypes.c_int16)), ("bias", _i32p),
+                ("wsum", _i32p), ("rq2", _i32p), ("rq", RequantC),
+                ("rq_per_channel", ctypes.c_int32)]
+
+
 class FCLayerC(ctypes.Structure):
     _fields_ = [("n_in", ctypes.c_int32), ("n_out", ctypes.c_int32), ("weight", _i8p),
                 ("bias", _i32p), ("rq", RequantC), ("rq_per_channel", ctypes.c_int32)]
@@ -156,12 +164,18 @@ def conv2d_s8(x, w, bias, p: P.ConvParams, rq: P.Requant, out) -> None:
 
 
 def depthwise_conv2d_s8(x, w, bias, p: P.DepthwiseParams, rq: P.Requant, out) -> None:
-    rec, keep = _requant(rq, w.shape[2])
-    b = None if bias is None else np.ascontiguousarray(bias, np.int32)
-    _lib.ec_depthwise_conv2d_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), _ptr(w, _i8p),
-                                w.shape[0], w.shape[1], None if b is None else _ptr(b, _i32p),
-                                ctypes.byref(_fill(DepthwiseC, p)), ctypes.byref(rec),
-                                _ptr(out, _i8p), ctypes.byref(_dims(out.shape)))
+    cm = w.shape[2]
+    b = np.zeros(cm, np.int32) if bias is None else np.ascontiguousarray(bias, np.int32)
+    weight, folded, wsum = pack_depthwise(np.ascontiguousarray(w, np.int8), b, p.input_offset,
+                                          "c_backend")
+    pairs = fast_requant_pairs(rq, cm)
+    rq, per_channel = compact_requant(rq)
+    rec, keep = _requant(rq, np.asarray(rq.multiplier).size)
+    layer = DwLayerC(_dims(x.shape), _dims(out.shape), w.shape[0], w.shape[1],
+                     _fill(DepthwiseC, p), _ptr(weight, ctypes.POINTER(ctypes.c_int16)),
+                     _ptr(folded, _i32p), _ptr(wsum, _i32p),
+                     None if pairs is None else _ptr(pairs, _i32p), rec, per_channel)
+    _lib.ec_depthwise_conv2d_s8(ctypes.byref(layer), _ptr(x, _i8p), _ptr(out, _i8p))
 
 
 def fully_connected_s8(x, w, bias, p: P.FCParams, rq: P.Requant, out) -> None:

@@ -1,5 +1,6 @@
-/* Runs the firmware kernels (firmware_stubs/ec_conv.c, ec_fully_connected.c, ec_pool.c) on
- * cases read from a file and prints each output as one line of hex bytes, so
+/* Runs the firmware kernels (firmware_stubs/ec_conv.c, ec_depthwise.c, ec_fully_connected.c,
+ * ec_pool.c, ec_add.c, ec_mean.c) on cases read from a file and prints each output as one line
+ * of hex bytes, so
  * tests/test_firmware_kernels.py can compare every path (plain C on the host, DSP on
  * Cortex-M4/M7/M33, Helium on Cortex-M55, under QEMU with semihosting) with the NumPy
  * reference, bit for bit.
@@ -7,11 +8,16 @@
  *   firmware_kernels [cases.bin]
  *
  * cases.bin: little-endian int32 words. Header: 0x54434b45 ("EKCT"), number of cases. Each case:
- * op (1 conv, 2 fully connected, 3 max pool, 4 average pool), then
+ * op (1 conv, 2 fully connected, 3 max pool, 4 average pool, 5 depthwise, 6 add, 7 mean), then
  *   conv: in h w c, out h w c, kh, kw, the 7 ec_conv_params_t fields, requant, weights, bias,
  *         scratch bytes, input;
  *   fc:   n_in, n_out, requant, weights, bias, input;
  *   pool: in h w c, out h w c, the 8 ec_pool_params_t fields, input;
+ *   depthwise: in h w c, out h w c, kh, kw, the 8 ec_depthwise_params_t fields, requant,
+ *         weights (int16), bias, wsum, rq2 (0 bytes: NULL), input;
+ *   add:  rank, rank sizes, rank strides of x1, of x2, the 12 ec_add_params_t fields, in place
+ *         (0 no, 1 out is x1, 2 out is x2), x1, x2;
+ *   mean: in h w c, the 5 ec_mean_params_t fields, input;
  * requant: policy, output_offset, act_min, act_max, rq_per_channel, n, then n multipliers, n
  * shifts, a zero word where needed to bring the next to a multiple of 8 bytes from the file's
  * start, and n doubles; an array: its byte count, then the bytes padded to 4.
@@ -24,7 +30,7 @@
 #include "ec_kernels.h"
 #include "ec_port.h"
 
-#define POOL_BYTES (160 * 1024)
+#define POOL_BYTES (320 * 1024)
 #define GUARD 16
 
 static int32_t ec_pool[POOL_BYTES / 4] EC_ALIGN(8); /* the file, then scratch and outputs */
@@ -187,6 +193,72 @@ int main(int argc, char **argv) {
                 ec_max_pool_s8(x, &in, &p, out, &od);
             else
                 ec_avg_pool_s8(x, &in, &p, out, &od);
+        } else if (op == 5) {
+            ec_dw_layer_t l;
+            const int8_t *x;
+            read_dims(&l.in);
+            read_dims(&l.out);
+            l.kh = next();
+            l.kw = next();
+            l.p.stride_h = next(), l.p.stride_w = next(), l.p.pad_top = next();
+            l.p.pad_left = next(), l.p.dilation_h = next(), l.p.dilation_w = next();
+            l.p.depth_multiplier = next(), l.p.input_offset = next();
+            read_requant(&l.rq, &l.rq_per_channel);
+            l.weight = array(&n);
+            l.bias = array(&n);
+            l.wsum = array(&n);
+            l.rq2 = array(&n);
+            if (n == 0) l.rq2 = 0;
+            x = array(&n);
+            n_out = l.out.h * l.out.w * l.out.c;
+            if (bad || out + n_out + GUARD > (int8_t *)ec_pool + POOL_BYTES) break;
+            guard_set(out, n_out);
+            ec_depthwise_conv2d_s8(&l, x, out);
+        } else if (op == 6) {
+            ec_broadcast_t b;
+            ec_add_params_t p;
+            const int8_t *x1, *x2;
+            int32_t d, inplace, n2;
+            b.rank = next();
+            if (b.rank < 1 || b.rank > EC_MAX_DIMS) {
+                bad = 1;
+                break;
+            }
+            for (d = 0; d < b.rank; d++) b.size[d] = next();
+            for (d = 0; d < b.rank; d++) b.stride1[d] = next();
+            for (d = 0; d < b.rank; d++) b.stride2[d] = next();
+            p.left_shift = next(), p.input1_offset = next(), p.input2_offset = next();
+            p.input1_multiplier = next(), p.input1_shift = next();
+            p.input2_multiplier = next(), p.input2_shift = next();
+            p.output_multiplier = next(), p.output_shift = next(), p.output_offset = next();
+            p.act_min = next(), p.act_max = next();
+            inplace = next();
+            x1 = array(&n);
+            x2 = array(&n2);
+            for (n_out = 1, d = 0; d < b.rank; d++) n_out *= b.size[d];
+            if (bad || out + n_out + GUARD > (int8_t *)ec_pool + POOL_BYTES) break;
+            guard_set(out, n_out);
+            if (inplace == 1 && n == n_out) {
+                memcpy(out, x1, (size_t)n);
+                ec_add_s8(out, x2, &b, &p, out);
+            } else if (inplace == 2 && n2 == n_out) {
+                memcpy(out, x2, (size_t)n2);
+                ec_add_s8(x1, out, &b, &p, out);
+            } else {
+                ec_add_s8(x1, x2, &b, &p, out);
+            }
+        } else if (op == 7) {
+            ec_dims_t in;
+            ec_mean_params_t p;
+            const int8_t *x;
+            read_dims(&in);
+            p.multiplier = next(), p.shift = next(), p.input_offset = next();
+            p.output_offset = next(), p.count = next();
+            x = array(&n);
+            n_out = in.c;
+            if (bad || out + n_out + GUARD > (int8_t *)ec_pool + POOL_BYTES) break;
+            guard_set(out, n_out);
+            ec_mean_s8(x, &in, &p, out);
         } else {
             bad = 1;
             break;

@@ -1,9 +1,10 @@
 """Every path of the firmware kernels against the NumPy spec, bit for bit: seeded random conv,
-fully connected and pooling cases, packed as export-c packs them (edgecnn/export_c/kernels.py),
-run by one small C program (tests/firmware_kernels.c) built for the host (plain C, with
-AddressSanitizer and UBSan) and for Cortex-M cores under QEMU: M3 (plain C), M4, M7 and M33 (the
-DSP path), M55 (Helium). Guard bytes after every scratch and output buffer catch a kernel that
-writes past what export-c plans for it.
+depthwise, fully connected, pooling, ADD and MEAN cases, packed as export-c packs them
+(edgecnn/export_c/kernels.py), run by one small C program (tests/firmware_kernels.c) built for
+the host (plain C, with AddressSanitizer and UBSan) and for Cortex-M cores under QEMU: M3 (plain
+C), M4, M7 and M33 (the DSP path), M55 (Helium). Guard bytes after every scratch and output
+buffer catch a kernel that writes past what export-c plans for it. Graph-op cases (depthwise,
+ADD, MEAN) live in firmware_graph_cases.py.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from edgecnn.reference import params as P
 from edgecnn.reference import pool as pool_ref
 from edgecnn.reference.params import (ConvParams, FCParams, PoolParams, activation_range,
                                       make_requant)
+from firmware_graph_cases import add_case, depthwise_case, mean_case
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KERNELS = ("ec_conv.c", "ec_fully_connected.c", "ec_pool.c")
+KERNELS = ("ec_conv.c", "ec_depthwise.c", "ec_fully_connected.c", "ec_pool.c", "ec_add.c",
+           "ec_mean.c")
 POLICIES = ("double", "f64", "single", "fp32")
 ACTIVATIONS = ("none", "relu", "relu6")
 CORES = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
@@ -170,7 +173,9 @@ def cases(tmp_path_factory):
     """(folder holding cases.bin, expected outputs, case names)."""
     rng = np.random.default_rng(2024)
     f, expected, names = CaseFile(), [], []
-    for kind, make, n in (("conv", conv_case, 48), ("fc", fc_case, 36), ("pool", pool_case, 30)):
+    for kind, make, n in (("conv", conv_case, 48), ("fc", fc_case, 36), ("pool", pool_case, 30),
+                          ("depthwise", depthwise_case, 44), ("add", add_case, 36),
+                          ("mean", mean_case, 20)):
         for i in range(n):
             want = make(rng, i, f)
             if want is not None:

@@ -17,8 +17,8 @@ def c_double(v: float) -> str:
 class Constants:
     """const arrays in flash, 4-byte aligned, counted for the flash report."""
 
-    CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t",
-              np.dtype(np.float64): "double"}
+    CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
+              np.dtype(np.int32): "int32_t", np.dtype(np.float64): "double"}
 
     def __init__(self):
         self.chunks = []

@@ -9,6 +9,8 @@ scratch buffer for the most demanding path (the arena planner places it; plan.py
 | kernel             | packing (once, at export)                                  | scratch      |
 |--------------------|------------------------------------------------------------|--------------|
 | conv2d_s8          | OHWI + (-K) % 16 zero bytes; bias + input_offset * sum(w)  | see below    |
+| depthwise_conv2d_s8| int16 (ceil(C*M / 8), KH * KW, 8), zeros past C*M; bias as | none         |
+|                    | for conv, weight sums, both padded to 8; (2 M0, -shift - 1)|              |
 | fully_connected_s8 | (O, N) + (-N) % 16 zero bytes; bias as for conv            | none         |
 | max/avg_pool_s8    | none (edgecnn/ops/pool.py emits them)                      | none         |
 
@@ -34,7 +36,7 @@ from ..errors import UnsupportedOpError
 from ..reference import params as P
 from .exact_f64 import POLICY_F64_INT, accumulator_range, integer_rescale
 
-FORMAT_VERSION = 2  # EC_FORMAT_VERSION in firmware_stubs/ec_kernels.h
+FORMAT_VERSION = 3  # EC_FORMAT_VERSION in firmware_stubs/ec_kernels.h
 PATHS = {"c": "plain C99", "dsp": "Armv7E-M DSP (SMLAD)", "mve": "Helium MVE (VMLADAV)"}
 
 
@@ -153,6 +155,54 @@ def emit_conv(node, call, c) -> str:
         f".p = {{{params}}}, {_weights(c, w, fold_bias(w, b, p.input_offset, node.name))}, "
         f"{_requant_fields(c, rq)}}};\n")
     return f"ec_conv2d_s8(&{c.prefix}_layer, {c.src(0)}, {c.dst}, (int8_t *)({c.scratch}));"
+
+
+def pack_depthwise(w: np.ndarray, b: np.ndarray, input_offset: int, where: str):
+    """(weights, bias, wsum) of ec_dw_layer_t from w (KH, KW, C*M): int16 blocks of 8 output
+    channels, each the KH * KW taps of its 8 channels (zeros past C*M), so the DSP path loads 2
+    channels per word and Helium 8 per vector, tap after tap; the bias folded as for conv (the
+    accumulator bound checked there) and each channel's weight sum (bias - input_offset * wsum
+    is the unfolded bias, for windows that skip out-of-image taps), padded to 8 a block."""
+    kh, kw, cm = w.shape
+    blocks = -(-cm // 8)
+    taps = np.zeros((kh * kw, 8 * blocks), np.int16)
+    taps[:, :cm] = w.reshape(kh * kw, cm)
+    bias = np.zeros(8 * blocks, np.int32)
+    bias[:cm] = fold_bias(taps[:, :cm].T, b, input_offset, where)
+    wsum = taps.astype(np.int32).sum(axis=0, dtype=np.int32)
+    return taps.reshape(kh * kw, blocks, 8).transpose(1, 0, 2).copy(), bias, wsum
+
+
+def fast_requant_pairs(rq: P.Requant, channels: int):
+    """ec_dw_layer_t.rq2: under policy double with every multiplier below 0.5 (M0 >= 2^30,
+    shift <= -1: ec_rq_right_ok), per channel (2 * M0 as int32, -shift - 1), padded with zero
+    pairs to a multiple of 8 channels (Helium reads a block's 8 pairs at once); None for any
+    other requantization."""
+    m0 = np.broadcast_to(np.asarray(rq.multiplier, np.int64).ravel(), (channels,))
+    shift = np.broadcast_to(np.asarray(rq.shift, np.int64).ravel(), (channels,))
+    if rq.policy != P.POLICY_DOUBLE or np.any(m0 < 1 << 30) or np.any(shift > -1):
+        return None
+    pairs = np.zeros((-(-channels // 8) * 8, 2), np.int64)
+    pairs[:channels, 0] = (2 * m0) - (1 << 32)  # 2 * M0 >= 2^31, as the int32 SMMLAR reads it
+    pairs[:channels, 1] = -shift - 1
+    return pairs.astype(np.int32)
+
+
+def emit_depthwise(node, call, c) -> str:
+    """ops/depthwise_conv2d.py's C: the packed layer record and the ec_depthwise_conv2d_s8 call."""
+    w, b, p, rq = call.args
+    rq = _packed_requant(node, c, w.reshape(-1, w.shape[2]).T, b, p, rq)
+    weight, bias, wsum = pack_depthwise(w, b, p.input_offset, node.name)
+    pairs = fast_requant_pairs(rq, w.shape[2])
+    params = ", ".join(f".{k} = {int(getattr(p, k))}" for k in p.__dataclass_fields__)
+    c.records.append(
+        f"static const ec_dw_layer_t {c.prefix}_layer = {{.in = {_dims(call.in_shapes[0])}, "
+        f".out = {_dims(call.out_shape)}, .kh = {w.shape[0]}, .kw = {w.shape[1]}, "
+        f".p = {{{params}}}, .weight = {c.const('weight', weight, np.int16)}, "
+        f".bias = {c.const('bias', bias, np.int32)}, .wsum = {c.const('wsum', wsum, np.int32)}, "
+        f".rq2 = {'0' if pairs is None else c.const('rq2', pairs, np.int32)}, "
+        f"{_requant_fields(c, rq)}}};\n")
+    return f"ec_depthwise_conv2d_s8(&{c.prefix}_layer, {c.src(0)}, {c.dst});"
 
 
 def emit_fc(node, call, c) -> str:

@@ -106,12 +106,8 @@ class DepthwiseConv2D(Op):
                           (view3(x.shape),), view3(self.output.shape))
 
     def emit_c(self, call, c):
-        w, b, p, rq = call.args
-        wn, bn = c.const("weight", w, np.int8), c.const("bias", b, np.int32)
-        pp, rp = c.params("ec_depthwise_params_t", p), c.requant(rq, w.shape[2])
-        din, dout = c.dims("in", call.in_shapes[0]), c.dims("out", call.out_shape)
-        return (f"ec_depthwise_conv2d_s8({c.src(0)}, {din}, {wn}, {w.shape[0]}, {w.shape[1]}, "
-                f"{bn}, {pp}, {rp}, {c.dst}, {dout});")
+        from ..export_c.kernels import emit_depthwise  # packed for the DSP/Helium kernels
+        return emit_depthwise(self, call, c)
 
     def cost(self, in_shapes):
         _, kh, kw, cm = self.weight.shape
