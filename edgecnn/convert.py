@@ -48,7 +48,7 @@ def import_float_graph(source: str, arch: Optional[str] = None,
     ext = os.path.splitext(source)[1].lower()
     if ext in (".pt", ".pth", ".ckpt", ".bin", ".tar"):
         from .converters.pytorch import load_pytorch
-        return load_pytorch(source, arch, input_size)
+        return load_pytorch(source, arch, input_size, max_memory)
     if ext == ".tflite":
         graph = load_tflite(source, max_memory).graph
         if graph.is_quantized:
@@ -59,7 +59,7 @@ def import_float_graph(source: str, arch: Optional[str] = None,
         if arch is not None:
             raise UsageError(f"{source}: an ONNX file carries its own layers; drop --arch")
         from .converters.onnx_model import load_onnx
-        return load_onnx(source, input_size)
+        return load_onnx(source, input_size, max_memory=max_memory)
     raise UnsupportedOpError(f"{source}: unknown model format {ext!r}; edgecnn converts "
                              "PyTorch .pt/.pth, ONNX .onnx and float .tflite files")
 
