@@ -288,6 +288,14 @@ class GraphBuilder:
             self.nonnegative.add(out.name)
         return out
 
+    def pad(self, name, x: Value, padding) -> Value:
+        """Zero padding of H and W: (top, bottom, left, right)."""
+        self._image(x, name, "padding")
+        out = self.add(ops.Pad(name, tuple(int(p) for p in padding)), [x])
+        if x.name in self.nonnegative:
+            self.nonnegative.add(out.name)
+        return out
+
     def adaptive_avgpool(self, name, x: Value, output) -> Value:
         self._image(x, name, "adaptive average pooling")
         oh, ow = pair(output, "output_size")

@@ -62,7 +62,7 @@ def _size(ctx, param, text):
 
 max_memory_option = click.option(
     "--max-memory", callback=_size, metavar="SIZE",
-    help="Refuse a .tflite whose tensors would need more than SIZE (e.g. 8G) [default: 4G].")
+    help="Refuse a model whose tensors would need more than SIZE (e.g. 8G) [default: 4G].")
 
 
 def _read_labels(path):
@@ -110,8 +110,9 @@ def main(ctx, debug):
 @main.command()
 @max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--arch", help="lenet5, lenet5-tanh, lenet5-avg, lenet5-tanh-avg, alexnet, or a "
-                             "SPEC.json; needed for a state_dict, not for a full pickled module.")
+@click.option("--arch", help="For a state_dict: lenet5 (-tanh, -avg, -tanh-avg), alexnet, "
+                             "resnet18/34/50, mobilenet_v2, squeezenet1_0/1_1 (torchvision "
+                             "layouts), or a SPEC.json.")
 @click.option("--calib", multiple=True, type=click.Path(), help="Folder or files of "
               "representative images (repeatable).")
 @click.option("--calib-method", type=click.Choice(["minmax", "percentile"]), default="minmax",
@@ -126,14 +127,20 @@ def main(ctx, debug):
 @click.option("--invert", is_flag=True, default=None, help="Use 1 - x (dark digits on white).")
 @click.option("--labels", type=click.Path(dir_okay=False), help="Text file, one label per line.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@click.option("--ignore-mismatch", is_flag=True, help="Write the model even when the float "
+              "cross-check against the source's runtime (LiteRT, onnxruntime) finds a "
+              "difference beyond float tolerance.")
 def convert(model, arch, calib, calib_method, output, input_size, color, resize, mean, std,
-            invert, labels, force, max_memory):
-    """Convert a float model (.pt, float .tflite) to a standard int8 .tflite.
+            invert, labels, force, ignore_mismatch, max_memory):
+    """Convert a float model (.pt state_dict or TorchScript, .onnx, float .tflite) to a
+    standard int8 .tflite.
 
     \b
     Examples:
       edgecnn convert lenet.pt --arch lenet5 --calib calib/ --mean 0.5 --std 0.5 -o lenet.tflite
-      edgecnn convert alexnet_full.pt --calib photos/ -o alexnet.tflite
+      edgecnn convert model_traced.pt --calib calib/ -o model.tflite   # torch.jit.save
+      edgecnn convert resnet18.onnx --calib photos/ -o resnet18.tflite
+      edgecnn convert resnet18_state_dict.pt --arch resnet18 --calib photos/
     """
     from .convert import check_output, convert as run_convert
     from .preprocess import expand_image_paths
@@ -144,9 +151,12 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
         result = run_convert(model, output, arch=arch, calib=calib, method=calib_method,
                              input_size=input_size, labels=_read_labels(labels), force=force,
                              progress=bar.update, color=color, resize=resize, mean=_floats(mean),
-                             std=_floats(std), invert=invert, max_memory=max_memory)
+                             std=_floats(std), invert=invert, max_memory=max_memory,
+                             ignore_mismatch=ignore_mismatch)
     for path, err in result.skipped_images:
         click.echo(f"skipped {err}", err=True)
+    if result.crosscheck is not None:
+        click.echo(result.crosscheck.describe())
     pre = result.int8_graph.preprocess
     n_labels = len(result.int8_graph.labels)
     click.echo(f"wrote {output}: {len(result.int8_graph.nodes)} int8 ops, calibrated on "

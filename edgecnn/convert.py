@@ -1,7 +1,8 @@
 """``edgecnn convert``: a trained float model -> a standard int8 ``.tflite``.
 
-source file --import--> float graph --fold BN--> --fuse ReLU, split padding--> calibrate on
-images --> quantize (TFLite int8 spec) --> write .tflite with preprocessing and labels in
+source file --import--> float graph --fold BN--> --fuse ReLU, split padding--> cross-check
+against the source's runtime (LiteRT for a float .tflite, onnxruntime for ONNX) --> calibrate
+on images --> quantize (TFLite int8 spec) --> write .tflite with preprocessing and labels in
 its metadata.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from . import ir, shapes
 from .calibrate import calibrate
+from .crosscheck import CROSSCHECK_IMAGES, CrossCheck, crosscheck, reference_runtime
 from .errors import CalibrationError, InputFileError, UnsupportedOpError, UsageError
 from .fold import fold_batchnorm
 from .passes import fuse_activations, split_explicit_padding
@@ -37,6 +39,7 @@ class ConvertResult:
     output_path: str
     calibration_images: int
     skipped_images: list = field(default_factory=list)  # (path, error message)
+    crosscheck: Optional[CrossCheck] = None  # None: no runtime for this source format
 
 
 def import_float_graph(source: str, arch: Optional[str] = None,
@@ -114,6 +117,16 @@ def calibration_batches(paths: Sequence[str], pre: ir.Preprocess, skipped: list,
         yield np.concatenate(pending)
 
 
+def crosscheck_source(source: str, float_graph: ir.Graph, paths: Sequence[str],
+                      pre: ir.Preprocess) -> Optional[CrossCheck]:
+    """The float graph against the source's own runtime on the first calibration images."""
+    if reference_runtime(source) is None:
+        return None
+    batches = list(calibration_batches(paths[:CROSSCHECK_IMAGES], pre, []))
+    images = np.concatenate(batches) if batches else np.zeros((0,), np.float32)
+    return crosscheck(source, float_graph, images)
+
+
 def check_output(output: str, force: bool) -> None:
     """Refuse to overwrite an existing file unless forced (checked before any work starts)."""
     if os.path.exists(output) and not force:
@@ -126,7 +139,8 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
             calib: Optional[Sequence[str]] = None, method: str = "minmax",
             input_size: Optional[int] = None, labels: Sequence[str] = (), force: bool = False,
             progress: Optional[Callable[[int], None]] = None,
-            max_memory: int = DEFAULT_MAX_MEMORY, **preprocess_overrides) -> ConvertResult:
+            max_memory: int = DEFAULT_MAX_MEMORY, ignore_mismatch: bool = False,
+            **preprocess_overrides) -> ConvertResult:
     check_output(output, force)
     float_graph = prepare_float_graph(import_float_graph(source, arch, input_size, max_memory))
     pre = default_preprocess(float_graph, arch, **preprocess_overrides)
@@ -137,6 +151,9 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
         raise CalibrationError("convert needs representative images: pass --calib DIR "
                                "(100 or so images like the ones the model will see)")
     paths = expand_image_paths(calib)
+    check = crosscheck_source(source, float_graph, paths, pre)
+    if check is not None and not ignore_mismatch:
+        check.raise_if_mismatch(source)
     skipped: list = []
     ranges = calibrate(float_graph, calibration_batches(paths, pre, skipped), method,
                        progress=progress)
@@ -144,4 +161,4 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
     int8 = quantize_graph(float_graph, ranges).replace(preprocess=pre, labels=labels)
     write_tflite(int8, output, force=force)
     return ConvertResult(float_graph.replace(preprocess=pre, labels=labels), int8, output,
-                         len(paths) - len(skipped), skipped)
+                         len(paths) - len(skipped), skipped, check)

@@ -21,8 +21,9 @@ TV = "torchvision.models."
 class _Weights:
     """The state_dict, with every key taken recorded."""
 
-    def __init__(self, state_dict, source, arch):
+    def __init__(self, state_dict, source, arch, hints=True):
         self.sd, self.source, self.arch, self.taken = state_dict, source, arch, set()
+        self.hints = hints
 
     def get(self, key, required=True):
         if key not in self.sd:
@@ -44,12 +45,18 @@ class _Weights:
                                     f"{left[0]!r}{self._hint()}")
 
     def _hint(self):
+        if not self.hints:
+            return ""
         fits = [name for name in BUILDERS if name != self.arch and _fits(name, self.sd)]
-        return f" (the file fits --arch {fits[0]})" if fits else ""
+        if fits:
+            return f" (the file fits --arch {fits[0]})"
+        from ..arch import _describe, _groups
+        held = "; ".join(_describe(p, g) for p, g in _groups(self.sd)[:12])
+        return f"; the file holds: {held}"
 
 
 def _fits(name, state_dict) -> bool:
-    w = _Weights(state_dict, "", name)
+    w = _Weights(state_dict, "", name, hints=False)
     try:
         BUILDERS[name](w)
         left = [k for k in state_dict if k not in w.taken and not k.endswith("num_batches_tracked")]
