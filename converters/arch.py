@@ -1,10 +1,9 @@
 """Architectures for weights that carry none (a state_dict): built-ins and SPEC.json files.
 
-Built-ins: ``lenet5`` (and its tanh/avg variants) as specs; ``alexnet``, ``resnet18``,
+Built-ins: ``lenet5`` (and its tanh/avg variants) and ``alexnet`` as specs; ``resnet18``,
 ``resnet34``, ``resnet50``, ``mobilenet_v2``, ``squeezenet1_0`` and ``squeezenet1_1`` in
 torchvision's layouts and parameter names (``templates/arch_torchvision.py``: the module tree
-torchvision builds, through the same templates as a pickled module). ``load_spec("alexnet")``
-still gives AlexNet as a spec (benchmarks build seeded weights from it).
+torchvision builds, through the same templates as a pickled module).
 
 A spec is JSON:
     {"name": "lenet5",
@@ -55,9 +54,10 @@ def _lenet5(act: str, pool: str) -> dict:
 
 
 def _alexnet() -> dict:
-    """torchvision's AlexNet layout, with torchvision's module names, so a state_dict with
-    --arch alexnet and the pickled module give the same file. The flatten before the first
-    Linear is implicit (torch.flatten in forward); the class count follows the weights."""
+    """torchvision's AlexNet layout, with torchvision's module names and the node names the
+    torchvision template gives (the flatten of forward() included), so a state_dict with
+    --arch alexnet and the pickled module give the same file; the class count follows the
+    weights."""
     f = [
         {"type": "conv", "filters": 64, "kernel": 11, "stride": 4, "padding": 2}, {"type": "relu"},
         {"type": "maxpool", "kernel": 3, "stride": 2},
@@ -74,7 +74,8 @@ def _alexnet() -> dict:
         {"type": "linear"},
     ]
     layers = ([dict(e, name=f"features.{i}") for i, e in enumerate(f)]
-              + [{"type": "adaptive_avgpool", "output": [6, 6], "name": "avgpool"}]
+              + [{"type": "adaptive_avgpool", "output": [6, 6], "name": "avgpool"},
+                 {"type": "flatten", "name": "flatten"}]
               + [dict(e, name=f"classifier.{i}") for i, e in enumerate(c)])
     return {"name": "alexnet", "input": {"height": 224, "width": 224, "channels": 3},
             "layers": layers}

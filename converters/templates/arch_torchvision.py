@@ -1,6 +1,7 @@
-"""``--arch alexnet|resnet18|resnet34|resnet50|mobilenet_v2|squeezenet1_0|squeezenet1_1``: a
+"""``--arch resnet18|resnet34|resnet50|mobilenet_v2|squeezenet1_0|squeezenet1_1``: a
 torchvision state_dict becomes the module tree torchvision builds, then the same templates as
-a pickled module (so both give the same graph, byte for byte).
+a pickled module (so both give the same graph, byte for byte). (``--arch alexnet`` is a spec in
+``arch.py``, named so that it gives the same bytes as the pickled torchvision AlexNet.)
 
 Weights are taken by torchvision's parameter names (``layer1.0.conv1.weight``); strides,
 paddings and groups are torchvision's; channel counts and the class count come from the
@@ -104,25 +105,6 @@ def _maxpool(k, s, p=0, ceil=False):
     return _leaf("pooling.MaxPool2d", kernel_size=k, stride=s, padding=p, ceil_mode=ceil)
 
 
-# ---- AlexNet ------------------------------------------------------------------------------
-
-def alexnet(w):
-    convs = [(11, 4, 2, True), (5, 1, 2, True), (3, 1, 1, False), (3, 1, 1, False), (3, 1, 1, True)]
-    features, i = [], 0
-    for _, stride, pad, pool in convs:
-        features += [_conv(w, f"features.{i}.", stride, pad), _leaf("activation.ReLU")]
-        i += 2
-        if pool:
-            features.append(_maxpool(3, 2))
-            i += 1
-    classifier = [_leaf("dropout.Dropout"), _linear(w, "classifier.1."), _leaf("activation.ReLU"),
-                  _leaf("dropout.Dropout"), _linear(w, "classifier.4."), _leaf("activation.ReLU"),
-                  _linear(w, "classifier.6.")]
-    return _record(TV + "alexnet.AlexNet", children=dict(
-        features=_seq(features), avgpool=_leaf("pooling.AdaptiveAvgPool2d", output_size=(6, 6)),
-        classifier=_seq(classifier)))
-
-
 # ---- ResNet -------------------------------------------------------------------------------
 
 def _resnet(blocks, bottleneck):
@@ -215,7 +197,6 @@ def _squeezenet(pools):
 
 
 BUILDERS = {
-    "alexnet": alexnet,
     "resnet18": _resnet((2, 2, 2, 2), False),
     "resnet34": _resnet((3, 4, 6, 3), False),
     "resnet50": _resnet((3, 4, 6, 3), True),
