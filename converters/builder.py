@@ -136,6 +136,9 @@ class GraphBuilder:
         for key in ("weight", "bias", "gamma", "beta", "mean", "var"):
             arr = getattr(node, key, None)
             if isinstance(arr, np.ndarray):
+                if not np.all(np.isfinite(arr)):
+                    raise ModelFormatError(f"{self.source}: {name}: its {key} holds NaN or "
+                                           "infinite values")
                 self.weight_bytes += arr.nbytes
         self.nodes.append(node)
         return Value(name, shape, chw_from)
@@ -387,6 +390,7 @@ class GraphBuilder:
             raise ArchitectureError(f"{self.source}: the same tensor is returned twice")
         graph = ir.Graph(self.input, tuple(self.nodes), tuple(names), **graph_kwargs).check()
         self.check_memory(graph)
+        check_folding(graph, self.source)
         return graph
 
     def check_memory(self, graph: ir.Graph) -> None:
@@ -399,6 +403,21 @@ class GraphBuilder:
                 f"calibration batch of {CALIB_BATCH} through the float graph), over "
                 f"--max-memory {self.max_memory:,}; raise --max-memory or use a smaller input "
                 "size")
+
+
+def check_folding(graph: ir.Graph, source: str) -> None:
+    """Refuse BatchNorm statistics whose folded weights would overflow float32 (a variance
+    near 0 with eps 0, say), before the float passes fold them."""
+    from edgecnn.fold import fold_batchnorm
+    if not any(isinstance(n, ops.BatchNorm) for n in graph.nodes):
+        return
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            fold_batchnorm(graph)
+    except FloatingPointError:
+        raise ModelFormatError(f"{source}: folding a BatchNorm into its conv overflows float32 "
+                               "(running variance + eps near 0, or huge weights); the "
+                               "statistics are corrupt") from None
 
 
 def ceil_extra(size, k, s, pb, pa) -> int:

@@ -353,14 +353,17 @@ def gemm(ctx, name, ins, attrs):
         raise UnsupportedOpError("Gemm with transA=1")
     if w.ndim != 2:
         raise ModelFormatError(f"Gemm B of shape {w.shape}; expected 2-D")
-    weight = (w if attrs.get("transB", 0) else w.T) * np.float32(attrs.get("alpha", 1.0))
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    if not (math.isfinite(alpha) and math.isfinite(beta)):
+        raise ModelFormatError(f"Gemm alpha {alpha} and beta {beta} must be finite")
+    weight = (w if attrs.get("transB", 0) else w.T) * np.float32(alpha)
     bias = None
     if len(ins) > 2 and ins[2] is not None:
         c = const(ins[2], "C")
         n = weight.shape[0]
         if c.ndim > 2 or c.shape[-1:] not in ((), (1,), (n,)) or (c.ndim == 2 and c.shape[0] != 1):
             raise ModelFormatError(f"Gemm C of shape {c.shape} does not broadcast to (1, {n})")
-        bias = np.broadcast_to(c.astype(np.float32) * np.float32(attrs.get("beta", 1.0)),
+        bias = np.broadcast_to(c.astype(np.float32) * np.float32(beta),
                                (1, n)).reshape(-1).copy()
     return ctx.b.linear(name, x, weight, bias)
 

@@ -146,9 +146,15 @@ def _specs():
     return out
 
 
+def _onnx_models():
+    """The structured target's base models as files: seeds for the byte-level onnx target."""
+    from onnx_fuzz import base_models
+    return {f"base{i}.onnx": m.SerializeToString() for i, m in enumerate(base_models())}
+
+
 def main():
     files = {"tflite": {n: to_flatbuffer(g) for n, g in _graphs().items()},
-             "pt": _pt_files(), "image": _images(), "spec": _specs()}
+             "pt": _pt_files(), "image": _images(), "spec": _specs(), "onnx": _onnx_models()}
     for target, blobs in files.items():
         folder = os.path.join(HERE, "corpus", target)
         shutil.rmtree(folder, ignore_errors=True)

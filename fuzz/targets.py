@@ -13,6 +13,10 @@ Targets:
   image       bytes as an image file -> edgecnn.preprocess.load_image (L 8x8 and RGB 5x7)
   spec        bytes as a SPEC.json -> converters.arch.load_spec, then graph_from_spec on
               LeNet-5 weights (the whole --arch path)
+  onnx        bytes as an .onnx file -> converters.onnx_model.load_onnx, the float passes and
+              a float run (256 MB --max-memory)
+  onnx_struct bytes as choices that pick a small valid ONNX model and mutate it through the
+              protobuf API (fuzz/onnx_fuzz.py), then the same path as ``onnx``
   export_c_names  bytes split at NUL into tensor names of a small int8 model -> export_c;
               the generated C, comments removed and edgecnn's identifiers normalized, must
               equal the C generated for the same model with plain names (so no name reached
@@ -100,6 +104,25 @@ def _lenet_weights():
     return load_pt(os.path.join(FIXTURES, "pt", "lenet5_state_dict.pt")).state_dict
 
 
+def _onnx_path(path: str) -> None:
+    import numpy as np
+
+    from edgecnn.convert import prepare_float_graph
+    from edgecnn.converters.onnx_model import load_onnx
+    from edgecnn.float_runtime import run_float_all
+    graph = prepare_float_graph(load_onnx(path, max_memory=256 << 20))
+    run_float_all(graph, np.zeros((1,) + graph.input.shape[1:], np.float32))
+
+
+def onnx(data: bytes) -> None:
+    _onnx_path(_as_file(data, ".onnx"))
+
+
+def onnx_struct(data: bytes) -> None:
+    from onnx_fuzz import build
+    _onnx_path(_as_file(build(data), ".onnx"))
+
+
 def spec(data: bytes) -> None:
     from edgecnn.converters.arch import graph_from_spec, load_spec
     s = load_spec(_as_file(data, ".json"))
@@ -158,7 +181,7 @@ def export_c_names(data: bytes) -> None:
 
 
 TARGETS = {"tflite": tflite, "pt": pt, "pt_pickle": pt_pickle, "image": image, "spec": spec,
-           "export_c_names": export_c_names}
+           "onnx": onnx, "onnx_struct": onnx_struct, "export_c_names": export_c_names}
 
 
 def _files(*patterns):
@@ -186,6 +209,8 @@ def seeds(target: str) -> list[bytes]:
         "pt": lambda: [p for p in _files("tests/fixtures/pt/*.pt") if os.path.getsize(p) < 100_000],
         "image": lambda: _files("edgecnn/data/lenet5/samples/*")[:4],
         "spec": lambda: [],
+        "onnx": lambda: _files("tests/fixtures/onnx/mixed_*.onnx"),
+        "onnx_struct": lambda: [],
         "pt_pickle": lambda: [],
         "export_c_names": lambda: [],
     }[target]()
