@@ -16,7 +16,7 @@ from setuptools import Extension, setup
 DEBUG = os.environ.get("EDGECNN_DEBUG") == "1"
 NATIVE = os.environ.get("EDGECNN_NATIVE") == "1"
 
-KERNELS = ["conv", "pool", "fully_connected", "elementwise"]
+KERNELS = ["conv", "depthwise", "pool", "fully_connected", "elementwise", "graph_ops"]
 HEADERS = sorted(glob.glob("cython_kernels/*.h"))  # a changed header rebuilds the kernels
 
 

@@ -41,5 +41,5 @@ except IndexError:
 else:
     raise SystemExit("debug build: an undersized output buffer was not caught; bounds checks are off")
 PY
-"$work/venv/bin/pytest" -q -p no:cacheprovider tests/test_kernels.py
+"$work/venv/bin/pytest" -q -p no:cacheprovider tests/test_kernels.py tests/test_graph_op_kernels.py
 echo "debug kernels: $(( $(date +%s) - start )) s"

@@ -11,7 +11,10 @@ Three kinds of file, told apart by their content:
 
 from __future__ import annotations
 
-from edgecnn.errors import ArchitectureError, UnsupportedOpError, UsageError
+import os
+import warnings
+
+from edgecnn.errors import ArchitectureError, DefaultsWarning, UnsupportedOpError, UsageError
 
 from . import arch as arch_mod
 from .builder import GeometryError, GraphBuilder
@@ -59,6 +62,7 @@ def _module_graph(root, source, input_size, max_memory, **graph_kwargs):
         return graph_from_module(root, (input_size, input_size, c), source, max_memory,
                                  **graph_kwargs)
     if _has_adaptive_pool(root):  # any size works; ImageNet's is the convention
+        warn_default_size(source, "AdaptiveAvgPool2d")
         return graph_from_module(root, (IMAGENET_SIZE, IMAGENET_SIZE, c), source, max_memory,
                                  **graph_kwargs)
     # no size recorded: the smallest square input whose flattened map fits the first dense layer
@@ -73,6 +77,14 @@ def _module_graph(root, source, input_size, max_memory, **graph_kwargs):
             last = e
     raise ArchitectureError(f"{source}: no square input size fits the model's first dense "
                             "layer; pass --input-size")
+
+
+def warn_default_size(source: str, why: str) -> None:
+    """The user is told when edgecnn picks the input size itself."""
+    warnings.warn(f"{os.path.basename(source)}: the model does not fix its input size ({why}); "
+                  f"using {IMAGENET_SIZE}x{IMAGENET_SIZE}, ImageNet's convention: pass "
+                  "--input-size N for another (e.g. 32 for a CIFAR model)", DefaultsWarning,
+                  stacklevel=2)
 
 
 def _known_roots():

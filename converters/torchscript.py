@@ -232,7 +232,10 @@ def load_torchscript(path: str, input_size=None, max_memory=None, **graph_kwargs
         if input_size is not None:
             return build((input_size, input_size, c))
         try:
-            return build((DEFAULT_SIZE, DEFAULT_SIZE, c))
+            graph = build((DEFAULT_SIZE, DEFAULT_SIZE, c))
+            from .pytorch import warn_default_size
+            warn_default_size(path, "a scripted archive stores no example input")
+            return graph
         except GeometryError:
             pass
         last = None

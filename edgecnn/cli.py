@@ -6,41 +6,44 @@ Exit codes, mapped here and only here: 0 success, 1 a cross-check found a mismat
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
+import warnings
 
 import click
 
 from . import __version__
-from .errors import EdgecnnError, InputFileError, MismatchError
+from .cli_common import (emit_json, error_json, export_dict, preprocess_flags,
+                         preprocess_options, show_warning)
+from .errors import EdgecnnError, EdgecnnWarning, InputFileError, MismatchError
 
 ROUNDINGS = ("litert-ref", "double", "single", "fp32")
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx, args):
+        ctx.meta["edgecnn_args"] = tuple(args)  # for --json on errors, before options parse
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except EdgecnnError as e:
-            if ctx.obj and ctx.obj.get("debug"):
-                traceback.print_exc()
-            click.echo(f"error: {e}", err=True)
-            ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
-
-
-def _floats(text):
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: give one number or comma-separated numbers "
-                                 "(e.g. 0.485,0.456,0.406)") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", EdgecnnWarning)
+            warnings.showwarning = show_warning  # "warning: ..." lines, kept for --json
+            try:
+                return super().invoke(ctx)
+            except EdgecnnError as e:
+                if ctx.obj and ctx.obj.get("debug"):
+                    traceback.print_exc()
+                click.echo(f"error: {e}", err=True)
+                error_json(ctx, str(e), e.exit_code)
+                ctx.exit(e.exit_code)
+            except click.ClickException as e:  # bad usage: click prints the line on stderr
+                error_json(ctx, e.format_message(), e.exit_code)
+                raise
+            except KeyboardInterrupt:
+                click.echo("interrupted", err=True)
+                ctx.exit(130)
 
 
 def _size(ctx, param, text):
@@ -115,33 +118,35 @@ def main(ctx, debug):
                              "layouts), or a SPEC.json.")
 @click.option("--calib", multiple=True, type=click.Path(), help="Folder or files of "
               "representative images (repeatable).")
-@click.option("--calib-method", type=click.Choice(["minmax", "percentile"]), default="minmax",
-              show_default=True)
+@click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse"]),
+              default="minmax", show_default=True,
+              help="minmax: observed range; percentile: clip the 0.01% tails; mse: the range "
+                   "with the least int8 error over each tensor's histogram.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output .tflite "
               "[default: MODEL with .int8.tflite]")
-@click.option("--input-size", type=int, help="Square input size (default: from the arch or model).")
-@click.option("--color", type=click.Choice(["L", "RGB"]), help="Image color mode the model takes.")
-@click.option("--resize", type=int, help="Resize the shorter side to this, then center-crop.")
-@click.option("--mean", help="Per-channel mean after scaling pixels to [0, 1] (e.g. 0.5).")
-@click.option("--std", help="Per-channel std (e.g. 0.5).")
-@click.option("--invert", is_flag=True, default=None, help="Use 1 - x (dark digits on white).")
+@preprocess_options
 @click.option("--labels", type=click.Path(dir_okay=False), help="Text file, one label per line.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
 @click.option("--ignore-mismatch", is_flag=True, help="Write the model even when the float "
               "cross-check against the source's runtime (LiteRT, onnxruntime) finds a "
               "difference beyond float tolerance.")
-def convert(model, arch, calib, calib_method, output, input_size, color, resize, mean, std,
-            invert, labels, force, ignore_mismatch, max_memory):
+@click.option("--json", "as_json", is_flag=True, help="What was written, as JSON.")
+def convert(model, arch, calib, calib_method, output, labels, force, ignore_mismatch, max_memory,
+            as_json, **flags):
     """Convert a float model (.pt state_dict or TorchScript, .onnx, float .tflite) to a
     standard int8 .tflite.
+
+    Also writes OUT.calib.json beside it: the calibration histograms evaluate --html draws.
 
     \b
     Examples:
       edgecnn convert lenet.pt --arch lenet5 --calib calib/ --mean 0.5 --std 0.5 -o lenet.tflite
       edgecnn convert model_traced.pt --calib calib/ -o model.tflite   # torch.jit.save
-      edgecnn convert resnet18.onnx --calib photos/ -o resnet18.tflite
+      edgecnn convert resnet18.onnx --calib photos/ --calib-method mse -o resnet18.tflite
       edgecnn convert resnet18_state_dict.pt --arch resnet18 --calib photos/
     """
+    import dataclasses
+
     from .convert import check_output, convert as run_convert
     from .preprocess import expand_image_paths
     output = output or os.path.splitext(model)[0] + ".int8.tflite"
@@ -149,16 +154,24 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
     n = len(expand_image_paths(calib)) if calib else 0
     with _progress("calibrating", n) as bar:
         result = run_convert(model, output, arch=arch, calib=calib, method=calib_method,
-                             input_size=input_size, labels=_read_labels(labels), force=force,
-                             progress=bar.update, color=color, resize=resize, mean=_floats(mean),
-                             std=_floats(std), invert=invert, max_memory=max_memory,
-                             ignore_mismatch=ignore_mismatch)
+                             labels=_read_labels(labels), force=force, progress=bar.update,
+                             max_memory=max_memory, ignore_mismatch=ignore_mismatch,
+                             **preprocess_flags(flags))
     for path, err in result.skipped_images:
         click.echo(f"skipped {err}", err=True)
-    if result.crosscheck is not None:
-        click.echo(result.crosscheck.describe())
     pre = result.int8_graph.preprocess
     n_labels = len(result.int8_graph.labels)
+    check = result.crosscheck
+    if as_json:
+        emit_json({"output": output, "calibration_record": result.calibration_path,
+                   "int8_ops": len(result.int8_graph.nodes), "method": calib_method,
+                   "calibration_images": result.calibration_images,
+                   "skipped_images": [{"image": p, "error": e} for p, e in result.skipped_images],
+                   "preprocess": dataclasses.asdict(pre), "labels": n_labels,
+                   "crosscheck": None if check is None else check.to_dict()})
+        return
+    if check is not None:
+        click.echo(check.describe())
     click.echo(f"wrote {output}: {len(result.int8_graph.nodes)} int8 ops, calibrated on "
                f"{result.calibration_images} images ({calib_method}); input "
                f"{pre.height}x{pre.width} {pre.color}"
@@ -171,36 +184,48 @@ def convert(model, arch, calib, calib_method, output, input_size, color, resize,
 @max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("images", nargs=-1, required=True)
-@click.option("-k", "--top-k", default=5, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON list, an object per image.")
+@click.option("-k", "--top-k", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON list, an object per image "
+              "(unreadable images carry their error).")
 @click.option("--backend", type=click.Choice(["cython", "reference", "litert"]), default="cython",
               show_default=True)
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True)
 @click.option("--threads", default=1, show_default=True, help="Threads for the kernels.")
-def infer(model, images, top_k, as_json, backend, rounding, threads, max_memory):
+@preprocess_options
+def infer(model, images, top_k, as_json, backend, rounding, threads, max_memory, **flags):
     """Classify images (files or folders) with an int8 .tflite.
+
+    The preprocessing flags are for files that store none (TensorFlow's converter's) and
+    override what a file stores.
 
     \b
     Examples:
       edgecnn infer lenet.tflite digit.png more_digits/ --top-k 3
       edgecnn infer lenet.tflite digits/ --json
+      edgecnn infer tf_model.tflite cat.jpg --mean 0.5 --std 0.5
     """
+    from .annotate import require_int8, resolve_preprocess
     from .model import load
     from .preprocess import expand_image_paths, load_images
+    require_int8(model, max_memory)
     m = load(model, backend=backend, rounding=rounding, threads=threads, max_memory=max_memory)
+    pre = resolve_preprocess(m.graph, model, **preprocess_flags(flags))
+    if pre is not None:
+        m.graph = m.graph.replace(preprocess=pre)
     paths = expand_image_paths(images)
     results, failed = [], 0
     for path, item in load_images(paths, m.preprocess):
         if isinstance(item, Exception):
             failed += 1
             click.echo(f"error: {item}", err=True)
+            results.append({"image": path, "error": str(item)})
             continue
         top = m.top_k(m.scores(m.run(m.input_from_float(item))), top_k)
         results.append({"image": path, "top": [p.to_dict() for p in top]})
         if not as_json:
             click.echo(f"{path}: " + ", ".join(f"{p.label} {p.score:.3f}" for p in top))
     if as_json:
-        click.echo(json.dumps(results, indent=2))
+        emit_json(results)
     if failed:
         click.echo(f"error: {failed} of {len(paths)} images could not be read", err=True)
         sys.exit(2)
@@ -241,21 +266,36 @@ def format_verify(report) -> str:
               "litert-ref or with fp32 rounding, else 2].")
 @click.option("--count", default=20, show_default=True, help="Random inputs when no --images.")
 @click.option("--json", "as_json", is_flag=True)
-def verify(model, images, against, rounding, backend, tolerance, count, as_json, max_memory):
+@preprocess_options
+def verify(model, images, against, rounding, backend, tolerance, count, as_json, max_memory,
+           **flags):
     """Compare every tensor with LiteRT on the same inputs; exit 1 on a mismatch.
+
+    The preprocessing flags feed --images to a file that stores no preprocessing.
 
     \b
     Examples:
       edgecnn verify lenet.tflite --images test_images/
       edgecnn verify lenet.tflite --against litert --rounding fp32 --json
       edgecnn verify lenet.tflite --against tflm
+      edgecnn verify tf_model.tflite --images photos/ --mean 0.5 --std 0.5
     """
+    from .annotate import require_int8, require_preprocess
     from .verify import verify as run_verify
+    require_int8(model, max_memory)
+    flags = preprocess_flags(flags)
+    pre = None
+    if any(v is not None for v in flags.values()):
+        from .tflite.reader import load_tflite
+        pre = require_preprocess(load_tflite(model, max_memory).graph, model, **flags)
     report = run_verify(model, images or None, against, rounding, backend, tolerance, count,
-                        max_memory=max_memory)
+                        max_memory=max_memory, preprocess=pre)
     for path, err in report.skipped:
         click.echo(f"skipped {err}", err=True)
-    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_verify(report))
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(format_verify(report))
     if not report.ok:
         raise MismatchError(f"{model}: edgecnn and LiteRT differ by up to {report.max_diff:g} "
                             f"(allowed {report.tolerance}); see the table above")
@@ -285,17 +325,27 @@ def summary(model, arch, input_size, as_json, max_memory):
     else:
         graph = import_float_graph(model, arch, input_size, max_memory)
     s = summarize(graph)
-    click.echo(json.dumps(s.to_dict(), indent=2) if as_json else format_summary(s))
+    if as_json:
+        emit_json(s.to_dict())
+    else:
+        click.echo(format_summary(s))
 
 
 @main.command()
 @click.option("-o", "--out", type=click.Path(file_okay=False), default="edgecnn-demo",
               show_default=True, help="Folder for the converted model.")
 @click.option("--force", is_flag=True, help="Overwrite a model left by an earlier demo.")
-def demo(out, force):
+@click.option("--json", "as_json", is_flag=True,
+              help="The figures as JSON (the steps go to stderr).")
+def demo(out, force, as_json):
     """Bundled LeNet-5: convert, infer sample digits, verify against LiteRT, print figures."""
+    import dataclasses
+
     from .demo import run_demo
-    figures = run_demo(out, force, echo=click.echo, progress=_progress)
+    echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+    figures = run_demo(out, force, echo=echo, progress=_progress)
+    if as_json:
+        emit_json(dataclasses.asdict(figures))
     if not figures.verify_ok:
         raise MismatchError(f"the bundled model is not bit-exact against LiteRT "
                             f"(max difference {figures.verify_max_diff:g} LSB)")
@@ -312,7 +362,8 @@ def demo(out, force):
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True,
               help="litert-ref matches LiteRT's reference kernels; double is TFLite Micro's.")
 @click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
-def export_c(model, out_dir, target, rounding, force, max_memory):
+@click.option("--json", "as_json", is_flag=True, help="Memory, files and the arena plan as JSON.")
+def export_c(model, out_dir, target, rounding, force, max_memory, as_json):
     """Generate C99 firmware (kernels, weights, one static arena) for a .tflite.
 
     \b
@@ -322,10 +373,16 @@ def export_c(model, out_dir, target, rounding, force, max_memory):
     """
     import shlex
 
+    from .annotate import require_int8
     from .export_c import export_c as run_export, format_export
+    require_int8(model, max_memory)
     report = run_export(model, out_dir, target=target, rounding=rounding, force=force,
                         command_line=shlex.join(["edgecnn"] + sys.argv[1:]), max_memory=max_memory)
-    click.echo(format_export(report))
+    if as_json:
+        emit_json(export_dict(report))
+    else:
+        click.echo(format_export(report))
+
 
 
 @main.command()
@@ -346,9 +403,20 @@ def bench(model, threads, runs, warmup, ref_runs, as_json, max_memory):
       edgecnn bench alexnet.tflite --threads 1 --threads 2
       edgecnn bench lenet.tflite --runs 1000 --json
     """
+    from .annotate import require_int8
     from .bench import bench as run_bench, format_bench
     if not os.path.exists(model):
         raise InputFileError(f"{model}: no such file; check the path")
+    require_int8(model, max_memory)
     report = run_bench(model, threads=threads or (1, 2), runs=runs, warmup=warmup,
                        ref_runs=ref_runs, max_memory=max_memory)
-    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_bench(report))
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(format_bench(report))
+
+
+from .cli_evaluate import evaluate, set_preprocess  # noqa: E402  (they import from this module)
+
+main.add_command(evaluate)
+main.add_command(set_preprocess)

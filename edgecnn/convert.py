@@ -9,16 +9,18 @@ its metadata.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from . import ir, shapes
-from .calibrate import calibrate
+from . import calib_stats, ir, shapes
+from .calibrate import calibrate_observer
 from .crosscheck import CROSSCHECK_IMAGES, CrossCheck, crosscheck, reference_runtime
-from .errors import CalibrationError, InputFileError, UnsupportedOpError, UsageError
+from .errors import (CalibrationError, DefaultsWarning, InputFileError, UnsupportedOpError,
+                     UsageError)
 from .fold import fold_batchnorm
 from .passes import fuse_activations, split_explicit_padding
 from .preprocess import expand_image_paths, load_images
@@ -34,11 +36,15 @@ CALIB_BATCH = 16
 
 @dataclass
 class ConvertResult:
+    """What ``convert`` made: both graphs, the files written and the calibration it ran."""
+
     float_graph: ir.Graph  # folded and fused: the float baseline the int8 graph approximates
     int8_graph: ir.Graph
     output_path: str
     calibration_images: int
     skipped_images: list = field(default_factory=list)  # (path, error message)
+    calibration: dict = field(default_factory=dict)  # what calib_stats stores next to the model
+    calibration_path: Optional[str] = None  # that sidecar file
     crosscheck: Optional[CrossCheck] = None  # None: no runtime for this source format
 
 
@@ -87,6 +93,32 @@ def default_preprocess(graph: ir.Graph, arch: Optional[str] = None, **overrides)
     return ir.Preprocess(**fields)
 
 
+def warn_defaults(graph: ir.Graph, arch: Optional[str], pre: ir.Preprocess, overrides) -> None:
+    """Say which preprocessing edgecnn picked itself (ImageNet's recipe) and the flags that
+    change it: a 32x32 CIFAR module with AdaptiveAvgPool2d would otherwise silently get
+    224x224 crops normalized with ImageNet statistics."""
+    if not _imagenet_style(graph, arch):
+        return
+    why = "--arch alexnet" if "alexnet" in (arch, graph.name) else "a 224x224 RGB input"
+    if overrides.get("mean") is None and overrides.get("std") is None:
+        warnings.warn(f"no --mean/--std given: using ImageNet's mean {pre.mean} and std "
+                      f"{pre.std} ({why}); pass --mean/--std with your training's normalization",
+                      DefaultsWarning, stacklevel=3)
+    if overrides.get("resize") is None and pre.resize:
+        warnings.warn(f"no --resize given: resizing the shorter side to {pre.resize} and "
+                      f"center-cropping {pre.height}x{pre.width} (torchvision's ImageNet recipe); "
+                      f"pass --resize 0 to resize straight to {pre.height}x{pre.width}",
+                      DefaultsWarning, stacklevel=3)
+
+
+def check_labels(labels: Sequence[str], graph: ir.Graph) -> None:
+    """A label list must name every class, no more and no fewer."""
+    classes = graph.output.shape[-1]
+    if labels and len(labels) != classes:
+        raise UsageError(f"--labels gives {len(labels)} labels but the model has {classes} "
+                         f"classes; give one label per line, {classes} lines")
+
+
 def default_labels(graph: ir.Graph, arch: Optional[str] = None) -> tuple[str, ...]:
     """ImageNet's class names for an ImageNet-style model with 1000 outputs, else none."""
     if not _imagenet_style(graph, arch) or graph.output.shape[-1] != 1000:
@@ -128,11 +160,16 @@ def crosscheck_source(source: str, float_graph: ir.Graph, paths: Sequence[str],
 
 
 def check_output(output: str, force: bool) -> None:
-    """Refuse to overwrite an existing file unless forced (checked before any work starts)."""
+    """Refuse to overwrite an existing file unless forced (checked before any work starts);
+    the calibration record written beside the model (calib_stats) counts as output too."""
     if os.path.exists(output) and not force:
         raise InputFileError(f"{output} exists; pass --force to overwrite it")
     if os.path.isdir(output):
         raise InputFileError(f"{output} is a folder; give the output .tflite file name")
+    sidecar = calib_stats.sidecar_path(output)
+    if os.path.exists(sidecar) and not force:
+        raise InputFileError(f"{sidecar} exists (the calibration record of an earlier convert); "
+                             "pass --force to overwrite it")
 
 
 def convert(source: str, output: str, *, arch: Optional[str] = None,
@@ -141,24 +178,50 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
             progress: Optional[Callable[[int], None]] = None,
             max_memory: int = DEFAULT_MAX_MEMORY, ignore_mismatch: bool = False,
             **preprocess_overrides) -> ConvertResult:
+    """Convert a float model to a standard int8 ``.tflite`` (what ``edgecnn convert`` runs).
+
+    ``source``: a PyTorch ``.pt``/``.pth`` (a state_dict needs ``arch``: ``"lenet5"``,
+    ``"alexnet"``, ... or a spec ``.json``), an ``.onnx`` or a float ``.tflite``.
+    ``calib``: image files or folders to calibrate on (100-200 like the ones the model will
+    see). ``method``: ``"minmax"``, ``"percentile"`` or ``"mse"``. ``labels``: one per class.
+    ``preprocess_overrides``: ``color``, ``resize``, ``mean``, ``std``, ``invert`` (stored in
+    the model, so ``infer`` needs only the image). Writes ``output`` and, beside it, the
+    calibration record ``<output stem>.calib.json``; refuses to overwrite either unless
+    ``force``. A float ``.tflite`` or ONNX source is first run in LiteRT or onnxruntime on the
+    first calibration images and compared with edgecnn's float graph: a difference beyond
+    float tolerance raises ``MismatchError`` (exit 1) unless ``ignore_mismatch``. Settings edgecnn picks itself come as ``DefaultsWarning``, doubtful calibration
+    data as ``CalibrationWarning``. Returns a ``ConvertResult`` (float and int8 graphs, paths,
+    images used and skipped, the cross-check).
+
+    >>> import edgecnn
+    >>> edgecnn.convert("lenet.pt", "lenet.tflite", arch="lenet5", calib=["digits/"],
+    ...                 mean=(0.5,), std=(0.5,))  # doctest: +SKIP
+    """
     check_output(output, force)
     float_graph = prepare_float_graph(import_float_graph(source, arch, input_size, max_memory))
     pre = default_preprocess(float_graph, arch, **preprocess_overrides)
     if pre.channels != float_graph.input.shape[3]:
         raise UnsupportedOpError(f"--color {pre.color} gives {pre.channels} channels but the model "
                                  f"takes {float_graph.input.shape[3]}")
+    check_labels(labels, float_graph)
     if not calib:
         raise CalibrationError("convert needs representative images: pass --calib DIR "
                                "(100 or so images like the ones the model will see)")
+    warn_defaults(float_graph, arch, pre, preprocess_overrides)
     paths = expand_image_paths(calib)
     check = crosscheck_source(source, float_graph, paths, pre)
     if check is not None and not ignore_mismatch:
         check.raise_if_mismatch(source)
     skipped: list = []
-    ranges = calibrate(float_graph, calibration_batches(paths, pre, skipped), method,
-                       progress=progress)
+    observer = calibrate_observer(float_graph, calibration_batches(paths, pre, skipped), method,
+                                  progress=progress)
+    used = len(paths) - len(skipped)
+    calib_stats.warn(calib_stats.calibration_warnings(paths, used, pre))
     labels = tuple(labels) or default_labels(float_graph, arch)
+    ranges = observer.ranges()
     int8 = quantize_graph(float_graph, ranges).replace(preprocess=pre, labels=labels)
     write_tflite(int8, output, force=force)
+    record = calib_stats.to_dict(observer, ranges, output, used)
+    record_path = calib_stats.write(record, output, force=True)  # checked with the model above
     return ConvertResult(float_graph.replace(preprocess=pre, labels=labels), int8, output,
-                         len(paths) - len(skipped), skipped, check)
+                         used, skipped, record, record_path, check)

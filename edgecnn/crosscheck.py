@@ -44,6 +44,11 @@ class CrossCheck:
     def ok(self) -> bool:
         return not self.error and self.max_abs_diff <= self.tolerance
 
+    def to_dict(self) -> dict:
+        return {"runtime": self.runtime, "inputs": self.inputs, "max_abs_diff": self.max_abs_diff,
+                "max_reference": self.max_reference, "tolerance": self.tolerance,
+                "ok": self.ok, "error": self.error or None}
+
     def describe(self) -> str:
         if self.error:
             return f"cross-check: {self.runtime} could not run the source ({self.error}); not checked"

@@ -48,3 +48,15 @@ class MismatchError(EdgecnnError):
 
 class UsageError(EdgecnnError):
     """A call or command line that cannot work as given (bad option, wrong input shape)."""
+
+
+class EdgecnnWarning(UserWarning):
+    """The work was done, but maybe not as the user meant: the CLI prints 'warning: ...'."""
+
+
+class CalibrationWarning(EdgecnnWarning):
+    """Calibration ran on data that may give poor int8 ranges (too few images, wrong colour)."""
+
+
+class DefaultsWarning(EdgecnnWarning):
+    """edgecnn chose a setting the user did not give (input size, ImageNet preprocessing)."""

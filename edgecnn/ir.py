@@ -82,6 +82,7 @@ class Preprocess:
 
     @property
     def channels(self) -> int:
+        """Input channels: 1 for "L", 3 for "RGB"."""
         return 1 if self.color == "L" else 3
 
 

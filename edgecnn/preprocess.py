@@ -92,17 +92,24 @@ def load_image(path: str, pre: ir.Preprocess) -> np.ndarray:
                 img.seek(0)  # first frame of animated images
                 _check_pixels(img, path)
                 img.load()
-                img = ImageOps.exif_transpose(img)
-                if img.width == 0 or img.height == 0:
-                    raise ImageError(f"{path}: image has zero size ({img.width}x{img.height})")
-                img = _to_color(img, pre.color, path)
-                img = _resize_and_crop(img, pre, path)
+                return image_to_input(img, pre, path)
     except PermissionError as exc:
         raise InputFileError(f"{path}: cannot read the file ({exc.strerror}); check its "
                              f"permissions") from exc
     except _DECODE_ERRORS as exc:
         raise ImageError(f"{path}: cannot decode the image ({_reason(exc)}); re-save it as "
                          f"PNG or JPEG") from exc
+
+
+def image_to_input(img: Image.Image, pre: ir.Preprocess, where: str) -> np.ndarray:
+    """A decoded Pillow image (its first frame) -> float32 ``(1, height, width, channels)``:
+    steps 3 to 6 of the module docstring. ``where`` names the image in errors."""
+    _check_preprocess(pre)
+    img = ImageOps.exif_transpose(img)
+    if img.width == 0 or img.height == 0:
+        raise ImageError(f"{where}: image has zero size ({img.width}x{img.height})")
+    img = _to_color(img, pre.color, where)
+    img = _resize_and_crop(img, pre, where)
     return normalize_pixels(np.asarray(img), pre)
 
 

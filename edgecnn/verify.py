@@ -122,7 +122,9 @@ def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str
            rounding: str = "litert-ref", backend: str = "cython", tolerance: Optional[int] = None,
            count: int = DEFAULT_RANDOM_INPUTS, seed: int = 0,
            progress: Optional[Callable[[int], None]] = None,
-           max_memory: int = DEFAULT_MAX_MEMORY) -> VerifyReport:
+           max_memory: int = DEFAULT_MAX_MEMORY,
+           preprocess: Optional[ir.Preprocess] = None) -> VerifyReport:
+    """``preprocess`` feeds ``images`` to a file that stores none (or overrides the stored)."""
     if against not in AGAINST:
         raise UsageError(f"--against {against!r}: use one of {', '.join(AGAINST)}")
     reference = against == "litert-ref"
@@ -132,6 +134,8 @@ def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str
         rounding = "double"  # TFLite Micro's only rounding
     loaded = load_tflite(model_path, max_memory)
     graph = loaded.graph
+    if preprocess is not None:
+        graph = graph.replace(preprocess=preprocess)
     if tolerance is None:
         tolerance = 0 if reference or against == "tflm" or rounding == "fp32" else 2
     ours = Runtime(graph, backend, rounding, preserve_all=True)
@@ -142,8 +146,10 @@ def verify(model_path: str, images: Optional[Sequence[str]] = None, against: str
     skipped: list = []
 
     if images and graph.preprocess is None:
-        raise UsageError(f"{model_path} stores no preprocessing, so images cannot be fed; "
-                         "run verify without --images (seeded random inputs)")
+        raise UsageError(f"{model_path} stores no preprocessing, so images cannot be fed: give "
+                         "--input-size/--color/--resize/--mean/--std/--invert, store them with "
+                         "'edgecnn set-preprocess', or run verify without --images (seeded "
+                         "random inputs)")
 
     n = agree = 0
     for x in _inputs(graph, images, count, seed, skipped):

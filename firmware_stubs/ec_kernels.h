@@ -2,7 +2,7 @@
  *
  * Layout NHWC without the batch dimension: images are (H, W, C), vectors (N,), row-major.
  * Activations int8 in [-128, 127]; weights int8 in [-127, 127] (zero point 0), conv OHWI,
- * fully connected (C_out, C_in); biases int32 with scale s_in * s_w[c]. The parameter structs
+ * depthwise (KH, KW, C*M), fully connected (C_out, C_in); biases int32 with scale s_in * s_w[c]. The parameter structs
  * carry the field names of edgecnn/reference/params.py (tests/test_firmware.py checks it).
  * Kernels check nothing and allocate nothing: the generated model owns every buffer.
  */
@@ -39,6 +39,12 @@ typedef struct {
 } ec_conv_params_t;
 
 typedef struct {
+    int32_t stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+    int32_t depth_multiplier; /* output channel oc = ic * depth_multiplier + m reads channel ic */
+    int32_t input_offset;     /* -zp_in */
+} ec_depthwise_params_t;
+
+typedef struct {
     int32_t filter_h, filter_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max;
 } ec_pool_params_t;
 
@@ -61,6 +67,47 @@ typedef struct {
     int32_t act_max;
 } ec_relu_params_t;
 
+/* int8 ADD (LiteRT reference_integer_ops::AddFunc); every shift <= 0. */
+typedef struct {
+    int32_t left_shift;    /* 20 */
+    int32_t input1_offset; /* -zp1 */
+    int32_t input2_offset; /* -zp2 */
+    int32_t input1_multiplier;
+    int32_t input1_shift;
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t output_offset; /* zp_out */
+    int32_t act_min;
+    int32_t act_max;
+} ec_add_params_t;
+
+#define EC_MAX_DIMS 8 /* LiteRT broadcasts at most 8 dimensions */
+
+/* ADD's walk over two broadcast operands: dimensions of equal broadcast pattern fused,
+ * outermost first; strides in elements, 0 where the operand repeats (params.make_broadcast). */
+typedef struct {
+    int32_t rank;
+    int32_t size[EC_MAX_DIMS];
+    int32_t stride1[EC_MAX_DIMS];
+    int32_t stride2[EC_MAX_DIMS];
+} ec_broadcast_t;
+
+/* int8 CONCATENATION is a copy: LiteRT refuses inputs quantized unlike the output. */
+typedef struct {
+    int32_t inputs_count;
+} ec_concat_params_t;
+
+/* int8 MEAN over H, W (LiteRT reference_ops::QuantizedMeanOrSum), 1/count folded in. */
+typedef struct {
+    int32_t multiplier;
+    int32_t shift;
+    int32_t input_offset; /* -zp_in */
+    int32_t output_offset;
+    int32_t count; /* H * W */
+} ec_mean_params_t;
+
 /* One output channel through the model's rounding policy (fixedpoint.h does the arithmetic). */
 static inline int8_t ec_requantize_channel(int32_t acc, const ec_requant_t *rq, int32_t c) {
     return ec_requantize(acc, rq->policy, rq->multiplier ? rq->multiplier[c] : 0,
@@ -71,6 +118,11 @@ static inline int8_t ec_requantize_channel(int32_t acc, const ec_requant_t *rq, 
 void ec_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w, int32_t kh,
                   int32_t kw, const int32_t *bias, const ec_conv_params_t *p,
                   const ec_requant_t *rq, int8_t *out, const ec_dims_t *out_dims);
+/* w (KH, KW, C*M) as TFLite's [1, KH, KW, C*M]; x_dims C, out_dims C*M; bias may be NULL. */
+void ec_depthwise_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w,
+                            int32_t kh, int32_t kw, const int32_t *bias,
+                            const ec_depthwise_params_t *p, const ec_requant_t *rq, int8_t *out,
+                            const ec_dims_t *out_dims);
 void ec_fully_connected_s8(const int8_t *x, int32_t n_in, const int8_t *w, const int32_t *bias,
                            const ec_fc_params_t *p, const ec_requant_t *rq, int8_t *out,
                            int32_t n_out);
@@ -85,6 +137,11 @@ void ec_relu_s8_params(const int8_t *x, int32_t n, const ec_relu_params_t *p, in
 void ec_lut_s8(const int8_t *x, int32_t n, const int8_t *lut, int8_t *out);
 void ec_quantize_s8(const float *x, int32_t n, float scale, int32_t zero_point, int8_t *out);
 void ec_dequantize_s8(const int8_t *x, int32_t n, float scale, int32_t zero_point, float *out);
+void ec_add_s8(const int8_t *x1, const int8_t *x2, const ec_broadcast_t *b,
+               const ec_add_params_t *p, int8_t *out);
+void ec_concat_s8(const int8_t *const *inputs, const int32_t *copy_sizes,
+                  const ec_concat_params_t *p, int32_t outer_size, int8_t *out);
+void ec_mean_s8(const int8_t *x, const ec_dims_t *x_dims, const ec_mean_params_t *p, int8_t *out);
 /* Reshape as a copy, for the rare plan that cannot alias input and output. */
 void ec_copy_s8(const int8_t *x, int32_t n, int8_t *out);
 

@@ -205,7 +205,10 @@ def seeds(target: str) -> list[bytes]:
     own = _files(f"fuzz/corpus/{target}/*")
     extra = {
         "tflite": lambda: _files("tests/fixtures/tflite/tf_pad_tanh.tflite",
-                                 "tests/fixtures/tflite/tf_small_same_avg.tflite"),
+                                 "tests/fixtures/tflite/tf_small_same_avg.tflite",
+                                 "tests/fixtures/tflite/graph/tf_fire_concat_int8_io.tflite",
+                                 "tests/fixtures/tflite/graph/tf_mean_keepdims_int8_io.tflite",
+                                 "tests/fixtures/tflite/graph/tf_concat_hw_int8_io.tflite"),
         "pt": lambda: [p for p in _files("tests/fixtures/pt/*.pt") if os.path.getsize(p) < 100_000],
         "image": lambda: _files("edgecnn/data/lenet5/samples/*")[:4],
         "spec": lambda: [],

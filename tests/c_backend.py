@@ -94,8 +94,15 @@ class RequantC(ctypes.Structure):
                 ("act_min", ctypes.c_int32), ("act_max", ctypes.c_int32)]
 
 
-ConvC, PoolC, FCC, SoftmaxC, ReluC = (_int_struct(c) for c in (
-    P.ConvParams, P.PoolParams, P.FCParams, P.SoftmaxParams, P.ReluParams))
+ConvC, DepthwiseC, PoolC, FCC, SoftmaxC, ReluC, AddC, ConcatC, MeanC = (
+    _int_struct(c) for c in (P.ConvParams, P.DepthwiseParams, P.PoolParams, P.FCParams,
+                             P.SoftmaxParams, P.ReluParams, P.AddParams, P.ConcatParams,
+                             P.MeanParams))
+
+
+class BroadcastC(ctypes.Structure):
+    _fields_ = [("rank", ctypes.c_int32)] + [
+        (name, ctypes.c_int32 * P.MAX_BROADCAST_DIMS) for name in ("size", "stride1", "stride2")]
 
 
 def _ptr(a: np.ndarray, ptype):
@@ -123,6 +130,15 @@ def conv2d_s8(x, w, bias, p: P.ConvParams, rq: P.Requant, out) -> None:
     _lib.ec_conv2d_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), _ptr(w, _i8p), w.shape[1],
                       w.shape[2], _ptr(b, _i32p), ctypes.byref(_fill(ConvC, p)),
                       ctypes.byref(rec), _ptr(out, _i8p), ctypes.byref(_dims(out.shape)))
+
+
+def depthwise_conv2d_s8(x, w, bias, p: P.DepthwiseParams, rq: P.Requant, out) -> None:
+    rec, keep = _requant(rq, w.shape[2])
+    b = None if bias is None else np.ascontiguousarray(bias, np.int32)
+    _lib.ec_depthwise_conv2d_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), _ptr(w, _i8p),
+                                w.shape[0], w.shape[1], None if b is None else _ptr(b, _i32p),
+                                ctypes.byref(_fill(DepthwiseC, p)), ctypes.byref(rec),
+                                _ptr(out, _i8p), ctypes.byref(_dims(out.shape)))
 
 
 def fully_connected_s8(x, w, bias, p: P.FCParams, rq: P.Requant, out) -> None:
@@ -198,6 +214,37 @@ def tanh_s8(x, s_in, zp_in, out) -> None:
 
 def logistic_s8(x, s_in, zp_in, out) -> None:
     lut_s8(x, activation_lut("logistic", s_in, zp_in, 1.0 / 256, -128), out)
+
+
+def _broadcast(b: P.Broadcast) -> BroadcastC:
+    pad = (0,) * (P.MAX_BROADCAST_DIMS - b.rank)
+    arrays = (ctypes.c_int32 * P.MAX_BROADCAST_DIMS)
+    return BroadcastC(b.rank, arrays(*b.size, *pad), arrays(*b.stride1, *pad),
+                      arrays(*b.stride2, *pad))
+
+
+def add_s8(x1, x2, p: P.AddParams, out) -> None:
+    b = _broadcast(P.make_broadcast(x1.shape, x2.shape))
+    _lib.ec_add_s8(_ptr(x1, _i8p), _ptr(x2, _i8p), ctypes.byref(b), ctypes.byref(_fill(AddC, p)),
+                   _ptr(out, _i8p))
+
+
+def bind_add_s8(p: P.AddParams, shape1, shape2, out_shape=None):
+    def run(x1, x2, out) -> None:
+        add_s8(x1, x2, p, out)
+    return run
+
+
+def concat_s8(inputs, axis: int, p: P.ConcatParams, out) -> None:
+    ptrs = (_i8p * len(inputs))(*(_ptr(x, _i8p) for x in inputs))
+    copies = (ctypes.c_int32 * len(inputs))(*(int(np.prod(x.shape[axis:])) for x in inputs))
+    _lib.ec_concat_s8(ptrs, copies, ctypes.byref(_fill(ConcatC, p)),
+                      int(np.prod(out.shape[:axis])), _ptr(out, _i8p))
+
+
+def mean_s8(x, p: P.MeanParams, out) -> None:
+    _lib.ec_mean_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), ctypes.byref(_fill(MeanC, p)),
+                    _ptr(out, _i8p))
 
 
 def kernel_isa() -> str:

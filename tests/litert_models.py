@@ -95,7 +95,8 @@ def single_op_model(op: str, inputs: list, outputs: list, options_type: int = 0,
 
 
 def run(model: bytes, *inputs: np.ndarray, reference: bool = True) -> np.ndarray:
-    """Run the model in LiteRT (BUILTIN_REF, or the default XNNPACK path) on one set of inputs."""
+    """Run the model in LiteRT (BUILTIN_REF, or the default XNNPACK path) on one set of inputs
+    (the graph's non-constant inputs, in order)."""
     fd, path = tempfile.mkstemp(suffix=".tflite")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -121,6 +122,20 @@ def conv2d_options(stride, dilation, padding: str, activation: str):
     return sch.BuiltinOptions.Conv2DOptions, o
 
 
+def depthwise_conv2d_options(stride, dilation, padding: str, activation: str,
+                             depth_multiplier: int):
+    """DEPTHWISE_CONV_2D options. BUILTIN_REF's int8 kernel derives M from the shapes (C*M / C)
+    and ignores ``depthMultiplier``; XNNPACK reads it (a wrong non-zero value fails its prepare)
+    and so does TFLite Micro (a wrong value gives wrong numbers, silently): write the true M."""
+    o = sch.DepthwiseConv2DOptionsT()
+    o.padding = sch.Padding.SAME if padding == "same" else sch.Padding.VALID
+    o.strideH, o.strideW = stride
+    o.dilationHFactor, o.dilationWFactor = dilation
+    o.depthMultiplier = depth_multiplier
+    o.fusedActivationFunction = ACTIVATION_CODES[activation]
+    return sch.BuiltinOptions.DepthwiseConv2DOptions, o
+
+
 def pool2d_options(kernel, stride, padding: str, activation: str):
     o = sch.Pool2DOptionsT()
     o.padding = sch.Padding.SAME if padding == "same" else sch.Padding.VALID
@@ -140,6 +155,26 @@ def softmax_options(beta: float):
     o = sch.SoftmaxOptionsT()
     o.beta = beta
     return sch.BuiltinOptions.SoftmaxOptions, o
+
+
+def add_options(activation: str):
+    o = sch.AddOptionsT()
+    o.fusedActivationFunction = ACTIVATION_CODES[activation]
+    return sch.BuiltinOptions.AddOptions, o
+
+
+def concatenation_options(axis: int, activation: str = "none"):
+    o = sch.ConcatenationOptionsT()
+    o.axis = axis
+    o.fusedActivationFunction = ACTIVATION_CODES[activation]
+    return sch.BuiltinOptions.ConcatenationOptions, o
+
+
+def reducer_options(keep_dims: bool):
+    """MEAN's options; its axes are the second input, a constant int32 tensor."""
+    o = sch.ReducerOptionsT()
+    o.keepDims = bool(keep_dims)
+    return sch.BuiltinOptions.ReducerOptions, o
 
 
 def same_padding(in_size: int, k: int, stride: int, dilation: int = 1) -> tuple[int, int]:

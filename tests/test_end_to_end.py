@@ -1,6 +1,7 @@
 """The bundled LeNet-5, trained on real MNIST digits: .pt -> int8 .tflite -> edgecnn's kernels,
 bit-exact against LiteRT's reference kernels on every tensor, on real held-out digits."""
 
+import json
 import os
 
 import numpy as np
@@ -64,8 +65,11 @@ def test_sample_digits_are_recognised(bundled):
 
 
 def test_demo_command(tmp_path):
-    r = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo")])
+    r = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo"), "--json"])
     assert r.exit_code == 0, r.output
-    assert "PASS" in r.output and "int8 top-1" in r.output
-    again = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo")])
-    assert again.exit_code == 2 and "--force" in again.output
+    assert "PASS" in r.stderr and "int8 top-1" in r.stderr  # the steps, beside the JSON
+    figures = json.loads(r.stdout)
+    assert figures["verify_ok"] and figures["heldout"] == 2000 and figures["int8_top1"] > 0.98
+    again = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo"), "--json"])
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert json.loads(again.stdout)["exit_code"] == 2

@@ -105,11 +105,14 @@ def lenet(tmp_path_factory) -> Case:
 
 def test_param_structs_have_the_python_field_names():
     header = (stubs_dir() / "ec_kernels.h").read_text()
-    structs = {m.group(2): re.findall(r"(\w+)(?:\s*[,;])", re.sub(r"/\*.*?\*/", "", m.group(1)))
+    structs = {m.group(2): re.findall(r"(\w+)(?:\[\w+\])?\s*[,;]",
+                                      re.sub(r"/\*.*?\*/", "", m.group(1)))
                for m in re.finditer(r"typedef struct \{(.*?)\} (\w+);", header, re.S)}
     for cls, cname in ((P.ConvParams, "ec_conv_params_t"), (P.PoolParams, "ec_pool_params_t"),
                        (P.FCParams, "ec_fc_params_t"), (P.SoftmaxParams, "ec_softmax_params_t"),
-                       (P.ReluParams, "ec_relu_params_t"), (P.Requant, "ec_requant_t")):
+                       (P.ReluParams, "ec_relu_params_t"), (P.Requant, "ec_requant_t"),
+                       (P.AddParams, "ec_add_params_t"), (P.Broadcast, "ec_broadcast_t"),
+                       (P.ConcatParams, "ec_concat_params_t"), (P.MeanParams, "ec_mean_params_t")):
         assert structs[cname] == [f.name for f in dataclasses.fields(cls)], cname
 
 
@@ -134,9 +137,16 @@ def test_host_other_rounding_policies(lenet, tmp_path, rounding):
                  f"host, rounding {rounding}")
 
 
-@pytest.mark.parametrize("name", sorted(f for f in os.listdir(FIXTURES) if f.endswith(".tflite")))
+GRAPH_FILES = sorted(os.path.join("graph", f) for f in os.listdir(os.path.join(FIXTURES, "graph"))
+                     if f.endswith("_int8_io.tflite") or f in ("tf_resnet8_float_io.tflite",
+                                                               "tf_ds_cnn_float_io.tflite"))
+
+
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(FIXTURES) if f.endswith(".tflite"))
+                         + GRAPH_FILES)
 def test_host_tf_fixtures(tmp_path, name):
-    """TensorFlow's own int8 files: PAD, TANH, LOGISTIC, SOFTMAX, AVG pool, float in/out."""
+    """TensorFlow's own int8 files: PAD, TANH, LOGISTIC, SOFTMAX, AVG pool, float in/out, and
+    the graphs: residual ADD, depthwise, concat, MEAN (MLPerf Tiny's models among them)."""
     path = os.path.join(FIXTURES, name)
     graph = load_tflite(path).graph
     rng = np.random.default_rng(7)
@@ -176,6 +186,24 @@ def test_cortex_m_under_qemu_bit_exact(lenet, tmp_path, target):
     _assert_same(got, lenet.expected, f"{target} under QEMU")
     per_inference = ticks * 1e9 / TARGETS[target].core_hz / len(lenet.inputs)  # -icount shift=0
     assert 2e6 < per_inference < 3e7, f"{target}: {per_inference:.0f} emulated instructions"
+
+
+@pytest.mark.parametrize("name", ["tf_resnet8_int8_io", "tf_ds_cnn_int8_io"])
+def test_graph_models_on_cortex_m4_bit_exact(tmp_path, name):
+    """A residual and a depthwise-separable model (MLPerf Tiny's ResNet-8 and DS-CNN, written
+    by TensorFlow's converter) run under QEMU on Cortex-M4 as LiteRT BUILTIN_REF runs them."""
+    path = os.path.join(FIXTURES, "graph", name + ".tflite")
+    graph = load_tflite(path).graph
+    rng = np.random.default_rng(11)
+    inputs = [rng.integers(-128, 128, graph.input.shape).astype(np.int8) for _ in range(2)]
+    want = _expected(path, graph, inputs)
+    litert = LiteRTRunner(path, "litert-ref")
+    _assert_same(np.array([litert.invoke(x).ravel() for x in inputs]), want, f"{name}: LiteRT")
+    export_c(path, tmp_path / "fw", target="cortex-m4")
+    _make(tmp_path / "fw")
+    _write_inputs(tmp_path / "fw", inputs)
+    got, _ = _parse(_run(tmp_path / "fw", ["make", "-s", "run"], timeout=300), graph)
+    _assert_same(got, want, f"{name} on cortex-m4 under QEMU")
 
 
 def _fc_model(tmp_path, n_in, n_out, name="big_fc.tflite"):

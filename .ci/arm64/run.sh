@@ -17,14 +17,17 @@ ROOT=$BASE/root
 CPUS=(cortex-a72 cortex-a76)
 # The sdot path must be taken where the CPU has it (A76, armv8.2 dotprod) and only there.
 declare -A EXPECT_ISA=([cortex-a72]=neon [cortex-a76]=neon-sdot)
-# The subset: the kernels against the NumPy spec (test_kernels_fast runs the packed kernels on
-# every path the CPU can run: NEON on the A72, NEON and sdot on the A76) and against LiteRT's
-# kernels, LeNet-5 end to end (.pt -> int8 .tflite -> verify every tensor against LiteRT
+# The subset: the kernels against the NumPy spec (test_kernels_fast and test_depthwise's bound
+# kernel tests run every path the CPU can run: NEON on the A72, NEON and sdot on the A76) and
+# against LiteRT's kernels, LeNet-5 end to end (.pt -> int8 .tflite -> verify every tensor against LiteRT
 # BUILTIN_REF), the CLI and the platform checks. None of these files imports torch. Left out for
 # time only: the demo command (a rerun of the end-to-end path) and the reference backend's
 # LeNet verify (the NumPy spec is the same Python on every CPU, and the kernel tests compare it
 # with the compiled kernels already).
 TESTS=(tests/test_platform.py tests/arm64 tests/test_kernels.py tests/test_kernels_fast.py tests/test_kernels_litert.py
+       tests/test_graph_op_kernels.py tests/test_graph_op_kernels_litert.py
+       tests/test_depthwise.py::test_bound_depthwise_every_isa
+       tests/test_depthwise.py::test_bound_depthwise_threads_mobilenet_scale
        tests/test_end_to_end.py tests/test_cli.py)
 # tflite-micro has no aarch64 wheel: its comparisons run in the x86 suite.
 DESELECT="not test_demo_command and not bit_exact_against_litert_reference[reference] and not tflite_micro"

@@ -1,7 +1,8 @@
 """The cython backend: thin wrappers over the compiled kernels in edgecnn._kernels.
 
 The runtime binds a prepared step through ``bind_<kernel>(*args, *in_shapes, out_shape)`` where
-one exists (conv2d_s8, fully_connected_s8, max_pool_s8, avg_pool_s8): weights packed once for
+one exists (conv2d_s8, depthwise_conv2d_s8, fully_connected_s8, max_pool_s8,
+avg_pool_s8, add_s8): weights packed once for
 the SIMD path chosen at run time (kernel_isa(); force_isa() pins one), the input zero point
 folded into the bias, scratch owned by the bound callable.
 
@@ -14,29 +15,38 @@ records first (prepare-time work; use relu_s8_params / lut_s8 with prepared data
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._kernels import conv as _conv
+from .._kernels import depthwise as _dw
 from .._kernels import elementwise as _ew
 from .._kernels import fully_connected as _fc
+from .._kernels import graph_ops as _graph
 from .._kernels import pool as _pool
-from ..reference.params import (ConvParams, FCParams, PoolParams, ReluParams, Requant,
-                                SoftmaxParams, make_relu_params)
+from ..reference.depthwise_conv import check_depthwise
+from ..reference.params import (AddParams, ConcatParams, ConvParams, DepthwiseParams, FCParams,
+                                MeanParams, PoolParams, ReluParams, Requant, SoftmaxParams,
+                                make_broadcast, make_relu_params)
 
 NAME = "cython"
 
 __all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d_s8",
-           "bind_fully_connected_s8", "bind_max_pool_s8", "bind_avg_pool_s8", "conv2d_s8",
-           "fully_connected_s8", "max_pool_s8", "avg_pool_s8",
+           "bind_depthwise_conv2d_s8", "bind_fully_connected_s8", "bind_max_pool_s8",
+           "bind_avg_pool_s8", "conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8",
+           "max_pool_s8", "avg_pool_s8",
            "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
-           "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
+           "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut",
+           "bind_add_s8", "add_s8", "concat_s8", "mean_s8"]
 
 _LUT_KINDS = {"tanh": 0, "logistic": 1}
 _threads = 1
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for conv (blocks of output pixels) and fully connected (blocks of outputs).
+    """Threads for conv (blocks of output pixels), depthwise conv (blocks of output rows) and
+    fully connected (blocks of outputs).
 
     The bound kernels (bind_*) use edgecnn's worker pool (cython_kernels/threadpool.h): the
     caller works too and never waits for a worker that has not started, and layers under 10^6
@@ -46,6 +56,7 @@ def set_num_threads(n: int) -> None:
     global _threads
     _threads = max(1, int(n))
     _conv.set_num_threads(_threads)
+    _dw.set_num_threads(_threads)
     _fc.set_num_threads(_threads)
 
 
@@ -66,7 +77,9 @@ def force_isa(name: str) -> None:
     keep the path they were packed for.
     """
     _conv.force_isa(name)
+    _dw.force_isa(name)
     _fc.force_isa(name)
+    _graph.force_isa(name)
 
 
 def bind_conv2d_s8(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
@@ -76,6 +89,19 @@ def bind_conv2d_s8(w, bias, p: ConvParams, rq: Requant, in_shape3, out_shape3):
                            p.dilation_w, p.input_offset, rq.multiplier, rq.shift,
                            rq.real_scale, rq.policy, rq.output_offset, rq.act_min, rq.act_max,
                            tuple(in_shape3), tuple(out_shape3))
+
+
+def bind_depthwise_conv2d_s8(w, bias, p: DepthwiseParams, rq: Requant, in_shape3, out_shape3):
+    """Widen ``w`` (KH, KW, C*M) once for the current path and fold the input zero point into
+    ``bias`` (C*M,) or None; returns run(x, out). ValueError on shapes that do not fit."""
+    check_depthwise(tuple(in_shape3), np.shape(w), None if bias is None else np.shape(bias), p,
+                    tuple(out_shape3))
+    return _dw.BoundDepthwise(np.ascontiguousarray(w, np.int8),
+                              None if bias is None else np.asarray(bias, np.int32),
+                              p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
+                              p.dilation_w, p.depth_multiplier, p.input_offset, rq.multiplier,
+                              rq.shift, rq.real_scale, rq.policy, rq.output_offset, rq.act_min,
+                              rq.act_max, tuple(in_shape3), tuple(out_shape3))
 
 
 def bind_fully_connected_s8(w, bias, p: FCParams, rq: Requant, in_shape=None, out_shape=None):
@@ -104,6 +130,11 @@ def conv2d_s8(x, w, bias, p: ConvParams, rq: Requant, out) -> None:
     _conv.conv2d_s8(x, w, bias, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
                     p.dilation_w, p.input_offset, rq.multiplier, rq.shift, rq.real_scale,
                     rq.policy, rq.output_offset, rq.act_min, rq.act_max, out, _threads)
+
+
+def depthwise_conv2d_s8(x, w, bias, p: DepthwiseParams, rq: Requant, out) -> None:
+    """Bind and run in one call (allocates); prepared models use bind_depthwise_conv2d_s8."""
+    bind_depthwise_conv2d_s8(w, bias, p, rq, x.shape, out.shape)(x, out)
 
 
 def fully_connected_s8(x, w, bias, p: FCParams, rq: Requant, out) -> None:
@@ -177,3 +208,33 @@ def tanh_s8(x, s_in: float, zp_in: int, out) -> None:
 def logistic_s8(x, s_in: float, zp_in: int, out) -> None:
     """int8 LOGISTIC; output quantization fixed by TFLite: scale 1/256, zero point -128."""
     lut_s8(x, activation_lut("logistic", s_in, zp_in, 1.0 / 256, -128), out)
+
+
+def bind_add_s8(p: AddParams, shape1, shape2, out_shape=None):
+    """Bind an int8 ADD to its operand shapes (broadcast walk and ISA path chosen once);
+    returns run(x1, x2, out), out of the broadcast shape and allowed to be x1 or x2."""
+    b = make_broadcast(shape1, shape2)
+    bound = _graph.BoundAdd(p.left_shift, p.input1_offset, p.input2_offset, p.input1_multiplier,
+                            p.input1_shift, p.input2_multiplier, p.input2_shift,
+                            p.output_multiplier, p.output_shift, p.output_offset, p.act_min,
+                            p.act_max, b.size, b.stride1, b.stride2)
+
+    def run(x1, x2, out) -> None:
+        bound(x1.reshape(-1), x2.reshape(-1), out.reshape(-1))
+
+    run.isa = bound.isa
+    return run
+
+
+def add_s8(x1, x2, p: AddParams, out) -> None:
+    bind_add_s8(p, x1.shape, x2.shape)(x1, x2, out)
+
+
+def concat_s8(inputs, axis: int, p: ConcatParams, out) -> None:
+    """Join along ``axis`` (0 <= axis < rank): each input is outer runs of its trailing block."""
+    _graph.concat_s8([x.reshape(-1) for x in inputs], [math.prod(x.shape[axis:]) for x in inputs],
+                     math.prod(out.shape[:axis]), out.reshape(-1))
+
+
+def mean_s8(x, p: MeanParams, out) -> None:
+    _graph.mean_s8(x, p.multiplier, p.shift, p.input_offset, p.output_offset, out)

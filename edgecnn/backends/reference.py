@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..reference.add import add_s8
+from ..reference.concat import concat_s8
 from ..reference.conv import conv2d_s8
+from ..reference.depthwise_conv import depthwise_conv2d_s8
 from ..reference.fully_connected import fully_connected_s8
-from ..reference.params import make_relu_params
+from ..reference.mean import mean_s8
+from ..reference.params import AddParams, make_relu_params
 from ..reference.pool import avg_pool_s8, max_pool_s8
 from ..reference.quantize import (activation_lut, dequantize_s8, lut_s8, pad_s8, quantize_s8,
                                   relu_s8_params, requantize)
@@ -18,9 +22,10 @@ from ..reference.softmax import softmax_s8
 
 NAME = "reference"
 
-__all__ = ["conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
+__all__ = ["conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
            "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8", "relu6_s8",
-           "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut"]
+           "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut", "add_s8",
+           "bind_add_s8", "concat_s8", "mean_s8"]
 
 
 def relu_s8(x: np.ndarray, s_in: float, zp_in: int, s_out: float, zp_out: int,
@@ -42,3 +47,10 @@ def tanh_s8(x: np.ndarray, s_in: float, zp_in: int, out: np.ndarray) -> None:
 def logistic_s8(x: np.ndarray, s_in: float, zp_in: int, out: np.ndarray) -> None:
     """int8 LOGISTIC; the output quantization is fixed by TFLite: scale 1/256, zero point -128."""
     lut_s8(x, activation_lut("logistic", s_in, zp_in, 1.0 / 256, -128), out)
+
+
+def bind_add_s8(p: AddParams, shape1, shape2, out_shape=None):
+    """The cython backend's bind_add_s8 under the same name: run(x1, x2, out)."""
+    def run(x1, x2, out) -> None:
+        add_s8(x1, x2, p, out)
+    return run

@@ -35,8 +35,8 @@ from .targets import RUNTIME_STATIC_BYTES, STACK_BYTES, TARGETS, Target, target_
 
 __all__ = ["export_c", "format_export", "ExportReport", "TARGETS", "stubs_dir"]
 
-KERNEL_SRCS = ("ec_conv.c", "ec_fully_connected.c", "ec_pool.c", "ec_elementwise.c",
-               "ec_softmax.c")
+KERNEL_SRCS = ("ec_conv.c", "ec_depthwise.c", "ec_fully_connected.c", "ec_pool.c",
+               "ec_elementwise.c", "ec_softmax.c", "ec_add.c", "ec_concat.c", "ec_mean.c")
 COMMON_FILES = ("Makefile", "ec_kernels.h", "ec_port.h", "fixedpoint.h", "model_test.c",
                 "ec_port_host.c", "ec_port_semihost.c", "startup_cortexm.c") + KERNEL_SRCS
 

@@ -80,6 +80,12 @@ class CContext:
         self.records.append(_struct(ctype, f"{self.prefix}_{suffix}", fields))
         return f"&{self.prefix}_{suffix}"
 
+    def struct_array(self, ctype: str, suffix: str, values: list) -> str:
+        """A static array of ``ctype`` (e.g. pointers into the arena: address constants)."""
+        name = f"{self.prefix}_{suffix}"
+        self.records.append(f"static {ctype} {name}[{len(values)}] = {{{', '.join(values)}}};\n")
+        return name
+
     def params(self, ctype: str, record, suffix: str = "params") -> str:
         """A parameter record whose fields are the dataclass ``record``'s (all ints)."""
         return self.struct(ctype, suffix, {k: int(getattr(record, k))

@@ -27,5 +27,15 @@ NODE_TYPES = tuple(registry())
 TFLITE_READERS = {name: cls for cls in NODE_TYPES for name in cls.tflite_ops}
 SUPPORTED_TFLITE_OPS = tuple(TFLITE_READERS)
 
+
+def supported_table() -> str:
+    """The supported int8 ops as a Markdown table (README.md's copy is generated from it by
+    ``python tools/ops_table.py --write``, and a test keeps the two equal)."""
+    rows = ["| .tflite op | edgecnn node | notes |", "|---|---|---|"]
+    for cls in NODE_TYPES:
+        if cls.tflite_ops:
+            rows.append(f"| {', '.join(cls.tflite_ops)} | `{cls.__name__}` | {cls.summary} |")
+    return "\n".join(rows)
+
 __all__ = ["Op", "KernelCall", "Cost", "Window", "QuantizeContext", "NODE_TYPES", "TFLITE_READERS",
            "SUPPORTED_TFLITE_OPS"] + [cls.__name__ for cls in NODE_TYPES]

@@ -33,6 +33,7 @@ class Activation(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = tuple(TFLITE_NAMES.values())
+    summary = "standalone; TANH and LOGISTIC through a 256-entry table built at load"
 
     def display_name(self):
         return ACTIVATION_DISPLAY.get(self.kind, self.kind)

@@ -14,9 +14,10 @@ from typing import Optional
 import numpy as np
 
 from .. import ir
-from ..errors import ArchitectureError
+from ..errors import ArchitectureError, ModelFormatError
 from ..reference import float_ops as F
-from .base import Op
+from ..reference import params as P
+from .base import KernelCall, Op, scalar_quant
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +28,7 @@ class Add(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("ADD",)
+    summary = "two int8 inputs with their own scales, NumPy broadcasting (same shape, per channel, scalar); fused ReLU/ReLU6; may write in place"
     tflite_inputs = (2, 2)
     fusable = True
 
@@ -45,6 +47,25 @@ class Add(Op):
 
     def quantize(self, q):
         return q.with_output(self, q.calibrated(self.output.name))
+
+    def prepare(self, ins, rounding):
+        (s1, zp1), (s2, zp2) = (scalar_quant(t, self.name) for t in ins)
+        s_out, zp_out = scalar_quant(self.output, self.name)
+        try:
+            p = P.make_add_params(s1, zp1, s2, zp2, s_out, zp_out, self.activation)
+        except ValueError as e:
+            raise ModelFormatError(f"{self.name}: {e}") from None
+        # kernels see the shapes without the batch axis; equal shapes may compute in place
+        return KernelCall("add_s8", (p,), tuple(tuple(t.shape[1:]) for t in ins),
+                          tuple(self.output.shape[1:]), inplace=(0, 1))
+
+    def emit_c(self, call, c):
+        b = P.make_broadcast(*call.in_shapes)
+        arrays = {k: "{" + ", ".join(str(int(v)) for v in getattr(b, k)) + "}"
+                  for k in ("size", "stride1", "stride2")}
+        bp = c.struct("ec_broadcast_t", "broadcast", dict(rank=int(b.rank), **arrays))
+        pp = c.params("ec_add_params_t", call.args[0])
+        return f"ec_add_s8({c.src(0)}, {c.src(1)}, {bp}, {pp}, {c.dst});"
 
     @classmethod
     def from_tflite(cls, r, op):

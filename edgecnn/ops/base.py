@@ -74,6 +74,7 @@ class Op:
 
     tflite_ops: ClassVar[tuple] = ()  # builtin operator names ``from_tflite`` reads
     tflite_inputs: ClassVar[tuple] = (1, 1)  # (min, max) operator inputs, for validation
+    summary: ClassVar[str] = ""  # one line for the supported-ops table (README, errors)
     fusable: ClassVar[bool] = False  # has an ``activation`` field a following ReLU fuses into
     keeps_quant: ClassVar[bool] = False  # int8 output keeps its input's scale and zero point
     shares_quant: ClassVar[bool] = False  # inputs and output share one quantization (concat)

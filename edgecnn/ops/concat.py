@@ -10,10 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import math
+
+import numpy as np
+
 from .. import ir
-from ..errors import ArchitectureError, UnsupportedOpError
+from ..errors import ArchitectureError, ModelFormatError, UnsupportedOpError
 from ..reference import float_ops as F
-from .base import Op
+from ..reference import params as P
+from .base import KernelCall, Op, scalar_quant
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,15 +29,17 @@ class Concatenation(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("CONCATENATION",)
+    summary = "any axis but the batch; inputs and output on one scale and zero point (the int8 spec; LiteRT refuses others)"
     tflite_inputs = (1, 1000)
     shares_quant = True
 
     def out_shape(self, in_shapes):
         shapes = [tuple(s) for s in in_shapes]
         rank = len(shapes[0])
-        if not 0 <= self.axis < rank:
-            raise ArchitectureError(f"{self.name}: concatenation axis {self.axis} of a rank-{rank} "
-                                    "tensor")
+        if not 1 <= self.axis < rank:
+            raise ArchitectureError(f"{self.name}: concatenation along axis {self.axis} of a "
+                                    f"rank-{rank} tensor; edgecnn runs batch 1 and joins along "
+                                    "the other axes")
         for s in shapes:
             if len(s) != rank or any(d != e for i, (d, e) in enumerate(zip(s, shapes[0]))
                                      if i != self.axis):
@@ -49,6 +56,30 @@ class Concatenation(Op):
 
     def quantize(self, q):
         return q.with_output(self, q.calibrated(self.output.name))
+
+    def prepare(self, ins, rounding):
+        out_q = scalar_quant(self.output, self.name)
+        try:
+            p = P.make_concat_params([scalar_quant(t, self.name) for t in ins], out_q)
+        except ValueError as e:
+            raise ModelFormatError(f"{self.name}: {e}") from None
+        # without the batch axis: the kernel joins along axis - 1
+        return KernelCall("concat_s8", (self.axis - 1, p), tuple(tuple(t.shape[1:]) for t in ins),
+                          tuple(self.output.shape[1:]))
+
+    def bind(self, call, kernels):
+        fn, axis, p = kernels.concat_s8, *call.args
+        return lambda *io: fn(list(io[:-1]), axis, p, io[-1])
+
+    def emit_c(self, call, c):
+        axis, p = call.args
+        sizes = [math.prod(s[axis:]) for s in call.in_shapes]
+        srcs = c.struct_array("const int8_t *const", "inputs",
+                              [c.src(i) for i in range(len(call.in_shapes))])
+        sn = c.const("copy_sizes", np.array(sizes, np.int32), np.int32)
+        pp = c.params("ec_concat_params_t", p)
+        return (f"ec_concat_s8({srcs}, {sn}, {pp}, {math.prod(call.out_shape[:axis])}, "
+                f"{c.dst});")
 
     @classmethod
     def from_tflite(cls, r, op):

@@ -36,6 +36,7 @@ class Conv2D(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("CONV_2D",)
+    summary = "per-channel int8 weights; any stride, SAME/VALID or explicit padding (as PAD), dilation; fused ReLU/ReLU6"
     tflite_inputs = (2, 3)
     fusable = True
     pads_with_zero_point = True

@@ -16,9 +16,11 @@ from typing import Optional
 import numpy as np
 
 from .. import ir
-from ..errors import ArchitectureError
+from ..errors import ArchitectureError, ModelFormatError
 from ..reference import float_ops as F
-from .base import Cost, Op, Window, spatial_out
+from ..reference import params as P
+from .base import (Cost, KernelCall, Op, Window, int32_bias, scalar_quant, spatial_out, view3,
+                   weight_scales)
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +37,7 @@ class DepthwiseConv2D(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("DEPTHWISE_CONV_2D",)
+    summary = "weights [1, KH, KW, C*M], per-channel scales on axis 3, any depth multiplier, stride, dilation, padding; fused ReLU/ReLU6"
     tflite_inputs = (2, 3)
     fusable = True
     pads_with_zero_point = True
@@ -78,6 +81,35 @@ class DepthwiseConv2D(Op):
         bias = quantize_bias(self.bias, self.weight.shape[3], s_in, w_quant.scale, self.name)
         return q.with_output(self, q.calibrated(self.output.name), weight=w_q,
                              weight_quant=w_quant, bias=bias)
+
+    def prepare(self, ins, rounding):
+        x = ins[0]
+        w, b, cm = self.weight, self.bias, self.weight.shape[3]
+        if w.dtype != np.int8 or b is not None and (b.dtype != np.int32 or b.shape != (cm,)):
+            raise ModelFormatError(f"{self.name}: expected int8 weights [1, KH, KW, {cm}] and an "
+                                   f"int32 bias ({cm},), got {w.dtype} {tuple(w.shape)} and "
+                                   f"{None if b is None else (b.dtype, b.shape)}")
+        s_in, zp_in = scalar_quant(x, self.name)
+        s_out, zp_out = scalar_quant(self.output, self.name)
+        p = P.DepthwiseParams(stride_h=self.stride[0], stride_w=self.stride[1],
+                              pad_top=self.padding[0], pad_left=self.padding[2],
+                              dilation_h=self.dilation[0], dilation_w=self.dilation[1],
+                              depth_multiplier=self.depth_multiplier(x.shape[3]),
+                              input_offset=-zp_in)
+        rq = P.make_requant(s_in, weight_scales(self, cm), s_out, zp_out, self.activation,
+                            "depthwise", rounding)
+        return KernelCall("depthwise_conv2d_s8",
+                          (np.ascontiguousarray(w[0]), int32_bias(b, cm), p, rq),
+                          (view3(x.shape),), view3(self.output.shape))
+
+    def emit_c(self, call, c):
+        w, b, p, rq = call.args
+        c.check_accumulator(self, w, b, out_axis=2)
+        wn, bn = c.const("weight", w, np.int8), c.const("bias", b, np.int32)
+        pp, rp = c.params("ec_depthwise_params_t", p), c.requant(rq, w.shape[2])
+        din, dout = c.dims("in", call.in_shapes[0]), c.dims("out", call.out_shape)
+        return (f"ec_depthwise_conv2d_s8({c.src(0)}, {din}, {wn}, {w.shape[0]}, {w.shape[1]}, "
+                f"{bn}, {pp}, {rp}, {c.dst}, {dout});")
 
     def cost(self, in_shapes):
         _, kh, kw, cm = self.weight.shape

@@ -33,6 +33,7 @@ class FullyConnected(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("FULLY_CONNECTED",)
+    summary = "per-tensor or per-channel int8 weights; fused ReLU/ReLU6"
     tflite_inputs = (2, 3)
     fusable = True
 

@@ -10,9 +10,10 @@ from typing import Optional
 import numpy as np
 
 from .. import ir
-from ..errors import ArchitectureError, UnsupportedOpError
+from ..errors import ArchitectureError, ModelFormatError, UnsupportedOpError
 from ..reference import float_ops as F
-from .base import Cost, Op
+from ..reference import params as P
+from .base import Cost, KernelCall, Op, scalar_quant, view3
 
 SPATIAL = (1, 2)
 
@@ -25,6 +26,7 @@ class Mean(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("MEAN",)
+    summary = "over H and W (global average pooling), keep_dims or not"
     tflite_inputs = (2, 2)
     keeps_quant = True  # edgecnn's converter keeps the input's scale (the mean lies within it)
 
@@ -37,6 +39,20 @@ class Mean(Op):
 
     def run_float(self, xs):
         return F.mean_f32(xs[0], SPATIAL, self.keep_dims)
+
+    def prepare(self, ins, rounding):
+        x = ins[0]
+        s_in, zp_in = scalar_quant(x, self.name)
+        s_out, zp_out = scalar_quant(self.output, self.name)
+        try:
+            p = P.make_mean_params(x.shape, SPATIAL, s_in, zp_in, s_out, zp_out)
+        except ValueError as e:
+            raise ModelFormatError(f"{self.name}: {e}") from None
+        return KernelCall("mean_s8", (p,), (view3(x.shape),), (x.shape[3],))
+
+    def emit_c(self, call, c):
+        din = c.dims("in", call.in_shapes[0])
+        return f"ec_mean_s8({c.src(0)}, {din}, {c.params('ec_mean_params_t', call.args[0])}, {c.dst});"
 
     def cost(self, in_shapes):
         return Cost(mixes_all=True)

@@ -21,6 +21,7 @@ class Pad(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("PAD",)
+    summary = "height and width; the pad value is the zero point"
     tflite_inputs = (2, 3)
     keeps_quant = True
 

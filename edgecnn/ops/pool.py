@@ -91,6 +91,7 @@ class MaxPool2D(_Pool):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("MAX_POOL_2D",)
+    summary = "any window, stride, SAME/VALID padding (skipped taps); keeps the input's scale"
     code = "MAX_POOL_2D"
     kernel_name = "max_pool_s8"
 
@@ -110,6 +111,8 @@ class AvgPool2D(_Pool):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("AVERAGE_POOL_2D",)
+    summary = ("divides by the valid taps, rounds half away from zero; keeps the input's "
+               "scale")
     code = "AVERAGE_POOL_2D"
     kernel_name = "avg_pool_s8"
 

@@ -33,6 +33,7 @@ class Quantize(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("QUANTIZE",)
+    summary = "float32 input to int8 (float-input models)"
 
     def run_float(self, xs):
         return xs[0]
@@ -75,6 +76,7 @@ class Dequantize(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("DEQUANTIZE",)
+    summary = "int8 to float32 output (float-output models)"
 
     def run_float(self, xs):
         return xs[0]

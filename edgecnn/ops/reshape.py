@@ -24,6 +24,7 @@ class Reshape(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("RESHAPE",)
+    summary = "a view of its input (no copy); the dynamic-batch SHAPE/STRIDED_SLICE/PACK arithmetic before it folds at read time"
     tflite_inputs = (1, 2)
     keeps_quant = True
     is_view = True

@@ -23,6 +23,7 @@ class Softmax(Op):
     output: Optional[ir.Tensor] = None
 
     tflite_ops = ("SOFTMAX",)
+    summary = "over the class axis of a (1, N) tensor; output 1/256, -128"
 
     def run_float(self, xs):
         return F.softmax_f32(xs[0], self.beta)

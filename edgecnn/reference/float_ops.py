@@ -42,6 +42,34 @@ def conv2d_f32(x, weight, bias, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1
     return y.reshape(n, oh, ow, o)
 
 
+def depthwise_conv2d_f32(x, weight, bias, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1),
+                        depth_multiplier=1):
+    """x (N,H,W,C) float32, weight (KH,KW,C*M), bias (C*M,) or None -> (N,OH,OW,C*M).
+
+    Output channel oc = ic * M + m reads input channel ic; one multiply-add per tap in
+    float32, taps in (ky, kx) order, zeros as padding (TFLite's reference float kernel).
+    """
+    t, b, l, r = padding
+    kh, kw, cm = weight.shape
+    n, h, w, c = x.shape
+    if cm != c * depth_multiplier:
+        raise ValueError(f"depthwise weight has {cm} channels; input {c} x depth multiplier "
+                         f"{depth_multiplier} = {c * depth_multiplier}")
+    oh = _out_size(h, kh, stride[0], t, b, dilation[0])
+    ow = _out_size(w, kw, stride[1], l, r, dilation[1])
+    xp = np.pad(x.astype(np.float32), ((0, 0), (t, b), (l, r), (0, 0)))
+    xp = np.repeat(xp, depth_multiplier, axis=3)  # channel oc holds input channel oc // M
+    y = np.zeros((n, oh, ow, cm), np.float32)
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dilation[0], kx * dilation[1]
+            y += xp[:, y0:y0 + (oh - 1) * stride[0] + 1:stride[0],
+                    x0:x0 + (ow - 1) * stride[1] + 1:stride[1]] * weight[ky, kx].astype(np.float32)
+    if bias is not None:
+        y += bias.astype(np.float32)
+    return y
+
+
 def _pool_windows(x, kernel, stride, padding, fill):
     t, b, l, r = padding
     n, h, w, c = x.shape
@@ -96,33 +124,19 @@ def softmax_f32(x, beta=1.0):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def depthwise_conv2d_f32(x, weight, bias, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1),
-                         depth_multiplier=1):
-    """x (N,H,W,C), weight (KH, KW, C*M) -> (N,OH,OW,C*M); output channel c*M + m reads input
-    channel c."""
-    t, b, l, r = padding
-    kh, kw, cm = weight.shape
-    n, h, w, c = x.shape
-    oh = _out_size(h, kh, stride[0], t, b, dilation[0])
-    ow = _out_size(w, kw, stride[1], l, r, dilation[1])
-    xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0))) if any(padding) else x
-    cols = _windows(np.ascontiguousarray(xp, np.float32), kh, kw, stride, dilation, oh, ow)
-    cols = np.repeat(cols, depth_multiplier, axis=5)  # (N, OH, OW, KH, KW, C*M)
-    y = np.einsum("nyxijc,ijc->nyxc", cols, weight.astype(np.float32), optimize=True)
-    if bias is not None:
-        y += bias.astype(np.float32)
-    return y.astype(np.float32)
-
-
 def add_f32(a, b):
-    """Element-wise sum with numpy broadcasting."""
-    return (a.astype(np.float32) + b.astype(np.float32)).astype(np.float32)
+    """ADD with NumPy broadcasting (LiteRT's float ADD broadcasts the same way)."""
+    return (np.asarray(a, np.float32) + np.asarray(b, np.float32)).astype(np.float32)
 
 
 def concat_f32(xs, axis):
-    return np.concatenate([x.astype(np.float32) for x in xs], axis=axis)
+    return np.concatenate([np.asarray(x, np.float32) for x in xs], axis=axis)
 
 
 def mean_f32(x, axes, keep_dims):
-    return x.astype(np.float32).mean(axis=tuple(axes), keepdims=keep_dims, dtype=np.float64
-                                     ).astype(np.float32)
+    """MEAN over ``axes`` (negative or repeated as LiteRT allows), summed in float64 and
+    rounded once to float32."""
+    x = np.asarray(x, np.float32)
+    axes = tuple(sorted({int(a) % x.ndim for a in np.atleast_1d(axes)}))
+    return np.mean(x, axis=axes, keepdims=bool(keep_dims),
+                   dtype=np.float64).astype(np.float32)

@@ -98,6 +98,7 @@ class _Reader:
         self.tensors = self.sub.tensors or []
         self.names = self._unique_names()
         self.acts: dict[int, ir.Tensor] = {}
+        self.by_name: dict[str, ir.Tensor] = {}  # the same tensors by (unique) name
         self.folded: dict[int, np.ndarray] = {}  # constants computed from shape arithmetic
 
     # --- tensors ----------------------------------------------------------------------
@@ -186,6 +187,7 @@ class _Reader:
             raise UnsupportedOpError(f"{self.file}: {where}: activation '{self.names[i]}' is "
                                      "quantized per channel; edgecnn expects per-tensor")
         self.acts[i] = ir.Tensor(self.names[i], self.shape(t), kind.lower(), quant)
+        self.by_name[self.names[i]] = self.acts[i]
         return self.acts[i]
 
     # --- the graph --------------------------------------------------------------------
@@ -270,7 +272,7 @@ class _Reader:
         """The declared output shape must be the one the inputs and the op's parameters give:
         kernels size their loops from the weights and the output buffer, so a model declaring
         fewer output channels than its weights would have them write past the buffer."""
-        in_shapes = [self.acts_by_name[name].shape for name in node.inputs]
+        in_shapes = [self.by_name[name].shape for name in node.inputs]
         try:
             want = tuple(node.out_shape(in_shapes))
         except ArchitectureError as e:
@@ -280,10 +282,6 @@ class _Reader:
             self.fail(f"{op.where}: declares output '{validate.label(out.name)}' of shape "
                       f"{out.shape}, but its inputs {', '.join(str(s) for s in in_shapes)} and "
                       f"its parameters give {want}")
-
-    @property
-    def acts_by_name(self) -> dict:
-        return {t.name: t for t in self.acts.values()}
 
     # --- helpers for the ops' from_tflite ----------------------------------------------
 

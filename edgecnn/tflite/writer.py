@@ -12,12 +12,12 @@ buffers are 16-byte aligned.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
 from .. import __version__, ir, shapes
 from ..errors import ArchitectureError, InputFileError, UnsupportedOpError
+from ..fileio import write_atomic
 from . import metadata, schema
 
 _DTYPES = {"float32": "FLOAT32", "int8": "INT8", "int32": "INT32"}
@@ -26,25 +26,12 @@ BUFFER_ALIGNMENT = 16
 
 
 def write_tflite(graph: ir.Graph, path, *, force: bool = False) -> None:
-    """Write ``graph`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    """Write ``graph`` to ``path`` atomically (temp file in the same folder, then rename),
+    with mode ``0666 & ~umask`` like any other new file (fileio.write_atomic)."""
     path = os.fspath(path)
     if os.path.exists(path) and not force:
         raise InputFileError(f"{os.path.basename(path)} exists; pass --force to overwrite")
-    data = to_flatbuffer(graph)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".edgecnn-", suffix=".tflite.tmp", dir=folder)
-    except OSError as e:
-        raise InputFileError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise InputFileError(f"cannot write {path}: {e.strerror}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, to_flatbuffer(graph), force=True)
 
 
 def to_flatbuffer(graph: ir.Graph) -> bytes:

@@ -1,0 +1,77 @@
+"""Branching int8 .tflite files made by TensorFlow's converter (tests/fixtures/tflite/graph/,
+written by tests/fixtures/make_tf_graph_fixtures.py): MLPerf Tiny's ResNet-8, DS-CNN,
+MobileNetV1 VWW and FC autoencoder, MobileNetV2 0.35/96, a Fire concat, concats on H and W,
+depth multipliers with dilation, PAD before a stride-2 depthwise, MEAN with and without
+keep_dims; int8 and float input/output. None was written by edgecnn.
+
+Every tensor of every file is bit-exact against LiteRT BUILTIN_REF on both backends; the
+dynamic-batch flatten (SHAPE, STRIDED_SLICE, PACK, RESHAPE) folds into one static RESHAPE.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+
+from edgecnn.tflite.reader import load_tflite
+from edgecnn.verify import verify
+
+GRAPH = os.path.join(os.path.dirname(__file__), "fixtures", "tflite", "graph")
+FILES = sorted(os.path.basename(p)[:-len(".tflite")] for p in glob.glob(f"{GRAPH}/*.tflite"))
+# the big ones run on the Cython backend only (the NumPy spec takes seconds per input there)
+SLOW_ON_REFERENCE = ("tf_mobilenet_v2_035_96", "tf_mobilenet_v1_vww")
+
+
+def path_of(name: str) -> str:
+    return os.path.join(GRAPH, name + ".tflite")
+
+
+def kinds(name):
+    return [type(n).__name__ for n in load_tflite(path_of(name)).graph.nodes]
+
+
+def test_every_graph_fixture_is_here_with_its_ops():
+    assert len(FILES) == 21
+    with open(os.path.join(GRAPH, "..", "README.md")) as f:
+        readme = f.read()
+    assert all(f"`graph/{n}.tflite`" in readme or f"`{n}.tflite`" in readme for n in FILES)
+    assert {"Add", "DepthwiseConv2D", "Mean", "Concatenation", "Pad"} <= {
+        k for n in FILES for k in kinds(n)}
+
+
+@pytest.mark.parametrize("name", ["tf_resnet8_int8_io", "tf_ds_cnn_int8_io",
+                                  "tf_mobilenet_v1_vww_int8_io"])
+def test_dynamic_batch_flatten_folds_into_one_static_reshape(name):
+    graph = load_tflite(path_of(name)).graph
+    reshapes = [n for n in graph.nodes if type(n).__name__ == "Reshape"]
+    assert len(reshapes) == 1 and reshapes[0].output.shape[0] == 1
+    assert "Shape" not in kinds(name)
+
+
+def test_branches_are_read_by_name():
+    graph = load_tflite(path_of("tf_resnet8_int8_io")).graph
+    adds = [n for n in graph.nodes if type(n).__name__ == "Add"]
+    assert len(adds) == 3
+    for add in adds:  # each ADD reads two different producers, one of them a skip
+        producers = [graph.producer(name) for name in add.inputs]
+        assert len({id(p) for p in producers}) == 2
+    fire = load_tflite(path_of("tf_fire_concat_int8_io")).graph
+    cats = [n for n in fire.nodes if type(n).__name__ == "Concatenation"]
+    assert cats and all(c.axis == 3 and len(c.inputs) == 2 for c in cats)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cython"])
+@pytest.mark.parametrize("name", FILES)
+def test_every_tensor_bit_exact_against_litert_ref(name, backend):
+    if backend == "reference" and name.startswith(SLOW_ON_REFERENCE):
+        count = 1
+    else:
+        count = 4
+    report = verify(path_of(name), None, against="litert-ref", backend=backend, count=count,
+                    seed=5)
+    diffs = {r.name: r.max_diff for r in report.rows if r.max_diff != 0}
+    assert report.ok and not diffs, diffs
+    assert all(r.exact == r.total > 0 for r in report.rows)
+    assert len(report.rows) == len(load_tflite(path_of(name)).graph.tensors())
