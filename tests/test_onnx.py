@@ -325,3 +325,52 @@ def test_two_outputs_and_an_identity(tmp_path):
     graph = load_onnx(path)
     assert len(graph.outputs) == 2
     assert_matches_ort(path, graph, rand(1, 4, 4, 2, seed=4))
+
+
+# ---- convert's cross-check against the source's runtime -----------------------------------
+
+def _relu_model(tmp_path, relu, name):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv")]
+    nodes += [helper.make_node("Relu", ["c"], ["r"], name="relu")] if relu else []
+    nodes += [helper.make_node("Flatten", ["r" if relu else "c"], ["f"], name="flat"),
+              helper.make_node("Gemm", ["f", "fc"], ["y"], name="fc", transB=1)]
+    return make_model(tmp_path, nodes, dict(w=rand(3, 1, 3, 3, seed=1), fc=rand(4, 108, seed=2)),
+                      in_shape=(1, 1, 8, 8), name=name)
+
+
+def test_a_wrong_import_is_caught_by_the_cross_check_exit_1(tmp_path, monkeypatch):
+    """An importer that drops a ReLU (the old pickle bug) cannot write a model: convert runs the
+    ONNX file in onnxruntime and stops with exit 1, unless --ignore-mismatch."""
+    import sys
+
+    from click.testing import CliRunner
+
+    from edgecnn.cli import main
+    from edgecnn.demo import data_dir
+    good, wrong = _relu_model(tmp_path, True, "good"), _relu_model(tmp_path, False, "wrong")
+    convert_mod = sys.modules["edgecnn.convert"]  # edgecnn.convert is also the function
+    real = convert_mod.import_float_graph
+    monkeypatch.setattr(convert_mod, "import_float_graph",
+                        lambda source, *a, **k: real(wrong if source == good else source, *a, **k))
+    out = str(tmp_path / "out.tflite")
+    args = ["convert", good, "--calib", os.path.join(data_dir(), "calib"), "-o", out]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1 and not os.path.exists(out), r.output
+    assert "differs from onnxruntime" in r.output and "--ignore-mismatch" in r.output
+    r = CliRunner().invoke(main, args + ["--ignore-mismatch"])
+    assert r.exit_code == 0 and os.path.exists(out), r.output
+    assert "-> MISMATCH" in r.output
+    monkeypatch.setattr(convert_mod, "import_float_graph", real)
+    r = CliRunner().invoke(main, args + ["--force"])
+    assert r.exit_code == 0 and "onnxruntime" in r.output and "-> OK" in r.output, r.output
+
+
+def test_a_float_tflite_source_is_cross_checked_in_litert(tmp_path):
+    from edgecnn.convert import convert
+    from edgecnn.demo import data_dir
+    src = str(tmp_path / "float.tflite")
+    write_tflite(prepare_float_graph(load_onnx(_relu_model(tmp_path, True, "m"))), src)
+    result = convert(src, str(tmp_path / "int8.tflite"), calib=[os.path.join(data_dir(), "calib")])
+    check = result.crosscheck
+    assert check.runtime.startswith("ai-edge-litert") and check.inputs == 32 and check.ok
+    assert check.max_abs_diff <= 1e-5 + 1e-3 * check.max_reference

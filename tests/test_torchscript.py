@@ -21,6 +21,7 @@ from edgecnn.convert import convert, import_float_graph, prepare_float_graph
 from edgecnn.demo import accuracy, data_dir, heldout_set
 from edgecnn.errors import ArchitectureError, ModelFormatError, UnsupportedOpError
 from edgecnn.float_runtime import run_float
+from edgecnn.verify import verify
 
 TS = os.path.join(os.path.dirname(__file__), "fixtures", "torchscript")
 FORMS = ["traced.pt", "scripted.pt", "onnx"]  # NAME_traced.pt, NAME_scripted.pt, NAME.onnx
@@ -75,6 +76,8 @@ def test_int8_top1_on_2000_heldout_digits_within_half_a_point(name, form, heldou
     f_top1, q_top1 = accuracy(out, result.float_graph, images, labels)
     print(f"{name} {form}: float {100 * f_top1:.2f}% int8 {100 * q_top1:.2f}%")
     assert f_top1 > 0.97 and abs(f_top1 - q_top1) <= 0.005
+    report = verify(out, count=4)
+    assert report.ok and [r.name for r in report.rows if r.max_diff != 0] == []
     if form == "onnx":
         assert result.crosscheck is not None and result.crosscheck.ok
 
