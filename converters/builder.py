@@ -17,9 +17,9 @@ become edgecnn's NHWC graph:
 - ``dim`` arguments map NCHW -> NHWC.
 
 Each node's output shape is computed as it is added (``out_shape`` on the inputs' shapes), so
-building is linear in the node count and each error names its node. ``finish`` checks that
-the float run fits ``max_memory``: the weights, plus a calibration batch of the tensors alive
-at once and the largest im2col scratch, before anything of that size is allocated.
+building is linear in the node count and each error names its node. ``finish`` runs the
+checks in ``checks.py`` (the memory the conversion needs against ``max_memory``, BatchNorm
+folds that overflow float32).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import numpy as np
 from edgecnn import ir, ops, shapes
 from edgecnn.errors import ArchitectureError, ModelFormatError, UnsupportedOpError
 
-CALIB_BATCH = 16  # edgecnn.convert.CALIB_BATCH: images the float run holds at once
 NHWC_AXIS = (0, 3, 1, 2)  # PyTorch dim of a 4-D tensor -> NHWC axis
 MAX_NAME = 200
 
@@ -389,35 +388,10 @@ class GraphBuilder:
         if len(set(names)) != len(names):
             raise ArchitectureError(f"{self.source}: the same tensor is returned twice")
         graph = ir.Graph(self.input, tuple(self.nodes), tuple(names), **graph_kwargs).check()
-        self.check_memory(graph)
+        from .checks import check_folding, check_memory
+        check_memory(graph, self.source, self.max_memory, self.weight_bytes, self.scratch)
         check_folding(graph, self.source)
         return graph
-
-    def check_memory(self, graph: ir.Graph) -> None:
-        if self.max_memory is None:
-            return
-        need = self.weight_bytes + 4 * CALIB_BATCH * (peak_live_floats(graph) + self.scratch)
-        if need > self.max_memory:
-            raise ModelFormatError(
-                f"{self.source}: converting it needs about {need:,} bytes (weights, and a "
-                f"calibration batch of {CALIB_BATCH} through the float graph), over "
-                f"--max-memory {self.max_memory:,}; raise --max-memory or use a smaller input "
-                "size")
-
-
-def check_folding(graph: ir.Graph, source: str) -> None:
-    """Refuse BatchNorm statistics whose folded weights would overflow float32 (a variance
-    near 0 with eps 0, say), before the float passes fold them."""
-    from edgecnn.fold import fold_batchnorm
-    if not any(isinstance(n, ops.BatchNorm) for n in graph.nodes):
-        return
-    try:
-        with np.errstate(over="raise", invalid="raise", divide="raise"):
-            fold_batchnorm(graph)
-    except FloatingPointError:
-        raise ModelFormatError(f"{source}: folding a BatchNorm into its conv overflows float32 "
-                               "(running variance + eps near 0, or huge weights); the "
-                               "statistics are corrupt") from None
 
 
 def ceil_extra(size, k, s, pb, pa) -> int:
@@ -427,20 +401,3 @@ def ceil_extra(size, k, s, pb, pa) -> int:
     if (out_ceil - 1) * s >= size + pb:
         out_ceil -= 1
     return (out_ceil - out_floor) * s if out_ceil > out_floor else 0
-
-
-def peak_live_floats(graph: ir.Graph) -> int:
-    """The most float32 values of one image alive at once in a topological run (a tensor
-    lives from its producer to its last reader)."""
-    from edgecnn.float_runtime import last_reads
-    last = last_reads(graph)
-    size = {graph.input.name: math.prod(graph.input.shape)}
-    live = peak = size[graph.input.name]
-    for i, node in enumerate(graph.nodes):
-        size[node.output.name] = math.prod(node.output.shape)
-        live += size[node.output.name]
-        peak = max(peak, live)
-        for name in set(node.inputs):
-            if last.get(name, -1) <= i:
-                live -= size.get(name, 0)
-    return peak

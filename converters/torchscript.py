@@ -30,7 +30,7 @@ from edgecnn.errors import (ArchitectureError, EdgecnnError, ModelFormatError,
                             UnsupportedOpError)
 
 from ._safe_pickle import InertObject, SafeUnpickler, StorageRef, TensorRef
-from .builder import GeometryError, GraphBuilder, Value
+from .builder import GeometryError, GraphBuilder
 from .pt_reader import TENSOR_EXPANSION_LIMIT, TENSOR_SLACK, _Budget, _tensor, \
     open_torchscript, read_pickle_with_storages
 

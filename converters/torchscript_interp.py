@@ -15,7 +15,8 @@ import operator
 from edgecnn.errors import EdgecnnError, ModelFormatError
 
 from .torchscript import MAX_DEPTH, MAX_STEPS, Code, Ref, TSObject, TSRefusal
-from .torchscript_ops import ATEN, BUILTINS, PRIM, is_act
+from .torchscript_consts import BUILTINS, PRIM, is_act
+from .torchscript_ops import ATEN
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Div: operator.truediv}
