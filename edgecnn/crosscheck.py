@@ -72,11 +72,8 @@ def reference_runtime(source: str) -> Optional[str]:
     if ext == ".tflite":
         return "litert"
     if ext == ".onnx":
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            return None
-        return "onnxruntime"
+        import importlib.util
+        return "onnxruntime" if importlib.util.find_spec("onnxruntime") else None
     return None
 
 
@@ -92,11 +89,11 @@ def _onnxruntime(source: str):
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    name, rank = session.get_inputs()[0].name, len(session.get_inputs()[0].shape)
 
-    def run(x):
-        return session.run(None, {name: np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-                                  if x.ndim == 4 else x})
+    def run(x):  # NHWC -> the NCHW image, or the (N, features) vector, ONNX takes
+        x = x.reshape(len(x), -1) if rank == 2 else x.transpose(0, 3, 1, 2)
+        return session.run(None, {name: np.ascontiguousarray(x)})
     return f"onnxruntime {ort.__version__}", run, True
 
 
@@ -108,9 +105,7 @@ def crosscheck(source: str, graph: ir.Graph, images: np.ndarray) -> Optional[Cro
     label = "LiteRT" if kind == "litert" else "onnxruntime"
     try:
         label, run, nchw = (_litert if kind == "litert" else _onnxruntime)(source)
-        x_in = images.reshape((-1,) + tuple(graph.input.shape[1:])) if len(
-            graph.input.shape) == 2 else images
-        refs = [run(x_in[i:i + 1].astype(np.float32)) for i in range(len(images))]
+        refs = [run(images[i:i + 1].astype(np.float32)) for i in range(len(images))]
     except Exception as e:  # the runtime's own refusal of a file: reported, not a mismatch
         return CrossCheck(label, error=f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
                           if str(e) else type(e).__name__)
