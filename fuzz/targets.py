@@ -17,6 +17,8 @@ Targets:
               a float run (256 MB --max-memory)
   onnx_struct bytes as choices that pick a small valid ONNX model and mutate it through the
               protobuf API (fuzz/onnx_fuzz.py), then the same path as ``onnx``
+  torchscript bytes as the model class's code (code/__torch__/...py) in the scripted residual
+              LeNet archive -> converters.torchscript.load_torchscript and a float run
   export_c_names  bytes split at NUL into tensor names of a small int8 model -> export_c;
               the generated C, comments removed and edgecnn's identifiers normalized, must
               equal the C generated for the same model with plain names (so no name reached
@@ -123,6 +125,33 @@ def onnx_struct(data: bytes) -> None:
     _onnx_path(_as_file(build(data), ".onnx"))
 
 
+TS_ARCHIVE = os.path.join(FIXTURES, "torchscript", "residual_lenet_scripted.pt")
+
+
+@functools.lru_cache(maxsize=1)
+def _ts_members():
+    """The scripted archive's members, and the name of the one holding the model's class."""
+    with zipfile.ZipFile(TS_ARCHIVE) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    root = next(n for n, d in members.items() if n.endswith(".py") and b"class ResidualLeNet" in d)
+    return members, root
+
+
+def torchscript(data: bytes) -> None:
+    import numpy as np
+
+    from edgecnn.convert import prepare_float_graph
+    from edgecnn.converters.torchscript import load_torchscript
+    from edgecnn.float_runtime import run_float_all
+    members, root = _ts_members()
+    path = os.path.join(_TMP, f"ts{os.getpid()}.pt")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, blob in members.items():
+            zf.writestr(name, data if name == root else blob)
+    graph = prepare_float_graph(load_torchscript(path, 32, max_memory=256 << 20))
+    run_float_all(graph, np.zeros((1,) + graph.input.shape[1:], np.float32))
+
+
 def spec(data: bytes) -> None:
     from edgecnn.converters.arch import graph_from_spec, load_spec
     s = load_spec(_as_file(data, ".json"))
@@ -181,7 +210,8 @@ def export_c_names(data: bytes) -> None:
 
 
 TARGETS = {"tflite": tflite, "pt": pt, "pt_pickle": pt_pickle, "image": image, "spec": spec,
-           "onnx": onnx, "onnx_struct": onnx_struct, "export_c_names": export_c_names}
+           "onnx": onnx, "onnx_struct": onnx_struct, "torchscript": torchscript,
+           "export_c_names": export_c_names}
 
 
 def _files(*patterns):
@@ -214,6 +244,7 @@ def seeds(target: str) -> list[bytes]:
         "spec": lambda: [],
         "onnx": lambda: _files("tests/fixtures/onnx/mixed_*.onnx"),
         "onnx_struct": lambda: [],
+        "torchscript": lambda: [],
         "pt_pickle": lambda: [],
         "export_c_names": lambda: [],
     }[target]()
