@@ -35,6 +35,7 @@ from edgecnn.errors import ArchitectureError, ModelFormatError, UnsupportedOpErr
 
 NHWC_AXIS = (0, 3, 1, 2)  # PyTorch dim of a 4-D tensor -> NHWC axis
 MAX_NAME = 200
+MAX_NODES = 1 << 17  # ResNet-152 has about 500 nodes; a loop in hostile code may add millions
 
 
 class GeometryError(ArchitectureError):
@@ -101,6 +102,7 @@ class GraphBuilder:
         self.input = ir.Tensor(input_name, (1, h, w, c), "float32")
         self.nodes: list = []
         self.names = {input_name}
+        self.suffix: dict = {}  # name -> the last k of name#k handed out
         self.weight_bytes = 0
         self.scratch = 0  # largest im2col buffer of one image, in floats
         self.nonnegative: set = set()  # tensors >= 0 by construction (ReLU, and pools of them)
@@ -110,15 +112,20 @@ class GraphBuilder:
         return Value(self.input.name, self.input.shape)
 
     def unique(self, name: str) -> str:
-        name = (str(name) or "node")[:MAX_NAME]
-        if name in self.names:
-            name = next(f"{name}#{k}" for k in range(1, len(self.names) + 2)
-                        if f"{name}#{k}" not in self.names)
+        """``name``, or ``name#k`` with the next free k (a counter per name: linear time)."""
+        base = (str(name) or "node")[:MAX_NAME]
+        name = base
+        while name in self.names:
+            self.suffix[base] = self.suffix.get(base, 0) + 1
+            name = f"{base}#{self.suffix[base]}"
         self.names.add(name)
         return name
 
     def add(self, node, inputs, chw_from=None) -> Value:
         """Append ``node`` reading ``inputs`` (Values); its output shape is computed now."""
+        if len(self.nodes) >= MAX_NODES:
+            raise ModelFormatError(f"{self.source}: the model has more than {MAX_NODES} layers; "
+                                   "not a model edgecnn converts")
         name = self.unique(node.name)
         node = ir.replace(node, name=name, inputs=tuple(v.name for v in inputs),
                           output=ir.Tensor(name, node.output.shape if node.output else (),

@@ -35,7 +35,7 @@ from .pt_reader import TENSOR_EXPANSION_LIMIT, TENSOR_SLACK, _Budget, _tensor, \
     open_torchscript, read_pickle_with_storages
 
 MAX_CODE_BYTES = 32 << 20  # all code/ files together
-MAX_STEPS = 2_000_000  # statements and calls interpreted
+MAX_STEPS = 1_000_000  # statements and calls interpreted
 MAX_DEPTH = 48  # nested TorchScript calls
 SEARCH_SIZES = range(1, 1025)
 DEFAULT_SIZE = 224

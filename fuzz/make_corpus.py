@@ -5,6 +5,9 @@ pt/:     hand-built zip and legacy state_dicts (a strided tensor, a storage view
 image/:  PNG (L, LA, RGB, RGBA, P with tRNS, 16-bit), JPEG with an EXIF orientation,
          animated GIF, BMP, CMYK TIFF, WebP, PGM; a few dozen to a few hundred bytes each.
 spec/:   SPEC.json files: two built-ins and one with every layer type LeNet-5 weights allow.
+onnx/:   the structured ONNX target's three base models (fuzz/onnx_fuzz.py), serialized.
+(onnx_struct/ and torchscript/ hold hand-written seeds: choice bytes, and edits of the residual
+LeNet's scripted code; this script does not write them.)
 """
 
 from __future__ import annotations
