@@ -16,7 +16,8 @@ from setuptools import Extension, setup
 DEBUG = os.environ.get("EDGECNN_DEBUG") == "1"
 NATIVE = os.environ.get("EDGECNN_NATIVE") == "1"
 
-KERNELS = ["conv", "depthwise", "pool", "fully_connected", "elementwise", "graph_ops"]
+KERNELS = ["conv", "depthwise", "pool", "fully_connected", "elementwise", "graph_ops",
+           "machine"]
 HEADERS = sorted(glob.glob("cython_kernels/*.h"))  # a changed header rebuilds the kernels
 
 
@@ -50,7 +51,7 @@ directives = {"language_level": "3", "boundscheck": DEBUG, "wraparound": False,
 setup(
     options={"build_ext": {"parallel": os.cpu_count() or 1}},  # the kernels compile side by side
     packages=["edgecnn", "edgecnn._kernels", "edgecnn.reference", "edgecnn.backends",
-              "edgecnn.tflite", "edgecnn.export_c", "edgecnn.converters",
+              "edgecnn.tflite", "edgecnn.export_c", "edgecnn.ops", "edgecnn.converters",
               "edgecnn.firmware_stubs"],
     package_dir={"edgecnn.converters": "converters", "edgecnn.firmware_stubs": "firmware_stubs"},
     ext_modules=cythonize(_extensions(), compiler_directives=directives),

@@ -1,13 +1,20 @@
 """edgecnn vs LiteRT on LeNet-5 and AlexNet int8, the same .tflite file, one process.
 
     python benchmarks/bench_models.py [--runs N] [--threads 1 2] [--out DIR] [--json] [--smoke]
+                                      [--per-layer] [--tflite NAME=PATH ...]
 
 Builds the two models once into --out (default: a cache folder under the system temp dir):
 LeNet-5 from the bundled edgecnn/data/lenet5/lenet5.pt (seeded random weights if absent),
 AlexNet from seeded torch-style uniform weights in torchvision's layout (no download), both
 calibrated on seeded random inputs and quantized by edgecnn. Then edgecnn.bench.bench runs
-edgecnn (cython backend), LiteRT XNNPACK and LiteRT BUILTIN_REF interleaved run by run, and a
-table goes to stdout with the CPU, its flags and the date. --smoke does a few runs only (CI).
+edgecnn (cython backend), LiteRT XNNPACK and LiteRT BUILTIN_REF interleaved run by run (every
+thread count in the same rounds), and measures the machine floor of each model per thread count
+(edgecnn.machine: peak int8 MAC rate of edgecnn's kernel path and streaming bandwidth). First
+a summary table: per model and thread count, edgecnn and XNNPACK (median and min ms), their
+ratio, the floor and edgecnn's ratio to it, with the CPU, the kernel path and the date; then
+each model's full report (--per-layer: every layer's time next to its floor). --tflite adds
+any int8 .tflite file under a name (MobileNetV2 or a ResNet once their ops run in edgecnn).
+--smoke does a few runs only (CI).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import tempfile
 import numpy as np
 
 from edgecnn import bench as B
+from edgecnn.backends import cython as K
 from edgecnn.calibrate import calibrate
 from edgecnn.convert import prepare_float_graph
 from edgecnn.converters import arch
@@ -110,6 +118,22 @@ def cpu_description() -> tuple[str, str]:
     return name, flags
 
 
+def summary_table(reports: dict) -> list:
+    """One line per model and thread count: the numbers the targets are stated in."""
+    lines = [f"{'model':<9} {'threads':>7} {'edgecnn ms':>17} {'XNNPACK ms':>17} {'ratio':>6} "
+             f"{'floor ms':>9} {'x floor':>8} {'RSS MiB edgecnn/LiteRT':>23}",
+             f"{'':<9} {'':>7} {'median   min':>17} {'median   min':>17}"]
+    for m, r in reports.items():
+        rss = f"{r.rss_bytes.get('edgecnn', 0) / 2**20:.1f} / {r.rss_bytes.get('litert', 0) / 2**20:.1f}"
+        for n in r.thread_counts:
+            e, x = r.get("edgecnn", n), r.get("litert", n)
+            floor = r.floors[n].seconds * 1e3
+            lines.append(f"{m:<9} {n:>7} {e.median_ms:>9.3f} {e.min_ms:>7.3f} "
+                         f"{x.median_ms:>9.3f} {x.min_ms:>7.3f} {r.ratio(n):>6.2f} "
+                         f"{floor:>9.3f} {r.floor_ratio(n):>8.2f} {rss:>23}")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
@@ -118,20 +142,34 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "edgecnn-bench"))
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="a few runs only (CI)")
+    ap.add_argument("--per-layer", action="store_true", help="time each edgecnn layer alone")
+    ap.add_argument("--tflite", nargs="+", default=[], metavar="NAME=PATH",
+                    help="more int8 .tflite files to time, each under a name")
     args = ap.parse_args(argv)
     runs = 3 if args.smoke else args.runs
     paths = build_models(args.out)
+    for item in args.tflite:
+        name, sep, path = item.partition("=")
+        if not sep or not os.path.isfile(path):
+            ap.error(f"--tflite {item!r}: give NAME=PATH of an existing .tflite file")
+        paths[name] = path
+        args.models.append(name)
     name, flags = cpu_description()
     reports = {m: B.bench(paths[m], threads=tuple(args.threads), runs=runs,
-                          warmup=1 if args.smoke else max(5, runs // 20))
+                          warmup=1 if args.smoke else max(5, runs // 20),
+                          per_layer=args.per_layer)
                for m in args.models}
     if args.json:
         print(json.dumps({m: r.to_dict() for m, r in reports.items()}, indent=2))
         return 0
     print(f"edgecnn vs LiteRT, {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"CPU: {name} ({os.cpu_count()} logical CPUs), Python {sys.version.split()[0]}")
+    print(f"kernel path: {K.kernel_isa()} (this CPU runs {', '.join(K.supported_isas())}"
+          f"{'' if not K.amx_missing() else '; no AMX: ' + K.amx_missing()})")
     print(f"flags: {flags}")
     print(f"command: python benchmarks/bench_models.py {' '.join(argv or sys.argv[1:])}")
+    print()
+    print("\n".join(summary_table(reports)))
     for m, r in reports.items():
         print()
         print(f"== {m}: {paths[m]}")

@@ -1,6 +1,7 @@
 /* Self-test of edgecnn's packed int8 kernels in plain C, for cross-compiled targets (the Pi
- * stage, qemu): which ISA path this CPU gets, and every supported path bit-exact against a
- * naive conv / fully connected with the same fixedpoint.h requantization.
+ * stage, qemu): which ISA path this CPU gets, and every supported path (AMX-INT8 tiles where
+ * the CPU, the OS and Linux's tile permission allow them, else the reason why not) bit-exact
+ * against a naive conv / fully connected with the same fixedpoint.h requantization.
  *
  *   cc -O2 -Icython_kernels benchmarks/isa_selftest.c -o isa_selftest -lpthread -lm
  *   aarch64-linux-gnu-gcc -O2 -Icython_kernels benchmarks/isa_selftest.c -o st -lpthread -lm
@@ -27,8 +28,8 @@ static int conv_case(int isa, int threads) {
     if (oh < 1 || ow < 1 || h + pt + pb - (kh - 1) * dh - 1 < 0 || w + pl + pr - (kw - 1) * dw - 1 < 0)
         return 0;
     memset(&p, 0, sizeof(p));
-    p.isa = isa;
-    p.L = ec_layout_for(isa, cout);
+    p.isa = ec_conv_isa_for(isa, cout);
+    p.L = ec_layout_for(p.isa, cout);
     p.h = h; p.w = w; p.cin = cin; p.oh = oh; p.ow = ow; p.cout = cout;
     p.kh = kh; p.kw = kw; p.sh = sh; p.sw = sw; p.dh = dh; p.dw = dw; p.pt = pt; p.pl = pl;
     ec_conv_geometry(&p);
@@ -40,9 +41,9 @@ static int conv_case(int isa, int threads) {
     double *rs = calloc(np, 8);
     int64_t *sums = calloc(cout, 8);
     void *b = malloc(ec_packed_b_bytes(&p));
-    p.padded = malloc((size_t)p.hp * p.wp * cin * p.L.a_bytes + 64);
-    p.scratch = malloc((size_t)EC_POOL_MAX * p.L.mr * p.kp * p.L.a_bytes + 64);
     p.max_threads = threads;
+    p.padded = calloc(ec_conv_padded_bytes(&p), 1);
+    p.scratch = calloc(ec_conv_scratch_bytes(&p) + 1, 1);
     for (i = 0; i < h * w * cin; i++) x[i] = (int8_t)rnd(-128, 127);
     for (i = 0; i < cout * k; i++) wt[i] = (int8_t)rnd(-127, 127);
     ec_pack_b(&p, wt, b, sums);
@@ -103,13 +104,7 @@ static int fc_case(int isa, int threads) {
     p.rq.bias = fb; p.rq.m0 = m0; p.rq.shift = sft; p.rq.left = zero; p.rq.right = zero;
     p.rq.real_scale = rs; p.rq.policy = EC_ROUND_F64; p.rq.out_off = 3;
     p.rq.act_min = -128; p.rq.act_max = 127;
-    int8_t *packed = malloc(ec_fc_packed_bytes(o, n));
-    if (isa == EC_ISA_AVX512VNNI && rnd(0, 1)) { /* both VNNI layouts */
-        ec_fc_pack_vnni(w, o, n, packed);
-        p.wp = packed;
-    }
     ec_fc_run(&p, x, out, threads);
-    free(packed);
     for (j = 0; j < o; j++) {
         int32_t acc = bias[j];
         for (i = 0; i < n; i++) acc += (x[i] - zp) * w[j * n + i];
@@ -126,6 +121,8 @@ int main(void) {
     for (isa = 0; isa < EC_ISA_COUNT; isa++)
         if (ec_isa_supported(isa)) printf(" %s", ec_isa_names[isa]);
     printf("\n");
+    if (!ec_isa_supported(EC_ISA_AVX512AMX))
+        printf("avx512amx not tested here: %s\n", ec_amx_missing());
     for (isa = 0; isa < EC_ISA_COUNT; isa++) {
         int bad = 0;
         if (!ec_isa_supported(isa)) continue;

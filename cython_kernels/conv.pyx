@@ -53,11 +53,17 @@ def conv2d_s8(const int8_t[:, :, ::1] x, const int8_t[:, :, :, ::1] w,
 import os
 
 import numpy as np
+from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport int64_t
 
-from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_conv_geometry, ec_conv_plan, ec_conv_run,
-                      ec_current_isa, ec_force_isa, ec_isa_names, ec_isa_supported, ec_layout,
-                      ec_layout_for, ec_pack_b, ec_packed_b_bytes)
+from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_amx_missing, ec_conv_geometry,
+                      ec_conv_isa_for, ec_conv_padded_bytes, ec_conv_plan, ec_conv_run,
+                      ec_conv_run_batch,
+                      ec_conv_scratch_bytes, ec_current_isa, ec_force_isa, ec_isa_names,
+                      ec_isa_supported, ec_layout, ec_layout_for, ec_pack_b, ec_packed_b_bytes,
+                      ec_pool_run_local)
+
+POOL_CAPSULE = b"edgecnn._kernels.pool_run"  # what other kernel modules adopt (threadpool.h)
 
 cdef int _num_threads = 1
 
@@ -67,13 +73,24 @@ def set_num_threads(int n):
     _num_threads = max(1, n)
 
 
+def pool_capsule():
+    """This module's worker pool (ec_pool_run_local), for ec_pool_adopt in the other kernel
+    modules: one pool per process."""
+    return PyCapsule_New(<void*>ec_pool_run_local, POOL_CAPSULE, NULL)
+
+
 def kernel_isa():
-    """The path new bindings use: avx512vnni, avx2, neon-sdot, neon or generic."""
+    """The path new bindings use: avx512amx, avx512vnni, avx2, neon-sdot, neon or generic."""
     return ec_isa_names[ec_current_isa()].decode()
 
 
 def supported_isas():
     return [ec_isa_names[i].decode() for i in range(EC_ISA_COUNT) if ec_isa_supported(i)]
+
+
+def amx_missing():
+    """Why the avx512amx path is not offered here ("" when it is): CPU, OS or permission."""
+    return ec_amx_missing().decode()
 
 
 def force_isa(str name):
@@ -101,6 +118,14 @@ def requant_arrays(bias, sums, int pad_a, multiplier, shift, real_scale, int cou
             np.maximum(-s, 0).astype(np.int32), pad(real_scale, np.float64))
 
 
+def _aligned64(size_t n):
+    """n zero bytes starting on a 64-byte boundary (a view of a slightly larger array): packed
+    panels are read a cache line per tile row."""
+    raw = np.zeros(n + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start:start + n]
+
+
 cdef class BoundConv:
     """run(x, out): x int8 (H, W, Cin), out int8 (OH, OW, Cout), both C-contiguous."""
     cdef ec_conv_plan plan
@@ -114,8 +139,8 @@ cdef class BoundConv:
                  int pad_top, int pad_left, int dilation_h, int dilation_w, int input_offset,
                  multiplier, shift, real_scale, int policy, int output_offset, int act_min,
                  int act_max, in_shape, out_shape):
-        cdef int isa = ec_current_isa()
         cdef int cout = w.shape[0]
+        cdef int isa = ec_conv_isa_for(ec_current_isa(), cout)
         cdef ec_conv_plan* p = &self.plan
         cdef const ec_layout* L = &p.L
         self.isa = ec_isa_names[isa].decode()
@@ -127,18 +152,17 @@ cdef class BoundConv:
         p.sh, p.sw, p.dh, p.dw, p.pt, p.pl = (stride_h, stride_w, dilation_h, dilation_w,
                                               pad_top, pad_left)
         ec_conv_geometry(p)
-        packed = np.zeros(ec_packed_b_bytes(p), np.uint8)
+        packed = _aligned64(ec_packed_b_bytes(p))
         sums = np.zeros(cout, np.int64)
         cdef uint8_t[::1] pv = packed
         cdef int64_t[::1] sv = sums
         ec_pack_b(p, &w[0, 0, 0, 0], &pv[0], &sv[0])
         p.pad_a = -input_offset + (128 if L.u8 else 0)
         p.max_threads = min(max(os.cpu_count() or 1, _num_threads), EC_POOL_MAX)
-        padded = np.zeros(p.hp * p.wp * p.cin * L.a_bytes + 64, np.uint8)
+        padded = np.zeros(ec_conv_padded_bytes(p), np.uint8)
         cdef uint8_t[::1] pdv = padded
         p.padded = &pdv[0]
-        scratch = np.zeros(0 if p.direct else p.max_threads * L.mr * p.kp * L.a_bytes + 64,
-                           np.uint8)
+        scratch = np.zeros(ec_conv_scratch_bytes(p), np.uint8)
         cdef uint8_t[::1] scv = scratch
         p.scratch = &scv[0] if scratch.size else NULL
         arrays = requant_arrays(bias, sums, p.pad_a, multiplier, shift, real_scale, cout,
@@ -173,3 +197,19 @@ cdef class BoundConv:
             self._last_out = out
         with nogil:
             ec_conv_run(&self.plan, self._xp, self._op, _num_threads)
+
+    def run_batch(self, x, out):
+        """x int8 (N, H, W, Cin) -> out int8 (N, OH, OW, Cout), N images in one call."""
+        cdef const int8_t[:, :, :, ::1] xv = x
+        cdef int8_t[:, :, :, ::1] ov = out
+        cdef ec_conv_plan* p = &self.plan
+        if ((xv.shape[1], xv.shape[2], xv.shape[3]) != (p.h, p.w, p.cin)
+                or (ov.shape[0], ov.shape[1], ov.shape[2], ov.shape[3])
+                != (xv.shape[0], p.oh, p.ow, p.cout)):
+            raise ValueError(f"conv batch shapes {x.shape} -> {out.shape}, bound for "
+                             f"{(p.h, p.w, p.cin)} -> {(p.oh, p.ow, p.cout)}")
+        cdef int nb = xv.shape[0]
+        if nb == 0:
+            return
+        with nogil:
+            ec_conv_run_batch(p, &xv[0, 0, 0, 0], nb, &ov[0, 0, 0, 0], _num_threads)

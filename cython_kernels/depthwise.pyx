@@ -8,10 +8,16 @@
 import os
 
 import numpy as np
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
 
 from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_current_isa, ec_force_isa, ec_isa_names,
-                      ec_isa_supported, ec_requant)
+                      ec_isa_supported, ec_pool_adopt, ec_pool_run_fn, ec_requant)
+
+from edgecnn._kernels import conv as _conv
+
+# one worker pool per process: conv's (two pools on two cores would spin against each other)
+ec_pool_adopt(<ec_pool_run_fn>PyCapsule_GetPointer(_conv.pool_capsule(), _conv.POOL_CAPSULE))
 
 
 cdef extern from "depthwise_s8.h" nogil:

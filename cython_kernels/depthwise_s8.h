@@ -66,6 +66,7 @@ typedef void (*ec_dw_kern_fn)(const ec_dw_plan *p, const int8_t *const *taps, in
 
 /* Channels per x86 block (2V), 0 where parameters stay in channel order. */
 static int ec_dw_split_block(int isa) {
+    isa = ec_simd_isa(isa);
     return isa == EC_ISA_AVX512VNNI ? 32 : isa == EC_ISA_AVX2 ? 16 : 0;
 }
 
@@ -105,7 +106,7 @@ static void ec_dw_kern_generic(const ec_dw_plan *p, const int8_t *const *taps, i
 #endif
 
 static ec_dw_kern_fn ec_dw_kernel_for(int isa) {
-    switch (isa) {
+    switch (ec_simd_isa(isa)) {
 #if defined(EC_X86)
     case EC_ISA_AVX512VNNI: return ec_dw_kern_avx512;
     case EC_ISA_AVX2: return ec_dw_kern_avx2;

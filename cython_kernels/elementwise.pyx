@@ -6,12 +6,12 @@
 # float32, as LiteRT's LUTPopulate), and the gemmlowp fixed-point int8 softmax (output scale
 # 1/256, zero point -128). Arrays are flat C-contiguous views; wrappers reshape without copying.
 from libc.math cimport expf, roundf, tanhf
-from libc.stdint cimport int8_t, int32_t
+from libc.stdint cimport int8_t, int32_t, uint32_t
 from libc.string cimport memcpy, memset
 
 from fixedpoint cimport (EC_ROUND_DOUBLE, EC_ROUND_F64, EC_ROUND_FP32, EC_ROUND_SINGLE,
                          ec_exp_on_negative_values_q5, ec_get_reciprocal, ec_mbqm_double,
-                         ec_rdbp, ec_requantize, ec_srdhm)
+                         ec_rdbp, ec_rdbp_wide, ec_requantize, ec_srdhm)
 
 
 def requantize(const int32_t[:, ::1] acc, const int32_t[::1] multiplier,
@@ -101,8 +101,10 @@ def lut_s8(const int8_t[::1] x, const int8_t[::1] lut, int8_t[::1] out):
 
 
 cdef inline int32_t _scaled_exp(int32_t diff, int32_t multiplier, int left_shift) noexcept nogil:
-    # Q5.26 difference (diff >= diff_min keeps diff << left_shift inside int32), exp in Q0.31
-    return ec_exp_on_negative_values_q5(ec_srdhm(diff * (1 << left_shift), multiplier))
+    # Q5.26 difference (diff >= diff_min keeps diff << left_shift inside int32; the shift is
+    # unsigned because left_shift reaches 31 with diff_min 0), exp in Q0.31
+    return ec_exp_on_negative_values_q5(
+        ec_srdhm(<int32_t>(<uint32_t>diff << left_shift), multiplier))
 
 
 def softmax_s8(const int8_t[::1] x, int input_multiplier, int input_left_shift, int diff_min,
@@ -123,9 +125,9 @@ def softmax_s8(const int8_t[::1] x, int input_multiplier, int input_left_shift, 
         for i in range(n):
             diff = <int32_t>x[i] - max_in_row
             if diff >= diff_min:
-                y = ec_rdbp(ec_srdhm(recip, _scaled_exp(diff, input_multiplier,
-                                                        input_left_shift)),
-                            num_bits_over_unit + 31 - 8) - 128
+                y = ec_rdbp_wide(ec_srdhm(recip, _scaled_exp(diff, input_multiplier,
+                                                             input_left_shift)),
+                                 num_bits_over_unit + 31 - 8) - 128
                 out[i] = <int8_t>min(max(y, -128), 127)
             else:
                 out[i] = -128

@@ -15,6 +15,10 @@
 #define EC_ROUND_F64 1    /* round(double(acc) * real_scale), ties away (LiteRT reference FC) */
 #define EC_ROUND_SINGLE 2 /* (x * M0 + 2^(t-1)) >> t, t = 31 - shift (ruy) */
 #define EC_ROUND_FP32 3   /* rint(float(acc) * float(scale)), ties to even (XNNPACK) */
+/* f64 in integers, firmware only: round(acc * M0 / 2^(31 - shift)), ties away from zero. export-c
+ * uses it in place of f64 where it proved both equal on every accumulator the layer can produce
+ * (edgecnn/export_c/exact_f64.py), so a core without a double FPU needs no soft-float. */
+#define EC_ROUND_F64_INT 4
 
 /* round(a * b / 2^31), ties away from zero; the one overflow (INT32_MIN^2) saturates. */
 static inline int32_t ec_srdhm(int32_t a, int32_t b) {
@@ -32,6 +36,17 @@ static inline int32_t ec_rdbp(int32_t x, int exponent) {
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
+/* ec_rdbp for 0 <= exponent <= 62, in int64. The int8 softmax's final shift passes 31 when its
+ * sum of exps reaches 2^28 (512 or more values at the row maximum): LiteRT's reference stops
+ * there (TFLITE_CHECK aborts the process); edgecnn rounds as for smaller exponents, which is
+ * what the NumPy spec's int64 rounding_divide_by_pot computes. */
+static inline int32_t ec_rdbp_wide(int32_t x, int exponent) {
+    int64_t mask = ((int64_t)1 << exponent) - 1;
+    int64_t remainder = (int64_t)x & mask;
+    int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (int32_t)(((int64_t)x >> exponent) + (remainder > threshold ? 1 : 0));
+}
+
 /* x * 2^exponent saturated to int32 (exponent > 0), or ec_rdbp(x, -exponent). */
 static inline int32_t ec_srmpot(int32_t x, int exponent) {
     if (exponent <= 0) return ec_rdbp(x, -exponent);
@@ -40,6 +55,11 @@ static inline int32_t ec_srmpot(int32_t x, int exponent) {
     if (x < -threshold) return INT32_MIN;
     return (int32_t)((uint32_t)x << exponent);
 }
+
+/* Parameter ranges: edgecnn/quant_rules.py accepts only shift in [-31, 30] and accumulators
+ * whose |acc| * M plus the output offset stays inside int32, so nothing below overflows or
+ * shifts past the width for a model that prepared; outside those ranges LiteRT's own C++ is
+ * undefined and edgecnn refuses the model. */
 
 /* Policy double: TFLite MultiplyByQuantizedMultiplier, M = M0 * 2^(shift - 31). */
 static inline int32_t ec_mbqm_double(int32_t x, int32_t m0, int32_t shift) {
@@ -52,6 +72,13 @@ static inline int32_t ec_mbqm_double(int32_t x, int32_t m0, int32_t shift) {
 static inline int32_t ec_mbqm_single(int32_t x, int32_t m0, int32_t shift) {
     int t = 31 - shift;
     return (int32_t)(((int64_t)x * m0 + ((int64_t)1 << (t - 1))) >> t);
+}
+
+/* Policy f64-int: one rounding of x * M0 / 2^t (t = 31 - shift, 1 <= t <= 62), ties away from zero:
+ * floor((p + 2^(t-1) - [p < 0]) / 2^t) with p = x * M0 (M0 > 0, so p < 0 exactly when x < 0). */
+static inline int32_t ec_mbqm_away(int32_t x, int32_t m0, int32_t shift) {
+    int t = 31 - shift;
+    return (int32_t)(((int64_t)x * m0 + ((int64_t)1 << (t - 1)) - (x < 0)) >> t);
 }
 
 /* Policy f64: C round() is ties away from zero. */
@@ -72,6 +99,7 @@ static inline int8_t ec_requantize(int32_t acc, int policy, int32_t m0, int32_t 
     switch (policy) {
     case EC_ROUND_F64: y = ec_scale_f64(acc, real_scale); break;
     case EC_ROUND_SINGLE: y = ec_mbqm_single(acc, m0, shift); break;
+    case EC_ROUND_F64_INT: y = ec_mbqm_away(acc, m0, shift); break;
     case EC_ROUND_FP32: y = ec_scale_fp32(acc, (float)real_scale); break;
     default: y = ec_mbqm_double(acc, m0, shift); break;
     }

@@ -8,6 +8,7 @@ cdef extern from "fixedpoint.h" nogil:
     int EC_ROUND_FP32
     int32_t ec_srdhm(int32_t a, int32_t b)
     int32_t ec_rdbp(int32_t x, int exponent)
+    int32_t ec_rdbp_wide(int32_t x, int exponent)
     int32_t ec_mbqm_double(int32_t x, int32_t m0, int32_t shift)
     int32_t ec_mbqm_single(int32_t x, int32_t m0, int32_t shift)
     int8_t ec_requantize(int32_t acc, int policy, int32_t m0, int32_t shift, double real_scale,

@@ -32,15 +32,21 @@ def fully_connected_s8(const int8_t[::1] x, const int8_t[:, ::1] w, const int32_
 
 
 # ---------------------------------------------------------------- bound at prepare time
-# BoundFC streams each int8 weight once per call (rows split over threads): on the VNNI path
-# from a copy packed as one sequential stream, elsewhere from the model's row-major array, folds the input zero point into the bias (bias' = bias -
-# zpA * rowsum(w), zpA = zp + 128 on the VNNI path whose input is x ^ 0x80) and owns the
-# converted-input scratch.
+# BoundFC streams each int8 weight once per call from the model's own row-major array (no
+# copy; rows split over threads, fc_s8.h), folds the input zero point into the bias (bias' =
+# bias - zpA * rowsum(w), zpA = zp + 128 on the VNNI path whose input is x ^ 0x80) and owns
+# the converted-input scratch.
 
 import numpy as np
+from cpython.pycapsule cimport PyCapsule_GetPointer
 
-from gemm_s8 cimport (EC_ISA_AVX512VNNI, ec_current_isa, ec_fc_pack_vnni, ec_fc_packed_bytes,
-                      ec_fc_pad_a, ec_fc_plan, ec_fc_run, ec_force_isa, ec_isa_names)
+from gemm_s8 cimport (ec_current_isa, ec_fc_batch_scratch_bytes, ec_fc_pad_a, ec_fc_plan,
+                      ec_fc_run, ec_fc_run_batch, ec_force_isa, ec_isa_names, ec_pool_adopt,
+                      ec_pool_run_fn)
+
+from edgecnn._kernels import conv as _conv
+
+ec_pool_adopt(<ec_pool_run_fn>PyCapsule_GetPointer(_conv.pool_capsule(), _conv.POOL_CAPSULE))
 
 cdef int _num_threads = 1
 
@@ -63,7 +69,7 @@ def kernel_isa():
 cdef class BoundFC:
     """run(x, out): x int8 (N,), out int8 (O,)."""
     cdef ec_fc_plan plan
-    cdef object _arrays
+    cdef object _arrays, _batch_scratch
     cdef object _last_x, _last_out
     cdef const int8_t* _xp
     cdef int8_t* _op
@@ -88,19 +94,12 @@ cdef class BoundFC:
         cdef const int32_t[::1] lf = arrays[3], rt = arrays[4]
         cdef const double[::1] rs = arrays[5]
         p.w = &w[0, 0]
-        p.wp = NULL
-        packed = np.zeros(ec_fc_packed_bytes(p.o, p.n) if isa == EC_ISA_AVX512VNNI else 1,
-                          np.int8)
-        cdef int8_t[::1] pkv = packed
-        if isa == EC_ISA_AVX512VNNI:
-            ec_fc_pack_vnni(&w[0, 0], p.o, p.n, &pkv[0])
-            p.wp = &pkv[0]
         p.xs = &xsv[0]
         p.rq.bias, p.rq.m0, p.rq.shift, p.rq.left, p.rq.right = &bb[0], &m0[0], &sh[0], &lf[0], &rt[0]
         p.rq.real_scale = &rs[0]
         p.rq.policy, p.rq.out_off, p.rq.act_min, p.rq.act_max = (policy, output_offset, act_min,
                                                                  act_max)
-        self._arrays = (w_arr, packed, xs, arrays)  # owns what the plan points at
+        self._arrays = (w_arr, xs, arrays)  # owns what the plan points at
 
     def __call__(self, x, out):
         cdef const int8_t[::1] xv
@@ -121,3 +120,21 @@ cdef class BoundFC:
             self._last_out = out
         with nogil:
             ec_fc_run(&self.plan, self._xp, self._op, _num_threads)
+
+    def run_batch(self, x, out):
+        """x int8 (N, n) -> out int8 (N, o), N images in one call: each weight byte is read
+        once per 16 images (fc_s8.h). The scratch is kept for the next batch of that size."""
+        cdef const int8_t[:, ::1] xv = x
+        cdef int8_t[:, ::1] ov = out
+        cdef int nb = xv.shape[0]
+        if xv.shape[1] != self.plan.n or ov.shape[1] != self.plan.o or ov.shape[0] != nb:
+            raise ValueError(f"fully connected batch shapes {x.shape} -> {out.shape}, bound "
+                             f"for {self.plan.n} -> {self.plan.o}")
+        if nb == 0:
+            return
+        size = ec_fc_batch_scratch_bytes(self.plan.n, nb)
+        if self._batch_scratch is None or self._batch_scratch.size < size:
+            self._batch_scratch = np.zeros(size, np.uint8)
+        cdef uint8_t[::1] sv = self._batch_scratch
+        with nogil:
+            ec_fc_run_batch(&self.plan, &xv[0, 0], nb, &ov[0, 0], &sv[0], _num_threads)

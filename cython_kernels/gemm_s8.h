@@ -14,9 +14,12 @@
  * The int32 sums wrap modulo 2^32 and so end exactly on the reference accumulator whenever
  * that one fits int32 (the reference contract: |acc| < 2^31).
  *
- * Layouts per path (see ec_layouts): S8X4 = int8 A, B as [k/4][NR][4] (generic, neon-sdot);
- * U8X4 = uint8 A (x ^ 0x80), same B (avx512vnni); S16X2 = int16 A, B int16 [k/2][NR][2]
- * (avx2 vpmaddwd, neon smlal). K is rounded up to the step with zero weights.
+ * Layouts per path (see ec_layouts): S8X4 = int8 A, B as [k/4][NR][4] (generic, neon-sdot,
+ * avx512amx); U8X4 = uint8 A (x ^ 0x80), same B (avx512vnni); S16X2 = int16 A, B int16
+ * [k/2][NR][2] (avx2 vpmaddwd, neon smlal). K is rounded up to the step with zero weights.
+ * avx512amx (gemm_amx.h) gathers whole im2col rows (one run of K, rounded up to 64) from the
+ * padded input into per-thread scratch, for any dilation; dense layers at batch 1 run the VNNI
+ * stream there (they are bound by memory, not by multiply-adds).
  */
 #ifndef EDGECNN_GEMM_S8_H
 #define EDGECNN_GEMM_S8_H
@@ -33,7 +36,7 @@
  * long as waking a sleeping worker (LeNet-5's layers all do). */
 #define EC_SERIAL_MACS 1.0e6
 
-#define EC_MAX_MR 8
+#define EC_MAX_MR 32 /* AMX: two 16-row tiles */
 #define EC_MAX_NR 32
 
 typedef struct {
@@ -49,12 +52,22 @@ static const ec_layout ec_layouts[EC_ISA_COUNT] = {
     {8, 32, 4, 1, 1}, /* avx512vnni: U8X4 */
     {4, 16, 2, 2, 0}, /* neon: S16X2 */
     {4, 16, 4, 1, 0}, /* neon-sdot: S8X4 */
+    {32, 32, 64, 1, 0}, /* avx512amx: S8X4, K in whole tiles of 64 */
 };
 
-/* The layout of a conv: VNNI uses 8- or 16-channel panels for convs that narrow. */
+/* The path a conv binds to on the chosen one: AMX leaves convs of 8 channels or fewer to
+ * VNNI's 8-channel ymm kernel (a tile column of 16 channels would be half empty and the
+ * gather cost the same; LeNet-5's first conv, 28x28x1 -> 6: 12 us on AMX, 7 us on VNNI). */
+static int ec_conv_isa_for(int isa, int cout) {
+    return isa == EC_ISA_AVX512AMX && cout <= 8 ? EC_ISA_AVX512VNNI : isa;
+}
+
+/* The layout of a conv: VNNI uses 8- or 16-channel panels for convs that narrow, AMX one
+ * 16-channel tile column. */
 static ec_layout ec_layout_for(int isa, int cout) {
     ec_layout L = ec_layouts[isa];
     if (isa == EC_ISA_AVX512VNNI && cout <= 16) L.nr = cout <= 8 ? 8 : 16;
+    if (isa == EC_ISA_AVX512AMX && cout <= 16) L.nr = 16;
     return L;
 }
 
@@ -74,14 +87,14 @@ typedef struct {
     ec_layout L;
     int h, w, cin, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl;
     int k, kp, npanels;
-    int direct;            /* 1: A read in place from the padded input; 0: im2col scratch */
+    int direct;            /* 1: A read from the padded input (in place, or gathered by AMX) */
     int nseg, seg, segp;   /* K = nseg runs of seg elements, each padded to segp */
     int hp, wp;            /* padded input rows and columns (direct mode) */
     int pad_a;             /* the zero point as stored in A */
     const void *b;         /* packed weights */
     ec_requant rq;
     void *padded;          /* hp * wp * cin A elements + 64 bytes (direct mode) */
-    void *scratch;         /* max_threads * mr * kp A elements (im2col mode) */
+    void *scratch;         /* max_threads * mr * kp A elements (im2col mode, AMX) + 64 */
     int max_threads;
 } ec_conv_plan;
 
@@ -90,7 +103,13 @@ static void ec_conv_geometry(ec_conv_plan *p) {
     int ks = p->L.kstep;
     p->k = p->kh * p->kw * p->cin;
     p->direct = p->dw == 1;
-    if (p->direct) {
+    if (p->isa == EC_ISA_AVX512AMX) { /* padded input, gathered into one K run per pixel */
+        p->direct = 1;
+        p->nseg = 1;
+        p->seg = p->k;
+        p->hp = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1;
+        p->wp = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
+    } else if (p->direct) {
         p->nseg = p->kh;
         p->seg = p->kw * p->cin;
         p->hp = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1;
@@ -105,15 +124,39 @@ static void ec_conv_geometry(ec_conv_plan *p) {
     p->npanels = (p->cout + p->L.nr - 1) / p->L.nr;
 }
 
+/* Bytes the caller allocates for p->padded and p->scratch (zero-filled); each holds 64 bytes
+ * of slack (vector over-reads; 64-byte alignment of the scratch). */
+static size_t ec_conv_padded_bytes(const ec_conv_plan *p) {
+    return (p->direct ? (size_t)p->hp * p->wp * p->cin * p->L.a_bytes : 0) + 64;
+}
+
+/* One pool slot's scratch: mr rows of kp A elements and 64 bytes of slack (AMX's gather
+ * writes whole 64-byte moves), a multiple of 64 bytes. */
+static size_t ec_conv_slot_bytes(const ec_conv_plan *p) {
+    return ((size_t)p->L.mr * p->kp * p->L.a_bytes + 127) / 64 * 64;
+}
+
+static size_t ec_conv_scratch_bytes(const ec_conv_plan *p) {
+    if (p->direct && p->isa != EC_ISA_AVX512AMX) return 0;
+    return (size_t)p->max_threads * ec_conv_slot_bytes(p) + 64;
+}
+
+/* The scratch rows of one pool slot, 64-byte aligned (AMX tile rows then sit in one line). */
+static inline void *ec_conv_scratch_slot(const ec_conv_plan *p, int slot) {
+    uintptr_t base = ((uintptr_t)p->scratch + 63) & ~(uintptr_t)63;
+    return (uint8_t *)base + (size_t)slot * ec_conv_slot_bytes(p);
+}
+
 /* ---------------------------------------------------------------- packing (bind time) */
 
 static size_t ec_packed_b_bytes(const ec_conv_plan *p) {
     return (size_t)p->npanels * p->L.nr * p->kp * p->L.a_bytes;
 }
 
-/* w int8 (cout, k) row-major -> the plan's panels; sums[c] = sum_k w[c, k]. */
+/* w int8 (cout, k) row-major -> the plan's panels [kp/ks][nr][ks], ks = 4 products per lane
+ * (2 for int16 B; AMX pads K to 64 but groups by 4 as well); sums[c] = sum_k w[c, k]. */
 static void ec_pack_b(const ec_conv_plan *pl, const int8_t *w, void *dst, int64_t *sums) {
-    int nr = pl->L.nr, ks = pl->L.kstep, cout = pl->cout, k = pl->k;
+    int nr = pl->L.nr, ks = pl->L.a_bytes == 2 ? 2 : 4, cout = pl->cout, k = pl->k;
     int groups = pl->kp / ks, p, g, c, j;
     for (c = 0; c < cout; c++) {
         int64_t s = 0;
@@ -278,7 +321,8 @@ static inline void ec_requant_tile(int isa, const ec_requant *rq, int c0, const 
                                    int nrows, int8_t *out, size_t out_stride, int n) {
     int r;
 #if defined(EC_X86)
-    if (rq->policy == EC_ROUND_DOUBLE && isa == EC_ISA_AVX512VNNI) {
+    if (rq->policy == EC_ROUND_DOUBLE &&
+        (isa == EC_ISA_AVX512VNNI || isa == EC_ISA_AVX512AMX)) {
         ec_requant_tile_double_avx512(rq, c0, tile, nrows, out, out_stride, n);
         return;
     }
@@ -370,12 +414,15 @@ typedef struct {
 static void ec_conv_chunk(void *ctx, int index, int slot) {
     const ec_conv_job *j = (const ec_conv_job *)ctx;
     const ec_conv_plan *p = j->p;
-    void *a = p->direct ? NULL
-                        : (uint8_t *)p->scratch + (size_t)slot * p->L.mr * p->kp * p->L.a_bytes;
+    void *a = p->direct ? NULL : ec_conv_scratch_slot(p, slot);
     int mb = index * j->per_chunk, end = mb + j->per_chunk;
     if (end > j->nmb) end = j->nmb;
     for (; mb < end; mb++) ec_conv_mblock(p, j->kern, j->x, j->out, mb, a);
 }
+
+#if defined(EC_X86)
+#include "gemm_amx.h"
+#endif
 
 /* Blocks of MR output pixels, about 8 chunks per thread so a busy core costs little. */
 static void ec_conv_run(const ec_conv_plan *p, const int8_t *x, int8_t *out, int nthreads) {
@@ -387,131 +434,29 @@ static void ec_conv_run(const ec_conv_plan *p, const int8_t *x, int8_t *out, int
     j.nmb = (p->oh * p->ow + p->L.mr - 1) / p->L.mr;
     if (nthreads > p->max_threads) nthreads = p->max_threads;
     if ((double)p->oh * p->ow * p->cout * p->kp < EC_SERIAL_MACS) nthreads = 1;
+    ec_task_fn chunk = ec_conv_chunk;
+#if defined(EC_X86)
+    if (p->isa == EC_ISA_AVX512AMX) chunk = ec_conv_chunk_amx;
+#endif
     if (p->direct) ec_pad_input(p, x);
     if (nthreads <= 1) {
         j.per_chunk = j.nmb;
-        ec_conv_chunk(&j, 0, 0);
+        chunk(&j, 0, 0);
         return;
     }
     j.per_chunk = (j.nmb + 8 * nthreads - 1) / (8 * nthreads);
-    ec_pool_run(ec_conv_chunk, &j, (j.nmb + j.per_chunk - 1) / j.per_chunk, nthreads);
+    ec_pool_run(chunk, &j, (j.nmb + j.per_chunk - 1) / j.per_chunk, nthreads);
 }
 
-/* ---------------------------------------------------------------- fully connected */
-
-typedef struct {
-    int isa;
-    int n, o;
-    const int8_t *w;       /* (o, n) row-major, the model's own array */
-    const int8_t *wp;      /* VNNI: the weights packed by ec_fc_pack_vnni (one stream), or NULL */
-    ec_requant rq;         /* per output (per-tensor parameters broadcast at bind) */
-    void *xs;              /* the input in the path's form (n + 64 elements) */
-} ec_fc_plan;
-
-/* VNNI: rows in blocks of 4, 64-byte chunks interleaved ([o/4][n/64][4][64], zero-padded), so
- * the weights are read as one sequential stream (about 15% more bandwidth from DRAM than four
- * row streams on Zen 4). */
-static size_t ec_fc_packed_bytes(int o, int n) {
-    return (size_t)((o + 3) / 4) * 4 * (size_t)((n + 63) / 64) * 64;
+/* nb images (H, W, Cin) one after another -> nb outputs (OH, OW, Cout): the batch entry of
+ * the conv (the weights stay in cache from one image to the next). */
+static void ec_conv_run_batch(const ec_conv_plan *p, const int8_t *x, int nb, int8_t *out,
+                              int nthreads) {
+    size_t in = (size_t)p->h * p->w * p->cin, on = (size_t)p->oh * p->ow * p->cout;
+    int b;
+    for (b = 0; b < nb; b++) ec_conv_run(p, x + in * b, out + on * b, nthreads);
 }
 
-static void ec_fc_pack_vnni(const int8_t *w, int o, int n, int8_t *dst) {
-    int np = (n + 63) / 64 * 64, r, i;
-    memset(dst, 0, ec_fc_packed_bytes(o, n));
-    for (r = 0; r < o; r++)
-        for (i = 0; i < n; i++)
-            dst[(size_t)(r / 4) * 4 * np + (size_t)(i / 64) * 256 + (r % 4) * 64 + i % 64] =
-                w[(size_t)r * n + i];
-}
-
-/* FC keeps the int8 weights as they are (each byte streamed once per call); the input is
- * converted once per call: x ^ 0x80 for VNNI (bias' uses zp + 128), int8 otherwise. */
-static int ec_fc_pad_a(int isa, int zp) { return isa == EC_ISA_AVX512VNNI ? zp + 128 : zp; }
-
-static void ec_fc_sums(const ec_fc_plan *p, int r0, int r1, int32_t *sums);
-
-static void ec_fc_rows(const ec_fc_plan *p, int r0, int r1, int8_t *out) {
-    int32_t buf[64];
-    int r;
-    for (; r0 < r1; r0 += 64) { /* 64 rows of sums, then one requantization pass */
-        int r_end = r1 - r0 < 64 ? r1 : r0 + 64;
-        ec_fc_sums(p, r0, r_end, buf);
-#if defined(EC_X86)
-        if (p->isa == EC_ISA_AVX512VNNI && p->rq.policy == EC_ROUND_F64) {
-            int j;
-            int32_t biased[64];
-            for (j = 0; j < r_end - r0; j++)
-                biased[j] = (int32_t)((uint32_t)buf[j] + (uint32_t)p->rq.bias[r0 + j]);
-            ec_requant_f64_avx512(&p->rq, r0, biased, out + r0, r_end - r0);
-            continue;
-        }
-#endif
-        ec_requant_row_scalar(&p->rq, r0, buf, out + r0, r_end - r0);
-    }
-    (void)r;
-}
-
-/* Raw sums (no bias) of rows [r0, r1) into acc[0 .. r1 - r0). */
-static void ec_fc_sums(const ec_fc_plan *p, int r0, int r1, int32_t *sums) {
-    int32_t acc[4];
-    int r;
-    for (r = r0; r < r1; r += 4) {
-        int cnt = r1 - r < 4 ? r1 - r : 4, j;
-        const int8_t *w = p->w + (size_t)r * p->n;
-        switch (p->isa) {
-#if defined(EC_X86)
-        case EC_ISA_AVX512VNNI:
-            if (p->wp)
-                ec_fc4_vnni_packed((const uint8_t *)p->xs,
-                                   p->wp + (size_t)r * ((p->n + 63) / 64 * 64), p->n, acc);
-            else
-                ec_fc4_vnni((const uint8_t *)p->xs, w, p->n, cnt, acc);
-            break;
-        case EC_ISA_AVX2: ec_fc4_avx2((const int8_t *)p->xs, w, p->n, cnt, acc); break;
-#endif
-#if defined(EC_ARM64)
-        case EC_ISA_NEON: ec_fc4_neon((const int8_t *)p->xs, w, p->n, cnt, acc); break;
-        case EC_ISA_NEON_SDOT: ec_fc4_sdot((const int8_t *)p->xs, w, p->n, cnt, acc); break;
-#endif
-        default:
-            for (j = 0; j < cnt; j++)
-                acc[j] = ec_dot_generic((const int8_t *)p->xs, w + (size_t)j * p->n, p->n);
-        }
-        for (j = 0; j < cnt; j++) sums[r - r0 + j] = acc[j];
-    }
-}
-
-typedef struct {
-    const ec_fc_plan *p;
-    int8_t *out;
-    int rows_per_chunk;
-} ec_fc_job;
-
-static void ec_fc_chunk(void *ctx, int index, int slot) {
-    const ec_fc_job *j = (const ec_fc_job *)ctx;
-    int lo = index * j->rows_per_chunk, hi = lo + j->rows_per_chunk;
-    (void)slot;
-    ec_fc_rows(j->p, lo, hi < j->p->o ? hi : j->p->o, j->out);
-}
-
-/* Rows in chunks of 64 (a multiple of the 4-row step), spread over the threads. */
-static void ec_fc_run(const ec_fc_plan *p, const int8_t *x, int8_t *out, int nthreads) {
-    ec_fc_job j;
-    int i;
-    if (p->isa == EC_ISA_AVX512VNNI) {
-        uint8_t *d = (uint8_t *)p->xs;
-        for (i = 0; i < p->n; i++) d[i] = (uint8_t)x[i] ^ 0x80u;
-    } else {
-        memcpy(p->xs, x, (size_t)p->n);
-    }
-    j.p = p;
-    j.out = out;
-    if (nthreads <= 1 || p->o <= 64 || (double)p->o * p->n < EC_SERIAL_MACS) {
-        ec_fc_rows(p, 0, p->o, out);
-        return;
-    }
-    j.rows_per_chunk = 64;
-    ec_pool_run(ec_fc_chunk, &j, (p->o + 63) / 64, nthreads);
-}
+#include "fc_s8.h"
 
 #endif /* EDGECNN_GEMM_S8_H */

@@ -6,7 +6,11 @@ from libc.stdint cimport int8_t, int32_t, int64_t
 cdef extern from "gemm_s8.h" nogil:
     int EC_ISA_COUNT
     int EC_ISA_AVX512VNNI
+    int EC_ISA_AVX512AMX
     int EC_POOL_MAX
+    ctypedef void (*ec_pool_run_fn)(void (*fn)(void*, int, int), void* ctx, int total, int nthreads)
+    void ec_pool_run_local(void (*fn)(void*, int, int), void* ctx, int total, int nthreads)
+    void ec_pool_adopt(ec_pool_run_fn run)
     const char* ec_isa_names[]
     ctypedef struct ec_layout:
         int mr, nr, kstep, a_bytes, u8
@@ -35,18 +39,25 @@ cdef extern from "gemm_s8.h" nogil:
         int isa
         int n, o
         const int8_t* w
-        const int8_t* wp
         ec_requant rq
         void* xs
     int ec_isa_supported(int isa)
+    const char* ec_amx_missing()
     int ec_current_isa()
     int ec_force_isa(const char* name)
+    int ec_conv_isa_for(int isa, int cout)
     ec_layout ec_layout_for(int isa, int cout)
     void ec_conv_geometry(ec_conv_plan* p)
     size_t ec_packed_b_bytes(const ec_conv_plan* p)
+    size_t ec_conv_padded_bytes(const ec_conv_plan* p)
+    size_t ec_conv_scratch_bytes(const ec_conv_plan* p)
     void ec_pack_b(const ec_conv_plan* p, const int8_t* w, void* dst, int64_t* sums)
     void ec_conv_run(const ec_conv_plan* p, const int8_t* x, int8_t* out, int nthreads)
+    void ec_conv_run_batch(const ec_conv_plan* p, const int8_t* x, int nb, int8_t* out,
+                           int nthreads)
+    int ec_fc_vnni(int isa)
     int ec_fc_pad_a(int isa, int zp)
-    size_t ec_fc_packed_bytes(int o, int n)
-    void ec_fc_pack_vnni(const int8_t* w, int o, int n, int8_t* dst)
     void ec_fc_run(const ec_fc_plan* p, const int8_t* x, int8_t* out, int nthreads)
+    size_t ec_fc_batch_scratch_bytes(int n, int nb)
+    void ec_fc_run_batch(const ec_fc_plan* p, const int8_t* x, int nb, int8_t* out,
+                         void* scratch, int nthreads)

@@ -159,6 +159,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void ec_add_run_avx5
 #endif
 
 static ec_add_run_fn ec_add_run_for(int isa) {
+    isa = ec_simd_isa(isa);
 #ifdef EC_X86
     if (isa == EC_ISA_AVX512VNNI) return ec_add_run_avx512;
     if (isa == EC_ISA_AVX2) return ec_add_run_avx2;
@@ -256,6 +257,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void ec_mean_s8_avx5
 static void ec_mean_s8(int isa, const int8_t *x, ptrdiff_t count, ptrdiff_t c,
                        int32_t multiplier, int32_t shift, int32_t input_offset,
                        int32_t output_offset, int8_t *out) {
+    isa = ec_simd_isa(isa);
 #ifdef EC_X86
     if (isa == EC_ISA_AVX512VNNI) {
         ec_mean_s8_avx512(x, count, c, multiplier, shift, input_offset, output_offset, out);

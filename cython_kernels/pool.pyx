@@ -170,19 +170,20 @@ cdef class BoundMaxPool(_BoundPool):
                 for iy in range(y0 + 1, y1):
                     _max_into(r, xs + iy * w * c, n_img)
             op = self._op + oy * self.ow * c
-            if self.kw == 1:
-                t = self._row
-            else:
+            if self.sw > 1:  # strided: the window max at each output column only
+                for ox in range(self.ow):
+                    t = self._row + ox * self.sw * c
+                    memcpy(op + ox * c, t, c)
+                    for kx in range(1, self.kw):
+                        _max_into(op + ox * c, t + kx * c, c)
+            elif self.kw == 1:
+                memcpy(op, self._row, self.ow * c)
+            else:  # stride 1: each column max is shared by KW outputs
                 t = self._row + rowlen
                 _max2(t, self._row, self._row + c, ncol)
                 for kx in range(2, self.kw):
                     _max_into(t, self._row + kx * c, ncol)
-            if self.sw == 1:
                 memcpy(op, t, self.ow * c)
-            else:
-                for ox in range(self.ow):
-                    for i in range(c):
-                        op[ox * c + i] = t[ox * self.sw * c + i]
             if clamp:
                 _clamp(op, self.ow * c, lo, hi)
 

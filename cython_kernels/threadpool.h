@@ -7,6 +7,10 @@
  * variable, so they do not steal a core from other engines between calls.
  * Chunks are claimed with one 64-bit CAS on (job generation << 32 | next index), so a worker
  * late from an earlier job can never claim a chunk of a later one.
+ * One pool per process: every extension module includes this header, so each would own a pool
+ * of its own, and on 2 cores the workers of one module would still spin while another's start
+ * (a conv layer followed by a dense one). conv.pyx exports its ec_pool_run_local in a capsule
+ * (pool_capsule()); the other modules call ec_pool_adopt() with it at import.
  */
 #ifndef EDGECNN_THREADPOOL_H
 #define EDGECNN_THREADPOOL_H
@@ -14,11 +18,12 @@
 #include <stdint.h>
 
 typedef void (*ec_task_fn)(void *ctx, int index, int slot); /* slot: 0 caller, 1.. workers */
+typedef void (*ec_pool_run_fn)(ec_task_fn fn, void *ctx, int total, int nthreads);
 
 #if defined(_WIN32)
 #define EC_POOL_MAX 1
 static int ec_pool_slots(int want) { (void)want; return 1; }
-static void ec_pool_run(ec_task_fn fn, void *ctx, int total, int nthreads) {
+static void ec_pool_run_local(ec_task_fn fn, void *ctx, int total, int nthreads) {
     int i;
     (void)nthreads;
     for (i = 0; i < total; i++) fn(ctx, i, 0);
@@ -121,7 +126,7 @@ static int ec_pool_slots(int want) {
 
 /* fn(ctx, i, slot) for i in [0, total) on up to nthreads threads; returns when all are done.
  * One job at a time: callers are the Python thread holding a bound kernel (not reentrant). */
-static void ec_pool_run(ec_task_fn fn, void *ctx, int total, int nthreads) {
+static void ec_pool_run_local(ec_task_fn fn, void *ctx, int total, int nthreads) {
     uint32_t gen;
     if (nthreads > total) nthreads = total;
     if (nthreads > 1) nthreads = ec_pool_slots(nthreads);
@@ -147,5 +152,16 @@ static void ec_pool_run(ec_task_fn fn, void *ctx, int total, int nthreads) {
     }
 }
 #endif
+
+/* The process's pool: this module's own until ec_pool_adopt hands it another module's. */
+static ec_pool_run_fn ec_pool_runner = ec_pool_run_local;
+
+static void ec_pool_adopt(ec_pool_run_fn run) {
+    if (run) ec_pool_runner = run;
+}
+
+static inline void ec_pool_run(ec_task_fn fn, void *ctx, int total, int nthreads) {
+    ec_pool_runner(fn, ctx, total, nthreads);
+}
 
 #endif /* EDGECNN_THREADPOOL_H */

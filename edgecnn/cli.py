@@ -17,6 +17,7 @@ from . import __version__
 from .cli_common import (emit_json, error_json, export_dict, preprocess_flags,
                          preprocess_options, show_warning)
 from .errors import EdgecnnError, EdgecnnWarning, InputFileError, MismatchError
+from .text import printable
 
 ROUNDINGS = ("litert-ref", "double", "single", "fp32")
 
@@ -35,7 +36,7 @@ class _Group(click.Group):
             except EdgecnnError as e:
                 if ctx.obj and ctx.obj.get("debug"):
                     traceback.print_exc()
-                click.echo(f"error: {e}", err=True)
+                click.echo(f"error: {printable(e)}", err=True)
                 error_json(ctx, str(e), e.exit_code)
                 ctx.exit(e.exit_code)
             except click.ClickException as e:  # bad usage: click prints the line on stderr
@@ -44,6 +45,11 @@ class _Group(click.Group):
             except KeyboardInterrupt:
                 click.echo("interrupted", err=True)
                 ctx.exit(130)
+
+
+def _budget(ctx, param, text):
+    """--flash / --ram: a size such as 256K, or 0 (no budget) when not given."""
+    return 0 if text is None else _size(ctx, param, text)
 
 
 def _size(ctx, param, text):
@@ -158,7 +164,7 @@ def convert(model, arch, calib, calib_method, output, labels, force, ignore_mism
                              max_memory=max_memory, ignore_mismatch=ignore_mismatch,
                              **preprocess_flags(flags))
     for path, err in result.skipped_images:
-        click.echo(f"skipped {err}", err=True)
+        click.echo(f"skipped {printable(err)}", err=True)
     pre = result.int8_graph.preprocess
     n_labels = len(result.int8_graph.labels)
     check = result.crosscheck
@@ -217,13 +223,14 @@ def infer(model, images, top_k, as_json, backend, rounding, threads, max_memory,
     for path, item in load_images(paths, m.preprocess):
         if isinstance(item, Exception):
             failed += 1
-            click.echo(f"error: {item}", err=True)
+            click.echo(f"error: {printable(item)}", err=True)
             results.append({"image": path, "error": str(item)})
             continue
         top = m.top_k(m.scores(m.run(m.input_from_float(item))), top_k)
         results.append({"image": path, "top": [p.to_dict() for p in top]})
         if not as_json:
-            click.echo(f"{path}: " + ", ".join(f"{p.label} {p.score:.3f}" for p in top))
+            click.echo(f"{printable(path)}: "
+                       + ", ".join(f"{printable(p.label)} {p.score:.3f}" for p in top))
     if as_json:
         emit_json(results)
     if failed:
@@ -239,7 +246,7 @@ def format_verify(report) -> str:
              f"{'tensor':<28} {'op':<22} {'shape':<18} {'max diff':>9} {'exact':>8}"]
     for r in report.rows:
         diff = f"{r.max_diff:g} {'abs' if r.dtype == 'float32' else unit}"
-        lines.append(f"{r.name[:28]:<28} {r.op[:22]:<22} {str(r.shape):<18} {diff:>9} "
+        lines.append(f"{printable(r.name, 25):<28} {r.op[:22]:<22} {str(r.shape):<18} {diff:>9} "
                      f"{100 * r.exact_share:7.2f}%")
     if report.against != "litert-ref":
         lines.append(f"top-1 agreement: {report.top1_agree}/{report.inputs} "
@@ -291,7 +298,7 @@ def verify(model, images, against, rounding, backend, tolerance, count, as_json,
     report = run_verify(model, images or None, against, rounding, backend, tolerance, count,
                         max_memory=max_memory, preprocess=pre)
     for path, err in report.skipped:
-        click.echo(f"skipped {err}", err=True)
+        click.echo(f"skipped {printable(err)}", err=True)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -362,14 +369,24 @@ def demo(out, force, as_json):
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="litert-ref", show_default=True,
               help="litert-ref matches LiteRT's reference kernels; double is TFLite Micro's.")
 @click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("--images", "images", multiple=True, type=click.Path(exists=True),
+              help="Images (files or folders, repeatable) for in.bin, with the model's stored "
+                   "preprocessing, and expected.txt for `make check`.")
+@click.option("--flash", "flash_budget", callback=_budget, metavar="SIZE",
+              help="Flash the model must fit in (e.g. 256K); refused with the figures if not.")
+@click.option("--ram", "ram_budget", callback=_budget, metavar="SIZE",
+              help="RAM the model must fit in (arena, stack, statics).")
 @click.option("--json", "as_json", is_flag=True, help="Memory, files and the arena plan as JSON.")
-def export_c(model, out_dir, target, rounding, force, max_memory, as_json):
+def export_c(model, out_dir, target, rounding, force, images, flash_budget, ram_budget,
+             max_memory, as_json):
     """Generate C99 firmware (kernels, weights, one static arena) for a .tflite.
 
     \b
     Examples:
       edgecnn export-c lenet.tflite -o fw/ --target host && make -C fw
-      edgecnn export-c lenet.tflite -o fw_m4/ --target cortex-m4
+      edgecnn export-c lenet.tflite -o fw/ --target cortex-m4 --images digits/
+      make -C fw check
+      edgecnn export-c lenet.tflite -o fw/ --target cortex-m4 --flash 128K --ram 16K
     """
     import shlex
 
@@ -377,7 +394,8 @@ def export_c(model, out_dir, target, rounding, force, max_memory, as_json):
     from .export_c import export_c as run_export, format_export
     require_int8(model, max_memory)
     report = run_export(model, out_dir, target=target, rounding=rounding, force=force,
-                        command_line=shlex.join(["edgecnn"] + sys.argv[1:]), max_memory=max_memory)
+                        command_line=shlex.join(["edgecnn"] + sys.argv[1:]), max_memory=max_memory,
+                        images=images, flash_budget=flash_budget, ram_budget=ram_budget)
     if as_json:
         emit_json(export_dict(report))
     else:
@@ -394,13 +412,17 @@ def export_c(model, out_dir, target, rounding, force, max_memory, as_json):
 @click.option("--warmup", default=5, show_default=True)
 @click.option("--ref-runs", default=3, show_default=True,
               help="Invokes of LiteRT's (slow) reference kernels; 0 leaves them out.")
+@click.option("--per-layer", is_flag=True,
+              help="Also time each of edgecnn's layers alone, next to its machine floor.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(model, threads, runs, warmup, ref_runs, as_json, max_memory):
-    """Latency of edgecnn vs LiteRT (XNNPACK and reference kernels) on the same file, interleaved.
+def bench(model, threads, runs, warmup, ref_runs, per_layer, as_json, max_memory):
+    """Latency of edgecnn vs LiteRT (XNNPACK and reference kernels) on the same file, interleaved,
+    and the machine floor (peak int8 MAC rate and streaming bandwidth, measured here).
 
     \b
     Examples:
       edgecnn bench alexnet.tflite --threads 1 --threads 2
+      edgecnn bench alexnet.tflite --threads 1 --per-layer
       edgecnn bench lenet.tflite --runs 1000 --json
     """
     from .annotate import require_int8
@@ -409,7 +431,7 @@ def bench(model, threads, runs, warmup, ref_runs, as_json, max_memory):
         raise InputFileError(f"{model}: no such file; check the path")
     require_int8(model, max_memory)
     report = run_bench(model, threads=threads or (1, 2), runs=runs, warmup=warmup,
-                       ref_runs=ref_runs, max_memory=max_memory)
+                       ref_runs=ref_runs, max_memory=max_memory, per_layer=per_layer)
     if as_json:
         emit_json(report.to_dict())
     else:

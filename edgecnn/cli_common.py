@@ -143,6 +143,8 @@ def export_dict(report) -> dict:
             "flash_bytes": report.flash_bytes, "ram_bytes": report.ram_bytes,
             "weights_bytes": report.weights_bytes, "code_bytes": report.code_bytes,
             "arena_bytes": report.arena_bytes, "stack_bytes": report.stack_bytes,
+            "kernels": report.target.kernel_path, "images": report.images,
+            "layer_rounding": [{"node": node, "rounding": note} for node, note in report.notes],
             "arena_plan": [{"node": r.node, "op": r.op, "tensor": r.tensor,
                             "shape": list(r.shape), "bytes": r.bytes, "offset": r.offset,
                             "shares": r.shares}

@@ -19,8 +19,8 @@ import numpy as np
 from . import calib_stats, ir, shapes
 from .calibrate import calibrate_observer
 from .crosscheck import CROSSCHECK_IMAGES, CrossCheck, crosscheck, reference_runtime
-from .errors import (CalibrationError, DefaultsWarning, InputFileError, UnsupportedOpError,
-                     UsageError)
+from .errors import (CalibrationError, DefaultsWarning, InputFileError, ModelFormatError,
+                     UnsupportedOpError, UsageError)
 from .fold import fold_batchnorm
 from .passes import fuse_activations, split_explicit_padding
 from .preprocess import expand_image_paths, load_images
@@ -28,6 +28,7 @@ from .quantize import quantize_graph
 from .tflite.reader import load_tflite
 from .tflite.validate import DEFAULT_MAX_MEMORY
 from .tflite.writer import write_tflite
+from .text import printable
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -130,7 +131,23 @@ def default_labels(graph: ir.Graph, arch: Optional[str] = None) -> tuple[str, ..
 
 def prepare_float_graph(graph: ir.Graph) -> ir.Graph:
     """Fold BN, fuse ReLU/ReLU6 and make every padding TFLite-expressible."""
+    check_finite_parameters(graph)
     return split_explicit_padding(fuse_activations(fold_batchnorm(shapes.infer_shapes(graph))))
+
+
+def check_finite_parameters(graph: ir.Graph) -> None:
+    """Refuse NaN or infinite weights before any arithmetic on them (calibration would run the
+    whole float graph on NaNs, and NumPy would warn before the error)."""
+    for node in graph.nodes:
+        for attr in ("weight", "bias", "gamma", "beta", "mean", "var"):
+            values = getattr(node, attr, None)
+            if values is None or np.asarray(values).dtype.kind != "f":
+                continue
+            bad = np.flatnonzero(~np.isfinite(np.asarray(values).ravel()))
+            if bad.size:
+                raise ModelFormatError(
+                    f"{printable(node.name)}: {attr} holds {bad.size} NaN or infinite values "
+                    f"(first at flat index {int(bad[0])}); the model file is corrupt")
 
 
 def calibration_batches(paths: Sequence[str], pre: ir.Preprocess, skipped: list,
@@ -157,6 +174,17 @@ def crosscheck_source(source: str, float_graph: ir.Graph, paths: Sequence[str],
     batches = list(calibration_batches(paths[:CROSSCHECK_IMAGES], pre, []))
     images = np.concatenate(batches) if batches else np.zeros((0,), np.float32)
     return crosscheck(source, float_graph, images)
+
+
+def unreadable_calibration(skipped: list, shown: int = 3) -> str:
+    """The one-line error when every calibration file failed: which, and why (the first few)."""
+    def one(path, err):
+        reason = err[len(path) + 2:] if err.startswith(f"{path}: ") else err
+        return f"{printable(os.path.basename(path), 60)} ({printable(reason, 100)})"
+    listed = ", ".join(one(p, e) for p, e in skipped[:shown])
+    more = f", and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (f"no calibration inputs: all {len(skipped)} files were unreadable: {listed}{more}; "
+            "pass --calib with images Pillow can decode")
 
 
 def check_output(output: str, force: bool) -> None:
@@ -213,8 +241,13 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
     if check is not None and not ignore_mismatch:
         check.raise_if_mismatch(source)
     skipped: list = []
-    observer = calibrate_observer(float_graph, calibration_batches(paths, pre, skipped), method,
-                                  progress=progress)
+    try:
+        observer = calibrate_observer(float_graph, calibration_batches(paths, pre, skipped),
+                                      method, progress=progress)
+    except CalibrationError:
+        if skipped:
+            raise CalibrationError(unreadable_calibration(skipped)) from None
+        raise
     used = len(paths) - len(skipped)
     calib_stats.warn(calib_stats.calibration_warnings(paths, used, pre))
     labels = tuple(labels) or default_labels(float_graph, arch)

@@ -12,6 +12,9 @@ Sharing:
 - an element-wise op whose kernel allows it (``KernelCall.inplace``: ADD, ReLU, the tanh/
   logistic table) writes over an input that dies at that step, when both have the same size,
   dtype and the input is not the graph input. Each element is read before it is written.
+
+Kernel scratch (export-c's DSP/Helium conv columns) is planned like a tensor alive during its
+step only, so it lands where no tensor is alive then and grows the arena only if nothing fits.
 """
 
 from __future__ import annotations
@@ -45,10 +48,12 @@ class MemoryPlan:
     arena_bytes: int
     rows: list = field(default_factory=list)  # the input, then one per step
     root: dict = field(default_factory=dict)  # tensor name -> tensor owning its bytes
+    scratch: dict = field(default_factory=dict)  # step index -> offset of its kernel scratch
 
 
-def plan_memory(graph: ir.Graph, steps, align: int = 8) -> MemoryPlan:
-    """``steps``: (node, KernelCall) in topological order. Offsets are multiples of ``align``."""
+def plan_memory(graph: ir.Graph, steps, align: int = 8, scratch=None) -> MemoryPlan:
+    """``steps``: (node, KernelCall) in topological order. Offsets are multiples of ``align``.
+    ``scratch``: step index -> bytes its kernel needs during that step only."""
     end = len(steps)
     # 1. views: a reshape's output shares its input's bytes
     view = {graph.input.name: graph.input.name}
@@ -77,10 +82,15 @@ def plan_memory(graph: ir.Graph, steps, align: int = 8) -> MemoryPlan:
     owned = {name: graph.tensor(name) for name in first}
     for name in owned:  # a tensor nobody reads still occupies its bytes while it is written
         last[name] = max(last[name], first[name])
+    sizes = {name: nbytes(t) for name, t in owned.items()}
+    for i, size in (scratch or {}).items():  # keys ("scratch", i): never a tensor name
+        if size:
+            key = ("scratch", i)
+            sizes[key], first[key], last[key] = size, i, i
 
     placed, offsets = [], {}
-    for name in sorted(owned, key=lambda n: (-nbytes(owned[n]), first[n])):
-        size = -(-nbytes(owned[name]) // align) * align
+    for name in sorted(sizes, key=lambda n: (-sizes[n], first[n])):
+        size = -(-sizes[name] // align) * align
         offset = 0
         for o, s, f, l in sorted(placed):
             if f <= last[name] and first[name] <= l and o < offset + size and offset < o + s:
@@ -89,6 +99,7 @@ def plan_memory(graph: ir.Graph, steps, align: int = 8) -> MemoryPlan:
         offsets[name] = offset
     arena = max((o + s for o, s, _, _ in placed), default=0)
     root = {name: group[v] for name, v in view.items()}
+    scratch_at = {key[1]: offset for key, offset in offsets.items() if isinstance(key, tuple)}
     offsets = {name: offsets[r] for name, r in root.items()}
     rows = [PlanRow("(input)", "input", graph.input.name, graph.input.shape, nbytes(graph.input),
                     offsets[graph.input.name])]
@@ -97,7 +108,7 @@ def plan_memory(graph: ir.Graph, steps, align: int = 8) -> MemoryPlan:
         r = root[out.name]
         rows.append(PlanRow(node.name, node.display_name(), out.name, out.shape, nbytes(out),
                             offsets[out.name], r if r != out.name else ""))
-    return MemoryPlan(offsets, max(arena, align), rows, root)
+    return MemoryPlan(offsets, max(arena, align), rows, root, scratch_at)
 
 
 def _inplace_owner(graph, node, call, view, group, last, step):

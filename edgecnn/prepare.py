@@ -23,6 +23,7 @@ def prepare_calls(graph: ir.Graph, rounding: str = "litert-ref") -> list:
         graph.check()
     except ArchitectureError as e:
         raise ModelFormatError(str(e)) from None
+    _check_batch_one(graph.input)
     steps = []
     for node in graph.nodes:
         ins = [graph.tensor(name) for name in node.inputs]
@@ -41,3 +42,11 @@ def prepare_calls(graph: ir.Graph, rounding: str = "litert-ref") -> list:
                 f"{', '.join(str(tuple(t.shape)) for t in ins)}")
         steps.append((node, node.prepare(ins, rounding)))
     return steps
+
+
+def _check_batch_one(x: ir.Tensor) -> None:
+    """Kernels see one image (H, W, C) or vector (N,): the input's batch must be 1 (every
+    later shape follows from it, checked node by node)."""
+    if len(x.shape) < 2 or x.shape[0] != 1:
+        raise UnsupportedOpError(f"input {x.name!r} has shape {tuple(x.shape)}; edgecnn runs "
+                                 "batch 1: re-export the model with batch size 1")

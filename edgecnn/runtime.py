@@ -98,6 +98,8 @@ class Runtime:
         return self.buffers[name]
 
     @property
-    def step_names(self) -> list:
-        """Node names of the steps that run a kernel, in order (per-step timing)."""
-        return [node.name for node, call in self.calls if call.kernel is not None]
+    def steps(self) -> list:
+        """(node name, run, input views, output view) of each step that runs a kernel, in
+        order, wired as ``invoke`` wires them (for per-step timing)."""
+        names = [node.name for node, call in self.calls if call.kernel is not None]
+        return [(name, *step) for name, step in zip(names, self._steps)]

@@ -39,6 +39,7 @@ from . import ir
 from .errors import ArchitectureError
 from .memory import plan_memory
 from .ops import KernelCall
+from .text import printable
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def format_summary(summary: Summary) -> str:
     rows = [("input", "Input", "", _shape(summary.input_shape), "", "", "", _n(summary.input_bytes),
              "")]
     for r in summary.layers:
-        rows.append((r.name, r.type, _window_text(r), _shape(r.output_shape), _n(r.params),
+        rows.append((printable(r.name), r.type, _window_text(r), _shape(r.output_shape), _n(r.params),
                      _n(r.macs), _pair(r.receptive_field, "x") if r.receptive_field else "",
                      _n(r.activation_bytes), _n(r.weight_bytes)))
     numeric = {4, 5, 7, 8}
@@ -198,15 +199,15 @@ def format_summary(summary: Summary) -> str:
 
     rule = "-" * len(line(header))
     kind = "int8" if summary.quantized else "float32"
-    out = [f"{summary.name} ({kind})", rule, line(header), rule] + [line(r) for r in rows] + [rule]
+    out = [f"{printable(summary.name)} ({kind})", rule, line(header), rule] + [line(r) for r in rows] + [rule]
     out += [
         f"parameters:          {_n(summary.total_params)}",
         f"MACs:                {_n(summary.total_macs)}",
         f"weight bytes:        {_n(summary.total_weight_bytes)}",
         f"largest activation:  {_n(summary.largest_activation_bytes)} bytes "
-        f"({summary.largest_activation})",
+        f"({printable(summary.largest_activation)})",
         f"peak activations:    {_n(summary.peak_activation_bytes)} bytes alive at once "
-        f"(at {summary.peak_layer or '-'})",
+        f"(at {printable(summary.peak_layer) or '-'})",
         f"activation arena:    {_n(summary.arena_bytes)} bytes (edgecnn's memory plan: the "
         "runtime and export-c allocate this)",
     ]

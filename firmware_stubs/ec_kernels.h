@@ -1,9 +1,13 @@
-/* edgecnn firmware kernels: portable C99 int8 ops, twins of edgecnn/reference/ (the NumPy spec).
+/* edgecnn firmware kernels: C99 int8 ops, twins of edgecnn/reference/ (the NumPy spec), each with
+ * a plain C path and, where it pays, DSP (Cortex-M4/M7/M33) and Helium (Cortex-M55) paths chosen
+ * at compile time (ec_simd.h).
  *
  * Layout NHWC without the batch dimension: images are (H, W, C), vectors (N,), row-major.
  * Activations int8 in [-128, 127]; weights int8 in [-127, 127] (zero point 0), conv OHWI,
- * depthwise (KH, KW, C*M), fully connected (C_out, C_in); biases int32 with scale s_in * s_w[c]. The parameter structs
- * carry the field names of edgecnn/reference/params.py (tests/test_firmware.py checks it).
+ * depthwise (KH, KW, C*M), fully connected (C_out, C_in). Conv and fully connected take
+ * their weights as export-c packs them (edgecnn/export_c/kernels.py): the input zero point
+ * folded into the bias. The parameter structs carry the field names of
+ * edgecnn/reference/params.py (tests/test_firmware.py checks it).
  * Kernels check nothing and allocate nothing: the generated model owns every buffer.
  */
 #ifndef EDGECNN_KERNELS_H
@@ -11,18 +15,21 @@
 
 #include <stdint.h>
 
+#include "ec_config.h"
 #include "fixedpoint.h"
 
 /* Bumped whenever a struct below or a kernel signature changes; the generated model records
  * the version it was written for and ec_model_init() refuses a mismatch. */
-#define EC_FORMAT_VERSION 1
+#define EC_FORMAT_VERSION 2
 
 typedef struct {
     int32_t h, w, c;
 } ec_dims_t;
 
 /* int32 accumulator -> int8 per output channel. multiplier/shift are NULL under the f64 and
- * fp32 policies, real_scale is NULL under double and single (only what the policy reads). */
+ * fp32 policies, real_scale is NULL under double, single and f64-int (only what the policy reads).
+ * The arrays hold one entry per channel, or one for the whole tensor where a layer record says
+ * rq_per_channel = 0. */
 typedef struct {
     const int32_t *multiplier; /* M0 in [2^30, 2^31), 0 for tiny scales */
     const int32_t *shift;      /* > 0 is a left shift: M = M0 * 2^(shift - 31) */
@@ -49,10 +56,6 @@ typedef struct {
 } ec_pool_params_t;
 
 typedef struct {
-    int32_t input_offset; /* -zp_in */
-} ec_fc_params_t;
-
-typedef struct {
     int32_t input_multiplier; /* Q31 multiplier of beta * s_in * 2^26 */
     int32_t input_left_shift; /* >= 0 */
     int32_t diff_min;         /* x - max below this gives exp = 0 */
@@ -66,6 +69,32 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
 } ec_relu_params_t;
+
+/* A convolution as export-c packs it. weight: OHWI, C_out * K bytes (K = KH * KW * C_in) and
+ * (-K) % 16 zero bytes (word and vector loads may run past the last filter); bias: bias[c] +
+ * input_offset * sum(w[c]), so the kernels sum x * w over every tap with out-of-image taps read
+ * as the input zero point (-input_offset): that adds -input_offset * w, which the folded bias
+ * takes back, exactly as skipping the tap does. Accumulator bound: |bias| + 256 * sum|w[c]|
+ * < 2^31 (export-c checks). */
+typedef struct {
+    ec_dims_t in, out;
+    int32_t kh, kw;
+    ec_conv_params_t p;
+    const int8_t *weight;
+    const int32_t *bias;
+    ec_requant_t rq;
+    int32_t rq_per_channel;
+} ec_conv_layer_t;
+
+/* A fully connected layer: weight (C_out, C_in) + (-C_in) % 16 zero bytes, bias folded as for
+ * conv. */
+typedef struct {
+    int32_t n_in, n_out;
+    const int8_t *weight;
+    const int32_t *bias;
+    ec_requant_t rq;
+    int32_t rq_per_channel;
+} ec_fc_layer_t;
 
 /* int8 ADD (LiteRT reference_integer_ops::AddFunc); every shift <= 0. */
 typedef struct {
@@ -108,24 +137,40 @@ typedef struct {
     int32_t count; /* H * W */
 } ec_mean_params_t;
 
-/* One output channel through the model's rounding policy (fixedpoint.h does the arithmetic). */
+/* One output channel through the model's rounding policy (fixedpoint.h does the arithmetic);
+ * the policies ec_config.h leaves out are not compiled. */
 static inline int8_t ec_requantize_channel(int32_t acc, const ec_requant_t *rq, int32_t c) {
-    return ec_requantize(acc, rq->policy, rq->multiplier ? rq->multiplier[c] : 0,
-                         rq->shift ? rq->shift[c] : 0, rq->real_scale ? rq->real_scale[c] : 0.0,
-                         rq->output_offset, rq->act_min, rq->act_max);
+    int32_t y;
+    switch (rq->policy) {
+#if EC_ROUND_F64_USED
+    case EC_ROUND_F64: y = ec_scale_f64(acc, rq->real_scale[c]); break;
+#endif
+#if EC_ROUND_SINGLE_USED
+    case EC_ROUND_SINGLE: y = ec_mbqm_single(acc, rq->multiplier[c], rq->shift[c]); break;
+#endif
+#if EC_ROUND_FP32_USED
+    case EC_ROUND_FP32: y = ec_scale_fp32(acc, (float)rq->real_scale[c]); break;
+#endif
+#if EC_ROUND_F64_INT_USED
+    case EC_ROUND_F64_INT: y = ec_mbqm_away(acc, rq->multiplier[c], rq->shift[c]); break;
+#endif
+    default: y = ec_mbqm_double(acc, rq->multiplier[c], rq->shift[c]); break;
+    }
+    y += rq->output_offset;
+    y = y < rq->act_min ? rq->act_min : y;
+    return (int8_t)(y > rq->act_max ? rq->act_max : y);
 }
 
-void ec_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w, int32_t kh,
-                  int32_t kw, const int32_t *bias, const ec_conv_params_t *p,
-                  const ec_requant_t *rq, int8_t *out, const ec_dims_t *out_dims);
+/* scratch: 4-byte aligned, max(5 * K4, 4 * K16) bytes with K4 (K16) = KH * KW * C_in rounded up
+ * to a multiple of 4 (16): the DSP path's im2col columns, Helium's (plain C needs none). The
+ * arena plans it (edgecnn/export_c/kernels.py, conv_scratch). */
+void ec_conv2d_s8(const ec_conv_layer_t *l, const int8_t *x, int8_t *out, int8_t *scratch);
 /* w (KH, KW, C*M) as TFLite's [1, KH, KW, C*M]; x_dims C, out_dims C*M; bias may be NULL. */
 void ec_depthwise_conv2d_s8(const int8_t *x, const ec_dims_t *x_dims, const int8_t *w,
                             int32_t kh, int32_t kw, const int32_t *bias,
                             const ec_depthwise_params_t *p, const ec_requant_t *rq, int8_t *out,
                             const ec_dims_t *out_dims);
-void ec_fully_connected_s8(const int8_t *x, int32_t n_in, const int8_t *w, const int32_t *bias,
-                           const ec_fc_params_t *p, const ec_requant_t *rq, int8_t *out,
-                           int32_t n_out);
+void ec_fully_connected_s8(const ec_fc_layer_t *l, const int8_t *x, int8_t *out);
 void ec_max_pool_s8(const int8_t *x, const ec_dims_t *x_dims, const ec_pool_params_t *p,
                     int8_t *out, const ec_dims_t *out_dims);
 void ec_avg_pool_s8(const int8_t *x, const ec_dims_t *x_dims, const ec_pool_params_t *p,

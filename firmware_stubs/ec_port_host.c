@@ -39,6 +39,8 @@ uint32_t ec_port_ticks(void) {
     return (uint32_t)((double)(clock() - ec_t0) * 1e6 / CLOCKS_PER_SEC);
 }
 
+const char *ec_port_tick_unit(void) { return "microseconds of CPU time (clock())"; }
+
 void ec_port_exit(int status) {
     fflush(stdout);
     exit(status);

@@ -1,9 +1,11 @@
 /* Platform hooks for Cortex-M over Arm semihosting (QEMU -semihosting, or a debug probe).
  *
  * Files and the console go through bkpt 0xAB (SYS_OPEN, SYS_READ, SYS_WRITE, SYS_CLOSE); the
- * exit status through SYS_EXIT_EXTENDED, so QEMU exits with main's return value. Time is the
- * 24-bit SysTick on the core clock, widened to 32 bits here; under QEMU -icount shift=0 every
- * instruction advances the virtual clock by 1 ns, so ticks * (1e9 / f_core) = instructions.
+ * exit status through SYS_EXIT_EXTENDED, so QEMU exits with main's return value. Time is the DWT
+ * cycle counter on Armv7-M / Armv8-M mainline cores whose CYCCNT counts (real silicon; QEMU's
+ * reads 0), else the 24-bit SysTick on the core clock, widened to 32 bits here; under QEMU
+ * -icount shift=0 every instruction advances the virtual clock by 1 ns, so ticks * (1e9 / f_core)
+ * = instructions.
  */
 #include <string.h>
 
@@ -19,6 +21,13 @@
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#define DEMCR (*(volatile uint32_t *)0xE000EDFCu)
+#define DWT_CTRL (*(volatile uint32_t *)0xE0001000u)
+#define DWT_CYCCNT (*(volatile uint32_t *)0xE0001004u)
+
+#if defined(__ARM_ARCH) && __ARM_ARCH >= 7 && !defined(__ARM_ARCH_8M_BASE__)
+#define EC_DWT 1 /* the core may have a cycle counter: probed in ec_port_timer_start */
+#endif
 
 static int32_t ec_semihost(int32_t op, void *arg) {
     register int32_t r0 __asm__("r0") = op;
@@ -73,7 +82,23 @@ void ec_port_log(const char *line) {
 
 static uint32_t ec_ticks, ec_last;
 
+/* CYCCNTENA reads back 1 only where the cycle counter exists (RAZ/WI without one; QEMU's DWT
+ * reads 0 throughout). */
+static int ec_use_dwt(void) {
+#if defined(EC_DWT)
+    return (DWT_CTRL & 1u) != 0;
+#else
+    return 0;
+#endif
+}
+
 void ec_port_timer_start(void) {
+#if defined(EC_DWT)
+    DEMCR |= 1u << 24; /* TRCENA: the DWT on */
+    DWT_CTRL |= 1u;    /* CYCCNTENA */
+    DWT_CYCCNT = 0;
+    if (ec_use_dwt()) return;
+#endif
     SYST_CSR = 0;
     SYST_RVR = 0x00FFFFFFu;
     SYST_CVR = 0;          /* any write clears the counter; it reloads on the next tick */
@@ -83,10 +108,18 @@ void ec_port_timer_start(void) {
 }
 
 uint32_t ec_port_ticks(void) {
-    uint32_t now = SYST_CVR; /* counts down */
+    uint32_t now;
+    if (ec_use_dwt()) return DWT_CYCCNT;
+    now = SYST_CVR; /* counts down */
     ec_ticks += (ec_last - now) & 0x00FFFFFFu;
     ec_last = now;
     return ec_ticks;
+}
+
+const char *ec_port_tick_unit(void) {
+    return ec_use_dwt()
+               ? "core cycles (DWT)"
+               : "SysTick ticks of the core clock (QEMU -icount: x 1e9 / Hz = instructions)";
 }
 
 void ec_port_exit(int status) {

@@ -1,14 +1,16 @@
 /* int8 SOFTMAX, the twin of edgecnn/reference/softmax.py (LiteRT reference_ops::Softmax).
  * x (N,), out (N,) with scale 1/256 and zero point -128. d = x - max(x) rescaled to Q5.26; exp(d)
- * in Q0.31 for d >= diff_min (else 0); the sum in Q12.19 (below 2^28 for N < 512, so the final
- * shift stays <= 31); its reciprocal; out = RoundingDivideByPOT(recip * exp, bits + 23) - 128.
+ * in Q0.31 for d >= diff_min (else 0); the sum in Q12.19 (below 2^31 for N < 4096, which prepare
+ * checks); its reciprocal; out = RoundingDivideByPOT(recip * exp, bits + 23) - 128, a shift past
+ * 31 once the sum reaches 2^28 (see ec_rdbp_wide).
  * The exps are computed twice (sum, then output) so the kernel needs no scratch buffer.
  */
 #include "ec_kernels.h"
 
 static int32_t ec_softmax_exp(int32_t diff, const ec_softmax_params_t *p) {
     /* valid diffs lie in [diff_min, 0]: diff * 2^left_shift fits int32 by construction */
-    int32_t scaled = ec_srdhm(diff * ((int32_t)1 << p->input_left_shift), p->input_multiplier);
+    /* unsigned: input_left_shift reaches 31 (then diff_min is 0) */
+    int32_t scaled = ec_srdhm((int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
     return ec_exp_on_negative_values_q5(scaled);
 }
 
@@ -27,7 +29,7 @@ void ec_softmax_s8(const int8_t *x, int32_t n, const ec_softmax_params_t *p, int
         int32_t y = -128;
         if (diff >= p->diff_min) {
             const int32_t e = ec_softmax_exp(diff, p);
-            y = ec_rdbp(ec_srdhm(recip, e), num_bits_over_unit + 31 - 8) - 128;
+            y = ec_rdbp_wide(ec_srdhm(recip, e), num_bits_over_unit + 31 - 8) - 128;
             if (y > 127) y = 127;
             if (y < -128) y = -128;
         }

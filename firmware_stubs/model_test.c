@@ -4,9 +4,10 @@
  *
  * in.bin holds records of EC_MODEL_INPUT_BYTES bytes each (the input tensor, NHWC, int8 or
  * little-endian float32). Each output line is the output tensor as decimal int8 values, or for a
- * float32 output the IEEE bit patterns in hex (exact). A last line "# inferences N ticks T"
- * gives the port's timer total over the N invocations. Exit status 0, or 1 on a bad input file,
- * 2 when the model and the kernels disagree on the format version.
+ * float32 output the IEEE bit patterns in hex (exact). A last line "# inferences N ticks T unit U"
+ * gives the port's timer total over the N invocations and its unit (ec_port_tick_unit); built
+ * with EC_PROFILE=1, lines "# layer K ticks T name" follow, one per layer. Exit status 0, or 1
+ * on a bad input file, 2 when the model and the kernels disagree on the format version.
  */
 #include <stdint.h>
 #include <string.h>
@@ -97,7 +98,25 @@ int main(int argc, char **argv) {
     ec_put_int(count);
     ec_put(" ticks ", 7);
     ec_put_uint(ticks, 10, 1);
+    ec_put(" unit ", 6);
+    ec_flush();
+    ec_port_write(ec_port_tick_unit(), (int32_t)strlen(ec_port_tick_unit()));
     ec_put("\n", 1);
+#if EC_PROFILE
+    {
+        int32_t k;
+        for (k = 0; k < EC_MODEL_LAYER_COUNT; k++) {
+            ec_put("# layer ", 8);
+            ec_put_int(k);
+            ec_put(" ticks ", 7);
+            ec_put_uint(ec_model_layer_ticks[k], 10, 1);
+            ec_put(" ", 1);
+            ec_flush();
+            ec_port_write(ec_model_layer_names[k], (int32_t)strlen(ec_model_layer_names[k]));
+            ec_put("\n", 1);
+        }
+    }
+#endif
     ec_flush();
     return 0;
 }

@@ -23,6 +23,9 @@ with atheris.instrument_imports(include=["edgecnn"]):
     import edgecnn.converters.pt_reader  # noqa: F401
     import edgecnn.preprocess  # noqa: F401
     import edgecnn.tflite.reader  # noqa: F401
+    import edgecnn.prepare  # noqa: F401
+    import edgecnn.quant_rules  # noqa: F401
+    import edgecnn.runtime  # noqa: F401
 
 from targets import TARGETS, run_one  # noqa: E402
 

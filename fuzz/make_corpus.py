@@ -5,6 +5,7 @@ pt/:     hand-built zip and legacy state_dicts (a strided tensor, a storage view
 image/:  PNG (L, LA, RGB, RGBA, P with tRNS, 16-bit), JPEG with an EXIF orientation,
          animated GIF, BMP, CMYK TIFF, WebP, PGM; a few dozen to a few hundred bytes each.
 spec/:   SPEC.json files: two built-ins and one with every layer type LeNet-5 weights allow.
+tflite_struct/: edit programs for fuzz/tflite_struct.py (also the export_c_asan seeds).
 onnx/:   the structured ONNX target's three base models (fuzz/onnx_fuzz.py), serialized.
 (onnx_struct/ and torchscript/ hold hand-written seeds: choice bytes, and edits of the residual
 LeNet's scripted code; this script does not write them.)
@@ -155,9 +156,19 @@ def _onnx_models():
     return {f"base{i}.onnx": m.SerializeToString() for i, m in enumerate(base_models())}
 
 
+def _struct_programs():
+    """tflite_struct seeds: each seed model unedited (2 bytes pick it), then a few seeded
+    random edit programs (fuzz/tflite_struct.py reads them)."""
+    rng = np.random.default_rng(3)
+    out = {f"seed{k}_plain": bytes([k, 0]) for k in range(4)}
+    out.update({f"random{k}": rng.integers(0, 256, 24, dtype=np.uint8).tobytes() for k in range(4)})
+    return out
+
+
 def main():
     files = {"tflite": {n: to_flatbuffer(g) for n, g in _graphs().items()},
-             "pt": _pt_files(), "image": _images(), "spec": _specs(), "onnx": _onnx_models()}
+             "pt": _pt_files(), "image": _images(), "spec": _specs(), "onnx": _onnx_models(),
+             "tflite_struct": _struct_programs()}
     for target, blobs in files.items():
         folder = os.path.join(HERE, "corpus", target)
         shutil.rmtree(folder, ignore_errors=True)

@@ -20,9 +20,16 @@ Targets:
   torchscript bytes as the model class's code (code/__torch__/...py) in the scripted residual
               LeNet archive -> converters.torchscript.load_torchscript and a float run
   export_c_names  bytes split at NUL into tensor names of a small int8 model -> export_c;
-              the generated C, comments removed and edgecnn's identifiers normalized, must
+              the generated C, comments and string literals removed and edgecnn's
+              identifiers normalized, must
               equal the C generated for the same model with plain names (so no name reached
               code), and must compile with -std=c99 -Wall -Wextra -Werror
+  tflite_struct   bytes choose field edits on a real int8 model (fuzz/tflite_struct.py):
+              shapes, scales, zero points, quantized dimensions, operator inputs/outputs,
+              options, opcodes, buffers, names, version; a model that loads and prepares must
+              give the same output on the reference and the Cython kernels (every SIMD path)
+  export_c_asan   the same mutated models; each one edgecnn accepts is exported to C, built
+              with ASan+UBSan (make asan), run, and compared with the reference runtime
 
 Seeds are the repo's own files (tests/fixtures, the bundled LeNet-5 data) plus the small
 files in fuzz/corpus/<target>/ (written by fuzz/make_corpus.py).
@@ -177,12 +184,15 @@ def _renamed_model(names: list) -> str:
 
 
 def _code_shape(folder: str) -> str:
-    """model.c and model.h without comments, with identifiers l<index>_<name> cut to l<index>."""
+    """model.c and model.h without comments, with string literals emptied (layer names and
+    labels reach C only as ctext.c_string literals) and identifiers l<index>_<name> cut to
+    l<index>."""
     import re
     text = ""
     for name in ("model.c", "model.h"):
         with open(os.path.join(folder, name), encoding="utf-8") as f:
             text += re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    text = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', text)
     return re.sub(r"\bl(\d+)_\w+", r"l\1", text)
 
 
@@ -209,9 +219,104 @@ def export_c_names(data: bytes) -> None:
         raise AssertionError(f"the generated C does not compile: {cc.stderr[:300]}")
 
 
+RUN_ELEMENTS = 50_000  # run mutated models whose tensors hold fewer elements (the NumPy
+                       # reference conv loops over output pixels in Python)
+
+
+def _struct_model(data: bytes):
+    """(path, graph, reference Runtime) of the mutated model, or an EdgecnnError."""
+    from tflite_struct import mutated_model
+
+    from edgecnn.runtime import Runtime
+    from edgecnn.tflite.reader import load_tflite
+    path = _as_file(mutated_model(data), ".tflite")
+    graph = load_tflite(path, max_memory=64 << 20).graph
+    return path, graph, Runtime(graph, "reference", preserve_all=False)
+
+
+def _inputs(graph, n=2):
+    import numpy as np
+    rng = np.random.default_rng(len(graph.nodes))
+    t = graph.input
+    if t.dtype == "int8":
+        return [rng.integers(-128, 128, t.shape).astype(np.int8) for _ in range(n)]
+    return [rng.normal(0, 4, t.shape).astype(np.float32) for _ in range(n)]
+
+
+def _small(graph) -> bool:
+    import math
+    return sum(math.prod(t.shape) for t in graph.tensors()) <= RUN_ELEMENTS
+
+
+def _same(a, b, what):
+    import numpy as np
+    if a.shape != b.shape or a.tobytes() != b.tobytes():
+        bad = np.argwhere(a.reshape(-1).view(np.uint8 if a.dtype.itemsize == 1 else np.uint32)
+                          != b.reshape(-1).view(np.uint8 if b.dtype.itemsize == 1 else np.uint32))
+        i = int(bad[0][0]) if bad.size else 0
+        raise AssertionError(f"{what}: first mismatch at flat index {i}: "
+                             f"{a.reshape(-1)[i]} vs {b.reshape(-1)[i]}")
+
+
+def tflite_struct(data: bytes) -> None:
+    """A real int8 model with fields edited (fuzz/tflite_struct.py): it must load and prepare
+    or be refused with an EdgecnnError; a model that prepares runs on the reference and the
+    Cython kernels, which must agree bit for bit."""
+    from edgecnn.backends import cython as K
+    from edgecnn.runtime import Runtime
+    _, graph, ref = _struct_model(data)
+    Runtime(graph, "cython")
+    if not _small(graph):
+        return
+    inputs = _inputs(graph)
+    want = [ref.invoke(x) for x in inputs]
+    try:
+        for isa in K.supported_isas():  # weights are packed per path at bind time
+            K.force_isa(isa)
+            cy = Runtime(graph, "cython")
+            for x, w in zip(inputs, want):
+                _same(cy.invoke(x), w, f"cython ({isa}) vs reference")
+    finally:
+        K.force_isa("auto")
+
+
+def export_c_asan(data: bytes) -> None:
+    """Every mutated model edgecnn accepts exports to C that builds with ASan+UBSan
+    (``make asan``), runs clean and equals the reference runtime bit for bit. Slow (one C
+    build per input): a handful in the CI smoke, long runs by hand."""
+    import subprocess
+
+    import numpy as np
+
+    from edgecnn.export_c import export_c
+    path, graph, ref = _struct_model(data)
+    if not _small(graph):
+        return
+    folder = os.path.join(_TMP, f"asan{os.getpid()}")
+    export_c(path, folder, force=True, command_line="fuzz")
+    make = subprocess.run(["make", "-s", "-C", folder, "asan"], capture_output=True, text=True)
+    if make.returncode != 0:
+        raise AssertionError(f"make asan failed: {make.stderr[-400:]}")
+    inputs = _inputs(graph)
+    with open(os.path.join(folder, "in.bin"), "wb") as f:
+        f.write(b"".join(np.ascontiguousarray(x).tobytes() for x in inputs))
+    run = subprocess.run(["./model_test_asan", "in.bin"], cwd=folder, capture_output=True,
+                         text=True, timeout=60)
+    if run.returncode != 0:
+        raise AssertionError(f"model_test_asan exited {run.returncode}: {run.stderr[-600:]}")
+    rows = [line.split() for line in run.stdout.splitlines() if line and not line.startswith("#")]
+    out = graph.output
+    for x, row in zip(inputs, rows):
+        want = ref.invoke(x).reshape(-1)
+        got = (np.array([int(v, 16) for v in row], np.uint32).view(np.float32)
+               if out.dtype == "float32" else np.array([int(v) for v in row], np.int8))
+        _same(got, want, "C (make asan) vs reference runtime")
+
+
 TARGETS = {"tflite": tflite, "pt": pt, "pt_pickle": pt_pickle, "image": image, "spec": spec,
            "onnx": onnx, "onnx_struct": onnx_struct, "torchscript": torchscript,
-           "export_c_names": export_c_names}
+           "export_c_names": export_c_names, "tflite_struct": tflite_struct,
+           "export_c_asan": export_c_asan}
 
 
 def _files(*patterns):
@@ -247,7 +352,13 @@ def seeds(target: str) -> list[bytes]:
         "torchscript": lambda: [],
         "pt_pickle": lambda: [],
         "export_c_names": lambda: [],
+        "tflite_struct": lambda: [],
+        "export_c_asan": lambda: [],
     }[target]()
+    if target == "export_c_asan":  # the engine pops seeds from the end: the tiny model first
+        struct = _files("fuzz/corpus/tflite_struct/*")
+        own = [f for f in struct if "plain" not in f] + sorted(
+            (f for f in struct if "plain" in f), reverse=True)
     blobs = [open(p, "rb").read() for p in own + extra]
     if target == "pt_pickle":
         blobs += _pickles_of_fixtures()

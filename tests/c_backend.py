@@ -23,6 +23,7 @@ import tempfile
 import numpy as np
 
 from edgecnn.export_c import stubs_dir
+from edgecnn.export_c.kernels import compact_requant, conv_scratch, fold_bias
 from edgecnn.reference import params as P
 from edgecnn.reference.params import make_relu_params
 from edgecnn.reference.quantize import activation_lut  # noqa: F401  (prepare time, Python)
@@ -94,15 +95,25 @@ class RequantC(ctypes.Structure):
                 ("act_min", ctypes.c_int32), ("act_max", ctypes.c_int32)]
 
 
-ConvC, DepthwiseC, PoolC, FCC, SoftmaxC, ReluC, AddC, ConcatC, MeanC = (
-    _int_struct(c) for c in (P.ConvParams, P.DepthwiseParams, P.PoolParams, P.FCParams,
-                             P.SoftmaxParams, P.ReluParams, P.AddParams, P.ConcatParams,
-                             P.MeanParams))
+ConvC, DepthwiseC, PoolC, SoftmaxC, ReluC, AddC, ConcatC, MeanC = (
+    _int_struct(c) for c in (P.ConvParams, P.DepthwiseParams, P.PoolParams, P.SoftmaxParams,
+                             P.ReluParams, P.AddParams, P.ConcatParams, P.MeanParams))
 
 
 class BroadcastC(ctypes.Structure):
     _fields_ = [("rank", ctypes.c_int32)] + [
         (name, ctypes.c_int32 * P.MAX_BROADCAST_DIMS) for name in ("size", "stride1", "stride2")]
+
+
+class ConvLayerC(ctypes.Structure):
+    _fields_ = [("in_", Dims), ("out", Dims), ("kh", ctypes.c_int32), ("kw", ctypes.c_int32),
+                ("p", ConvC), ("weight", _i8p), ("bias", _i32p), ("rq", RequantC),
+                ("rq_per_channel", ctypes.c_int32)]
+
+
+class FCLayerC(ctypes.Structure):
+    _fields_ = [("n_in", ctypes.c_int32), ("n_out", ctypes.c_int32), ("weight", _i8p),
+                ("bias", _i32p), ("rq", RequantC), ("rq_per_channel", ctypes.c_int32)]
 
 
 def _ptr(a: np.ndarray, ptype):
@@ -116,7 +127,8 @@ def _dims(shape3) -> Dims:
 
 
 def _requant(rq: P.Requant, channels: int):
-    """The C record plus the arrays it points to (kept alive by the caller)."""
+    """The C record plus the arrays it points to (kept alive by the caller); ``channels`` entries
+    per array (1 for a per-tensor record)."""
     arrays = [np.ascontiguousarray(np.broadcast_to(a, (channels,)), dt) for a, dt in
               ((rq.multiplier, np.int32), (rq.shift, np.int32), (rq.real_scale, np.float64))]
     rec = RequantC(_ptr(arrays[0], _i32p), _ptr(arrays[1], _i32p), _ptr(arrays[2], _f64p),
@@ -124,12 +136,23 @@ def _requant(rq: P.Requant, channels: int):
     return rec, arrays
 
 
+def _packed(w, bias, input_offset: int, rq: P.Requant):
+    """Weights, folded bias and requant record packed as export-c packs them (kernels.py)."""
+    wp = np.concatenate([np.ascontiguousarray(w, np.int8).ravel(),
+                         np.zeros(-int(np.prod(w.shape[1:])) % 16, np.int8)])
+    b = fold_bias(w, np.asarray(bias, np.int32), input_offset, "c_backend")
+    rq, per_channel = compact_requant(rq)
+    rec, keep = _requant(rq, np.asarray(rq.multiplier).size)
+    return wp, b, rec, per_channel, keep
+
+
 def conv2d_s8(x, w, bias, p: P.ConvParams, rq: P.Requant, out) -> None:
-    rec, keep = _requant(rq, w.shape[0])
-    b = np.ascontiguousarray(bias, np.int32)
-    _lib.ec_conv2d_s8(_ptr(x, _i8p), ctypes.byref(_dims(x.shape)), _ptr(w, _i8p), w.shape[1],
-                      w.shape[2], _ptr(b, _i32p), ctypes.byref(_fill(ConvC, p)),
-                      ctypes.byref(rec), _ptr(out, _i8p), ctypes.byref(_dims(out.shape)))
+    wp, b, rec, per_channel, keep = _packed(w, bias, p.input_offset, rq)
+    layer = ConvLayerC(_dims(x.shape), _dims(out.shape), w.shape[1], w.shape[2],
+                       _fill(ConvC, p), _ptr(wp, _i8p), _ptr(b, _i32p), rec, per_channel)
+    scratch = np.zeros(conv_scratch((w,)), np.int8)  # the host runs the plain C path
+    _lib.ec_conv2d_s8(ctypes.byref(layer), _ptr(x, _i8p), _ptr(out, _i8p),
+                      _ptr(scratch, _i8p))
 
 
 def depthwise_conv2d_s8(x, w, bias, p: P.DepthwiseParams, rq: P.Requant, out) -> None:
@@ -142,11 +165,9 @@ def depthwise_conv2d_s8(x, w, bias, p: P.DepthwiseParams, rq: P.Requant, out) ->
 
 
 def fully_connected_s8(x, w, bias, p: P.FCParams, rq: P.Requant, out) -> None:
-    rec, keep = _requant(rq, w.shape[0])
-    b = np.ascontiguousarray(bias, np.int32)
-    _lib.ec_fully_connected_s8(_ptr(x, _i8p), w.shape[1], _ptr(w, _i8p), _ptr(b, _i32p),
-                               ctypes.byref(_fill(FCC, p)), ctypes.byref(rec), _ptr(out, _i8p),
-                               w.shape[0])
+    wp, b, rec, per_channel, keep = _packed(w, bias, p.input_offset, rq)
+    layer = FCLayerC(w.shape[1], w.shape[0], _ptr(wp, _i8p), _ptr(b, _i32p), rec, per_channel)
+    _lib.ec_fully_connected_s8(ctypes.byref(layer), _ptr(x, _i8p), _ptr(out, _i8p))
 
 
 def max_pool_s8(x, p: P.PoolParams, out) -> None:

@@ -4,10 +4,12 @@ A model downloaded from anywhere may name its tensors (and so its layers) with t
 closes a C comment and adds code, splices lines with a backslash-newline, or hides a
 trigraph. Every tensor of the bundled LeNet-5 is renamed here with such payloads (the
 .tflite is rewritten through the schema's object API, so the names reach export-c exactly
-as a hostile file would carry them), the file name and the command line carry payloads
-too, and the firmware is built with -Wall -Wextra -Werror and run on the host (plain and
-ASan/UBSan) and on every Cortex-M target under QEMU. The payload would create a marker
-file; it must not exist, and the outputs must equal edgecnn's runtime.
+as a hostile file would carry them), its labels are payloads too (model.h/model.c string
+literals, README.md), as are the file name and the command line, and the firmware is built
+with -Wall -Wextra -Werror and run on the host (plain and ASan/UBSan) and on every Cortex-M
+target under QEMU. The payload would create a marker file; it must not exist, the outputs
+must equal edgecnn's runtime, the labels must read back exactly from C, and the per-layer
+profile (which prints layer names) must print only printable ASCII.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def hostile(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     clean = str(folder / "lenet5.tflite")
     convert(os.path.join(d, "lenet5.pt"), clean, arch="lenet5", calib=[os.path.join(d, "calib")],
-            mean=(0.5,), std=(0.5,))
+            mean=(0.5,), std=(0.5,), labels=tuple(payloads()[:10]))
     path = str(folder / "evil *\\\n??= name*.tflite")  # no "/" in a file name
     _rename_tensors(clean, path)
     graph = load_tflite(path).graph
@@ -114,8 +116,9 @@ def test_hostile_names_compile_run_and_inject_nothing(hostile, tmp_path, target)
         assert p not in text
     for fragment in ("*/ __attribute__", "*\\\n/", "??/", "\x1b", "\x00", "$calls"):
         assert fragment not in text, fragment
-    for name in ("model.c", "model.h"):  # outside comments, no trace of any payload
+    for name in ("model.c", "model.h"):  # outside comments and literals, no trace of a payload
         code = re.sub(r"/\*.*?\*/", " ", (out / name).read_text(), flags=re.S)
+        code = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', code)  # labels: string literals (c_string)
         for word in ("pwn", "system", "injected", "passwd", "static const char *x"):
             assert word not in code, (name, word)
     if target == "host":
@@ -152,3 +155,28 @@ def test_c_string_round_trips_every_byte(tmp_path):
                     str(src)], check=True)
     got = subprocess.run([str(tmp_path / "s")], capture_output=True, check=True).stdout
     assert got == text.encode("utf-8")
+
+
+def test_hostile_labels_read_back_exactly_and_profile_prints_ascii(hostile, tmp_path):
+    path, graph, inputs, expected = hostile
+    out = tmp_path / "fw"
+    export_c(path, out)
+    (out / "labels.c").write_text(
+        '#include <stdio.h>\n#include "model.h"\nint main(void) { int i;\n'
+        '    for (i = 0; i < EC_MODEL_LABEL_COUNT; i++) { fputs(ec_model_labels[i], stdout);'
+        ' putchar(0); }\n    return 0; }\n')
+    srcs = [str(out / f) for f in ("labels.c", "model.c", "ec_conv.c", "ec_fully_connected.c",
+                                    "ec_pool.c", "ec_elementwise.c", "ec_softmax.c")]
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", *srcs, "-lm", "-o",
+                    str(out / "labels")], check=True)
+    got = subprocess.run([str(out / "labels")], capture_output=True, check=True).stdout
+    # a C string ends at its first NUL: each label reads back up to there, byte for byte
+    assert got.split(b"\0")[:-1] == [name.encode().split(b"\0")[0] for name in graph.labels]
+    with open(out / "in.bin", "wb") as f:
+        f.write(b"".join(np.ascontiguousarray(x).tobytes() for x in inputs))
+    r = subprocess.run(["make", "-s", "-C", str(out), "EC_PROFILE=1", "run"], capture_output=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    layers = [ln for ln in r.stdout.splitlines() if ln.startswith(b"# layer ")]
+    assert len(layers) == 7 and all(32 <= c < 127 for ln in layers for c in ln), layers
+    assert not os.path.exists(MARKER)

@@ -95,8 +95,8 @@ def test_c_kernels_on_cortex_m4_equal_the_spec(tmp_path):
     target = TARGETS["cortex-m4"]
     mk = target_mk(target)
     stubs = stubs_dir()
-    for name in ("ec_add.c", "ec_mean.c", "ec_concat.c", "ec_kernels.h", "fixedpoint.h",
-                 "ec_port.h", *mk["port_srcs"].split()):
+    for name in ("ec_add.c", "ec_mean.c", "ec_concat.c", "ec_kernels.h", "ec_config.h",
+                 "fixedpoint.h", "ec_port.h", *mk["port_srcs"].split()):
         shutil.copyfile(stubs / name, tmp_path / name)
     for name in ("sections.ld", target.linker_script):
         shutil.copyfile(stubs / "boards" / name, tmp_path / name)

@@ -123,11 +123,12 @@ def test_bound_fully_connected_random(isa, policy, per_channel):
 
 
 def test_kernel_isa_names_and_force_errors():
-    assert K.kernel_isa() in ("avx512vnni", "avx2", "neon-sdot", "neon", "generic")
+    assert K.kernel_isa() in ("avx512amx", "avx512vnni", "avx2", "neon-sdot", "neon", "generic")
     assert "generic" in ISAS and K.kernel_isa() in ISAS
     with pytest.raises(ValueError, match="unknown kernel ISA"):
         K.force_isa("sse9")
-    missing = [n for n in ("avx512vnni", "avx2", "neon-sdot", "neon") if n not in ISAS]
+    missing = [n for n in ("avx512amx", "avx512vnni", "avx2", "neon-sdot", "neon")
+               if n not in ISAS]
     for name in missing:
         with pytest.raises(ValueError, match="not supported on this CPU"):
             K.force_isa(name)

@@ -12,7 +12,7 @@ import os
 
 from edgecnn.backends import cython as cython_backend
 
-KNOWN_ISAS = ("generic", "avx2", "avx512vnni", "neon", "neon-sdot")
+KNOWN_ISAS = ("generic", "avx2", "avx512vnni", "avx512amx", "neon", "neon-sdot")
 EXPECTED = os.environ.get("EDGECNN_EXPECT_ISA", "")
 
 

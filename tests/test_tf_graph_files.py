@@ -75,3 +75,15 @@ def test_every_tensor_bit_exact_against_litert_ref(name, backend):
     assert report.ok and not diffs, diffs
     assert all(r.exact == r.total > 0 for r in report.rows)
     assert len(report.rows) == len(load_tflite(path_of(name)).graph.tensors())
+
+
+LARGE = os.path.join(os.path.dirname(__file__), "fixtures", "tflite", "large",
+                     "mobilenet_v2_1.0_224_int8.tflite")
+
+
+@pytest.mark.parametrize("backend", ["reference", "cython"])
+def test_mobilenet_v2_224_every_tensor_bit_exact(backend):
+    """Keras MobileNetV2 1.0/224 (35 convolutions, 17 depthwise, 10 residual ADDs)."""
+    report = verify(LARGE, None, against="litert-ref", backend=backend, count=1, seed=1)
+    diffs = {r.name: r.max_diff for r in report.rows if r.max_diff != 0}
+    assert report.ok and not diffs and len(report.rows) == 66, diffs

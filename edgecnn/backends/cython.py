@@ -32,7 +32,7 @@ from ..reference.params import (AddParams, ConcatParams, ConvParams, DepthwisePa
 
 NAME = "cython"
 
-__all__ = ["set_num_threads", "kernel_isa", "supported_isas", "force_isa", "bind_conv2d_s8",
+__all__ = ["set_num_threads", "kernel_isa", "supported_isas", "amx_missing", "force_isa", "bind_conv2d_s8",
            "bind_depthwise_conv2d_s8", "bind_fully_connected_s8", "bind_max_pool_s8",
            "bind_avg_pool_s8", "conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8",
            "max_pool_s8", "avg_pool_s8",
@@ -61,13 +61,19 @@ def set_num_threads(n: int) -> None:
 
 
 def kernel_isa() -> str:
-    """The SIMD path new bindings use: avx512vnni, avx2, neon-sdot, neon or generic."""
+    """The SIMD path new bindings use: avx512amx, avx512vnni, avx2, neon-sdot, neon or generic."""
     return _conv.kernel_isa()
 
 
 def supported_isas() -> list:
     """Every path this CPU can run (tests force each in turn)."""
     return _conv.supported_isas()
+
+
+def amx_missing() -> str:
+    """Why the AMX-INT8 path (avx512amx) is not offered on this machine, "" when it is: the
+    CPU (CPUID), the OS (XCR0 tile state) or Linux's tile permission (arch_prctl)."""
+    return _conv.amx_missing()
 
 
 def force_isa(name: str) -> None:

@@ -6,10 +6,12 @@ clamps, tables), so the C gets the very numbers the Python runtime uses. The C k
 (firmware_stubs/) are the twins of edgecnn/reference/*.py; with the same rounding policy the
 firmware equals ``Runtime(graph, "reference", rounding)`` bit for bit.
 
-Memory: one static arena from edgecnn.memory, the planner the Python runtime uses; weights and
-parameters are ``const`` (flash); nothing allocates. Targets and their limits are in
-targets.py, the C-writing helpers in codegen.py, and text from the model reaches the C only
-through ctext.py.
+Memory: one static arena from edgecnn.memory, the planner the Python runtime uses (kernel
+scratch included); weights and parameters are ``const`` (flash); nothing allocates. Targets and
+their limits are in targets.py, the C-writing helpers in codegen.py, and text from the model
+reaches the C only through ctext.py. Conv and fully connected are packed for their kernels by
+kernels.py (exact_f64.py proves LiteRT's double-precision FC rescale in integers); board.py and
+readme.py write what a board needs (model.h constants, labels, --images check files, README).
 """
 
 from __future__ import annotations
@@ -26,19 +28,24 @@ from .. import __version__
 from ..errors import InputFileError, UsageError
 from ..memory import nbytes, plan_memory
 from ..prepare import prepare_calls
+from ..text import printable
 from ..reference import params as P
 from ..tflite.reader import load_tflite
 from ..tflite.validate import DEFAULT_MAX_MEMORY
 from . import ctext
+from .board import board_blocks, image_inputs, write_check_files
 from .codegen import CContext, Constants
+from .kernels import FORMAT_VERSION, PATHS, ExportLog, scratch_bytes
+from .readme import readme_text, rounding_lines
 from .targets import RUNTIME_STATIC_BYTES, STACK_BYTES, TARGETS, Target, target_mk
 
 __all__ = ["export_c", "format_export", "ExportReport", "TARGETS", "stubs_dir"]
 
 KERNEL_SRCS = ("ec_conv.c", "ec_depthwise.c", "ec_fully_connected.c", "ec_pool.c",
                "ec_elementwise.c", "ec_softmax.c", "ec_add.c", "ec_concat.c", "ec_mean.c")
-COMMON_FILES = ("Makefile", "ec_kernels.h", "ec_port.h", "fixedpoint.h", "model_test.c",
-                "ec_port_host.c", "ec_port_semihost.c", "startup_cortexm.c") + KERNEL_SRCS
+COMMON_FILES = ("Makefile", "ec_kernels.h", "ec_simd.h", "ec_port.h", "fixedpoint.h",
+                "model_test.c", "ec_port_host.c", "ec_port_semihost.c",
+                "startup_cortexm.c") + KERNEL_SRCS
 
 
 @dataclass
@@ -53,6 +60,9 @@ class ExportReport:
     stack_bytes: int
     rows: list
     files: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # (node, rounding it runs) of packed kernels
+    images: int = 0  # records in in.bin (--images)
+    budget: tuple = (0, 0)  # --flash, --ram the model had to fit (0: the board's)
 
     @property
     def flash_bytes(self) -> int:
@@ -91,24 +101,36 @@ def _check_out_dir(out_dir: str, force: bool):
 
 
 def _check_fits(report: ExportReport):
+    """The board's memory, or --flash / --ram where given (checked on the host target too)."""
     t = report.target
-    if t.is_host:
-        return
-    for what, need, have in (("flash", report.flash_bytes, t.flash_bytes),
-                             ("RAM", report.ram_bytes, t.ram_bytes)):
-        if need > have:
+    name = os.path.basename(report.model)
+    for what, need, limit, have, parts in (
+            ("flash", report.flash_bytes, report.budget[0], t.flash_bytes,
+             f"{report.weights_bytes:,} weights and parameters + ~{report.code_bytes:,} code"),
+            ("RAM", report.ram_bytes, report.budget[1], t.ram_bytes,
+             f"{report.arena_bytes:,} arena + {report.stack_bytes:,} stack + "
+             f"{RUNTIME_STATIC_BYTES} runtime statics")):
+        if limit and need > limit:
+            raise UsageError(f"{name} needs {need:,} bytes of {what} ({parts}) but --"
+                             f"{what.lower()} allows {limit:,}; give a larger budget or a "
+                             "smaller model")
+        if have and need > have:
             raise UsageError(
-                f"{os.path.basename(report.model)} needs {need:,} bytes of {what} but {t.name} "
-                f"({t.board}) has {have:,}; pick a larger target or a smaller model")
+                f"{name} needs {need:,} bytes of {what} ({parts}) but {t.name} ({t.board}) "
+                f"has {have:,}; pick a larger target or a smaller model")
 
 
 def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-ref",
              force: bool = False, command_line: str = "",
-             max_memory: int = DEFAULT_MAX_MEMORY) -> ExportReport:
+             max_memory: int = DEFAULT_MAX_MEMORY, images=(), flash_budget: int = 0,
+             ram_budget: int = 0) -> ExportReport:
     """Write a C99 project for ``model_path`` into ``out_dir``; ``make -C out_dir`` builds it.
 
-    Raises UsageError for an unknown target or rounding, or a model that does not fit the
-    target's flash or RAM; InputFileError for a non-empty out_dir without ``force``.
+    ``images``: image files or folders: in.bin holds them preprocessed and quantized (the
+    model's stored preprocessing), expected.txt edgecnn's outputs, for ``make check``.
+    ``flash_budget``/``ram_budget``: bytes the model must fit in (0: the board's own).
+    Raises UsageError for an unknown target or rounding, or a model that does not fit;
+    InputFileError for a non-empty out_dir without ``force``; ImageError for a bad image.
     """
     if target not in TARGETS:
         raise UsageError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
@@ -118,22 +140,29 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     _check_out_dir(out_dir, force)
     tgt = TARGETS[target]
     graph = load_tflite(model_path, max_memory).graph
+    inputs, image_names = image_inputs(graph, model_path, images) if images else ([], [])
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     steps = prepare_calls(graph, rounding)
-    plan = plan_memory(graph, steps)
+    plan = plan_memory(graph, steps, scratch={i: scratch_bytes(call)
+                                              for i, (_, call) in enumerate(steps)})
     offsets, rows, arena = plan.offsets, plan.rows, plan.arena_bytes
-    consts, layers, calls = Constants(), [], []
+    consts, layers, calls, profiled, log = Constants(), [], [], [], ExportLog()
     for index, (node, call) in enumerate(steps):
         if call.kernel is None:
             continue
         srcs = [f"ec_arena.bytes + {offsets[name]}" for name in node.inputs]
         dst = f"ec_arena.bytes + {offsets[node.output.name]}"
-        c = CContext(consts, layers, ctext.identifier(index, node.name), srcs, dst)
-        calls.append(f"    {node.emit_c(call, c)}  /* {ctext.comment(node.name)} */\n")
+        tmp = f"ec_arena.bytes + {plan.scratch[index]}" if index in plan.scratch else "0"
+        c = CContext(consts, layers, ctext.identifier(index, node.name), srcs, dst, tmp, log)
+        calls.append(f"    {node.emit_c(call, c)}  /* {ctext.comment(node.name)} */\n"
+                     f"    EC_PROFILE_MARK({len(profiled)});\n")
+        profiled.append(f"{node.display_name()} {node.name}")
     report = ExportReport(model_path, out_dir, tgt, rounding, consts.bytes, tgt.code_bytes, arena,
-                          0 if tgt.is_host else STACK_BYTES, rows)
+                          0 if tgt.is_host else STACK_BYTES, rows, notes=log.notes,
+                          images=len(inputs), budget=(flash_budget, ram_budget))
     _check_fits(report)
+    board_decls, board_defs = board_blocks(graph, profiled)
 
     out, inp = graph.output, graph.input
     prov = _provenance(model_path, digest, tgt, rounding, command_line)
@@ -141,9 +170,8 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
                              + (f" (shares {ctext.comment(r.shares)})" if r.shares else "")
                              for r in rows)
     fill = dict(
-        provenance=prov, format_version=1, input_bytes=nbytes(inp),
-        input_desc=f"{inp.dtype} {inp.shape}", output_count=math.prod(out.shape),
-        output_desc=f"{out.dtype} {out.shape}", output_is_float=int(out.dtype == "float32"),
+        provenance=prov, format_version=FORMAT_VERSION, input_bytes=nbytes(inp),
+        output_count=math.prod(out.shape), board_decls=board_decls, board_defs=board_defs,
         arena_bytes=arena, plan_comment=plan_comment, constants=consts.text(),
         layers="".join(layers), input_offset=offsets[inp.name], output_offset=offsets[out.name],
         calls="".join(calls), **target_mk(tgt))
@@ -161,6 +189,13 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
         template = string.Template((stubs / "templates" / f"{name}.in").read_text())
         Path(out_dir, name).write_text(template.substitute(fill))
         written.append(name)
+    Path(out_dir, "ec_config.h").write_text(log.config_header())
+    written.append("ec_config.h")
+    Path(out_dir, "README.md").write_text(readme_text(report, graph, len(inputs), written))
+    written.append("README.md")
+    if inputs:
+        write_check_files(out_dir, graph, inputs, image_names, rounding)
+        written += ["in.bin", "expected.txt", "in.txt"]
     report.files = written
     return report
 
@@ -168,19 +203,27 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
 def format_export(report: ExportReport) -> str:
     """The human summary export-c prints: memory, then the arena plan per layer."""
     t = report.target
-    code = ("host toolchain" if t.is_host else f"~{report.code_bytes:,} estimated")
-    lines = [f"wrote {len(report.files)} files to {report.out_dir} (target {t.name}, rounding "
-             f"{report.rounding}); build with: make -C {report.out_dir}",
-             f"flash: {report.flash_bytes:,} bytes = {report.weights_bytes:,} weights and "
-             f"parameters + code ({code})",
+    if t.is_host:
+        flash = (f"flash: {report.weights_bytes:,} bytes of weights and parameters (code: the "
+                 "host toolchain's, not counted)")
+    else:
+        flash = (f"flash: ~{report.flash_bytes:,} bytes = {report.weights_bytes:,} weights and "
+                 f"parameters + ~{report.code_bytes:,} code (make size gives the exact figure)")
+    lines = [f"wrote {len(report.files)} files to {report.out_dir} (target {t.name}, kernels: "
+             f"{PATHS[t.kernel_path]}); build with: make -C {report.out_dir}",
+             flash,
              f"RAM:   {report.ram_bytes:,} bytes = {report.arena_bytes:,} arena + "
              f"{report.stack_bytes:,} stack + {RUNTIME_STATIC_BYTES} runtime statics"]
     if not t.is_host:
         lines[-1] += f" (limits on {t.board}: flash {t.flash_bytes:,}, RAM {t.ram_bytes:,})"
+    lines += rounding_lines(report)
+    if report.images:
+        lines.append(f"in.bin: {report.images} image(s) (in.txt), expected.txt: edgecnn's outputs; "
+                     f"compare with: make -C {report.out_dir} check")
     lines.append("arena plan:")
     lines.append(f"  {'node':<20} {'op':<15} {'shape':<18} {'bytes':>8} {'offset':>8}")
     for r in report.rows:
-        alias = f"  shares {r.shares}" if r.shares else ""
-        lines.append(f"  {r.node:<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
+        alias = f"  shares {printable(r.shares)}" if r.shares else ""
+        lines.append(f"  {printable(r.node):<20} {r.op:<15} {str(tuple(r.shape)):<18} {r.bytes:>8,} "
                      f"{r.offset:>8,}{alias}")
     return "\n".join(lines)

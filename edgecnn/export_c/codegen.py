@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
 from ..reference import params as P
 
 def c_double(v: float) -> str:
@@ -49,11 +48,16 @@ def _struct(ctype: str, name: str, fields: dict) -> str:
 class CContext:
     """What an op's ``emit_c`` writes with: pointers to its inputs and output in the arena,
     const arrays (flash) and parameter records under identifiers that are edgecnn's own
-    (``prefix``: ctext.identifier, never a name from the model)."""
+    (``prefix``: ctext.identifier, never a name from the model). ``scratch``: the arena
+    address of the node's kernel scratch (kernels.py sizes it), "0" when it has none; ``log``:
+    the rounding policies and per-node notes kernels.ExportLog collects for ec_config.h, the
+    summary and README."""
 
-    def __init__(self, consts: Constants, records: list, prefix: str, srcs: list, dst: str):
+    def __init__(self, consts: Constants, records: list, prefix: str, srcs: list, dst: str,
+                 scratch: str = "0", log=None):
         self.consts, self.records, self.prefix = consts, records, prefix
         self._srcs, self._dst = srcs, dst
+        self.scratch, self.log = scratch, log
 
     def src_raw(self, i: int) -> str:
         return self._srcs[i]
@@ -97,6 +101,8 @@ class CContext:
     def requant(self, rq: P.Requant, channels: int) -> str:
         """Per-tensor arrays (length 1) are broadcast: the C kernels index them per channel;
         only the arrays the policy reads are written."""
+        if self.log is not None:
+            self.log.policies.add(rq.policy)
         rq = P.Requant(*(np.broadcast_to(a, (channels,)) for a in (rq.multiplier, rq.shift,
                                                                       rq.real_scale)),
                        rq.policy, rq.output_offset, rq.act_min, rq.act_max)
@@ -108,14 +114,3 @@ class CContext:
             "policy": rq.policy, "output_offset": rq.output_offset, "act_min": rq.act_min,
             "act_max": rq.act_max}
         return self.struct("ec_requant_t", "requant", fields)
-
-    @staticmethod
-    def check_accumulator(node, w: np.ndarray, b: np.ndarray, out_axis: int = 0):
-        """The C kernels accumulate in int32 as TFLite does: refuse a node that could overflow
-        (|x - zp| <= 255 per tap)."""
-        per_out = np.abs(np.moveaxis(w.astype(np.int64), out_axis, 0)).reshape(
-            w.shape[out_axis], -1).sum(axis=1) * 255
-        worst = int((per_out + np.abs(b.astype(np.int64))).max())
-        if worst >= 1 << 31:
-            raise UnsupportedOpError(f"{node.name}: the int32 accumulator could reach {worst}; the "
-                                     "C kernels accumulate in int32 like TFLite and cannot run it")

@@ -9,7 +9,8 @@ a comment and add code, a backslash-newline would splice lines, ``??/`` is a tri
 - comments carry a name only through ``comment()``: a whitelist of characters that cannot
   end a comment, splice a line or form a trigraph, bounded in length;
 - string literals go through ``c_string()``: every byte outside printable ASCII, and the
-  quote, backslash and question mark, as an octal escape.
+  quote, backslash, question mark, star and dollar sign, as an octal escape (so not even a
+  literal holds a comment terminator or a template placeholder).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def c_string(text) -> str:
     out = []
     for b in data:
         ch = chr(b)
-        if 0x20 <= b < 0x7F and ch not in '"\\?':
+        if 0x20 <= b < 0x7F and ch not in '"\\?*$':
             out.append(ch)
         else:
             out.append(f"\\{b:03o}")  # octal escapes stop after 3 digits: no run-on

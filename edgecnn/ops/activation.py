@@ -14,10 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from .. import ir
-from ..errors import ModelFormatError, UnsupportedOpError
+from .. import ir, quant_rules as Q
+from ..errors import UnsupportedOpError
 from ..reference import float_ops as F
-from ..reference import params as P
 from ..reference.quantize import activation_lut
 from .base import ACTIVATION_DISPLAY, KernelCall, Op, scalar_quant
 
@@ -52,14 +51,13 @@ class Activation(Op):
         s_out, zp_out = scalar_quant(self.output, self.name)
         shape = (math.prod(ins[0].shape[1:]),)
         if self.kind in ("relu", "relu6"):
-            rp = P.make_relu_params(s_in, zp_in, s_out, zp_out, six=self.kind == "relu6")
+            rp = Q.relu_params(self.name, s_in, zp_in, s_out, zp_out, six=self.kind == "relu6")
             return KernelCall("relu_s8_params", (rp,), (shape,), shape, inplace=(0,))
-        fixed = FIXED_OUTPUT[self.kind]
-        if abs(s_out - fixed[0]) > 1e-9 * fixed[0] or zp_out != fixed[1]:
-            raise ModelFormatError(f"{self.name}: int8 {self.kind} output must have scale "
-                                   f"{fixed[0]} and zero point {fixed[1]} (TFLite's fixed "
-                                   f"range), got {s_out} and {zp_out}")
-        lut = activation_lut("tanh" if self.kind == "tanh" else "logistic", s_in, zp_in, *fixed)
+        # the table for the output quantization the model gives (LiteRT's reference path:
+        # any for TANH, scale 1/256 for LOGISTIC)
+        Q.lut_output(self.name, self.kind, s_in, zp_in, s_out, zp_out)
+        lut = activation_lut("tanh" if self.kind == "tanh" else "logistic", s_in, zp_in, s_out,
+                             zp_out)
         return KernelCall("lut_s8", (lut,), (shape,), shape, inplace=(0,))
 
     @classmethod

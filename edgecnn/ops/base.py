@@ -158,6 +158,9 @@ def registry() -> list:
 def scalar_quant(t: ir.Tensor, where: str) -> tuple[float, int]:
     """(scale, zero point) of a per-tensor int8 activation, validated."""
     q = t.quant
+    if t.dtype != "int8":  # an int8 kernel would write int8 into a float32 buffer
+        raise ModelFormatError(f"{where}: tensor {t.name!r} is {t.dtype}; this op runs on int8 "
+                               "input and output")
     if q is None or q.scale.size != 1:
         raise ModelFormatError(f"{where}: tensor {t.name!r} needs per-tensor int8 quantization "
                                "(one scale and zero point)")

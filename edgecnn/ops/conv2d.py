@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import ir
+from .. import ir, quant_rules as Q
 from ..errors import ArchitectureError
 from ..reference import float_ops as F
 from ..reference import params as P
@@ -34,6 +34,7 @@ class Conv2D(Op):
     weight_quant: Optional[ir.QuantParams] = None  # int8 graphs: per-channel, axis 0
     inputs: tuple[str, ...] = ()
     output: Optional[ir.Tensor] = None
+    bias_quant: Optional[ir.QuantParams] = None  # as read from a .tflite (LiteRT's 0.02 rule)
 
     tflite_ops = ("CONV_2D",)
     summary = "per-channel int8 weights; any stride, SAME/VALID or explicit padding (as PAD), dilation; fused ReLU/ReLU6"
@@ -66,20 +67,22 @@ class Conv2D(Op):
         w_q, w_quant = symmetric_weight_quant(self.weight, per_channel=True)
         bias = quantize_bias(self.bias, self.weight.shape[0], s_in, w_quant.scale, self.name)
         return q.with_output(self, q.calibrated(self.output.name), weight=w_q,
-                             weight_quant=w_quant, bias=bias)
+                             weight_quant=w_quant, bias=bias, bias_quant=None)
 
     def prepare(self, ins, rounding):
         x = ins[0]
         check_int8_weights(self, 4, x.shape[3])
         s_in, zp_in = scalar_quant(x, self.name)
         s_out, zp_out = scalar_quant(self.output, self.name)
+        Q.window_geometry(self.name, x.shape[1:3], self.weight.shape[1:3], self.stride,
+                          self.dilation, self.padding)
         w = np.ascontiguousarray(self.weight)
         p = P.ConvParams(stride_h=self.stride[0], stride_w=self.stride[1],
                          pad_top=self.padding[0], pad_left=self.padding[2],
                          dilation_h=self.dilation[0], dilation_w=self.dilation[1],
                          input_offset=-zp_in)
-        rq = P.make_requant(s_in, weight_scales(self, w.shape[0]), s_out, zp_out,
-                            self.activation, "conv", rounding)
+        rq = Q.conv_requant(self, s_in, zp_in, weight_scales(self, w.shape[0]), s_out, zp_out,
+                            rounding)
         return KernelCall("conv2d_s8", (w, int32_bias(self.bias, w.shape[0]), p, rq),
                           (view3(x.shape),), view3(self.output.shape))
 
@@ -94,12 +97,15 @@ class Conv2D(Op):
     def from_tflite(cls, r, op):
         x = r.op_input(op, 0)
         opts = op.options(r.fb.Conv2DOptionsT)
-        weight, bias, wq = r.weights(op, x, 4)
+        weight, bias, wq, bq = r.weights(op, x, 4)
+        if x.dtype == "int8":
+            r.int8_bias(op, bias, bq)
         stride = (int(opts.strideH), int(opts.strideW))
         dilation = (int(opts.dilationHFactor), int(opts.dilationWFactor))
         padding = r.padding(op, opts, x, weight.shape[1:3], stride, dilation)
         return cls(op.name, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                   activation=r.fused(op, opts), weight_quant=wq, inputs=(x.name,))
+                   activation=r.fused(op, opts), weight_quant=wq, bias_quant=bq,
+                   inputs=(x.name,))
 
     def to_tflite(self, w):
         node = self
@@ -117,10 +123,5 @@ class Conv2D(Op):
         w.add_op(self, "CONV_2D", 3 if w.quantized(self) else 1, inputs, "Conv2DOptions", opts)
 
     def emit_c(self, call, c):
-        w, b, p, rq = call.args
-        c.check_accumulator(self, w, b)
-        wn, bn = c.const("weight", w, np.int8), c.const("bias", b, np.int32)
-        pp, rp = c.params("ec_conv_params_t", p), c.requant(rq, w.shape[0])
-        din, dout = c.dims("in", call.in_shapes[0]), c.dims("out", call.out_shape)
-        return (f"ec_conv2d_s8({c.src(0)}, {din}, {wn}, {w.shape[1]}, {w.shape[2]}, {bn}, "
-                f"{pp}, {rp}, {c.dst}, {dout});")
+        from ..export_c.kernels import emit_conv  # packed for the DSP/Helium kernels
+        return emit_conv(self, call, c)

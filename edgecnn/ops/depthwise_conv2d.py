@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import ir
+from .. import ir, quant_rules as Q
 from ..errors import ArchitectureError, ModelFormatError
 from ..reference import float_ops as F
 from ..reference import params as P
@@ -35,6 +35,7 @@ class DepthwiseConv2D(Op):
     weight_quant: Optional[ir.QuantParams] = None  # int8 graphs: per channel, axis 3
     inputs: tuple[str, ...] = ()
     output: Optional[ir.Tensor] = None
+    bias_quant: Optional[ir.QuantParams] = None  # as read from a .tflite (LiteRT's 0.02 rule)
 
     tflite_ops = ("DEPTHWISE_CONV_2D",)
     summary = "weights [1, KH, KW, C*M], per-channel scales on axis 3, any depth multiplier, stride, dilation, padding; fused ReLU/ReLU6"
@@ -80,7 +81,7 @@ class DepthwiseConv2D(Op):
         w_q, w_quant = symmetric_weight_quant(self.weight, per_channel=True, axis=3)
         bias = quantize_bias(self.bias, self.weight.shape[3], s_in, w_quant.scale, self.name)
         return q.with_output(self, q.calibrated(self.output.name), weight=w_q,
-                             weight_quant=w_quant, bias=bias)
+                             weight_quant=w_quant, bias=bias, bias_quant=None)
 
     def prepare(self, ins, rounding):
         x = ins[0]
@@ -91,20 +92,21 @@ class DepthwiseConv2D(Op):
                                    f"{None if b is None else (b.dtype, b.shape)}")
         s_in, zp_in = scalar_quant(x, self.name)
         s_out, zp_out = scalar_quant(self.output, self.name)
+        Q.window_geometry(self.name, x.shape[1:3], w.shape[1:3], self.stride, self.dilation,
+                          self.padding)
         p = P.DepthwiseParams(stride_h=self.stride[0], stride_w=self.stride[1],
                               pad_top=self.padding[0], pad_left=self.padding[2],
                               dilation_h=self.dilation[0], dilation_w=self.dilation[1],
                               depth_multiplier=self.depth_multiplier(x.shape[3]),
                               input_offset=-zp_in)
-        rq = P.make_requant(s_in, weight_scales(self, cm), s_out, zp_out, self.activation,
-                            "depthwise", rounding)
+        rq = Q.conv_requant(self, s_in, zp_in, weight_scales(self, cm), s_out, zp_out, rounding,
+                            op="depthwise", out_axis=3)
         return KernelCall("depthwise_conv2d_s8",
                           (np.ascontiguousarray(w[0]), int32_bias(b, cm), p, rq),
                           (view3(x.shape),), view3(self.output.shape))
 
     def emit_c(self, call, c):
         w, b, p, rq = call.args
-        c.check_accumulator(self, w, b, out_axis=2)
         wn, bn = c.const("weight", w, np.int8), c.const("bias", b, np.int32)
         pp, rp = c.params("ec_depthwise_params_t", p), c.requant(rq, w.shape[2])
         din, dout = c.dims("in", call.in_shapes[0]), c.dims("out", call.out_shape)
@@ -122,7 +124,7 @@ class DepthwiseConv2D(Op):
     def from_tflite(cls, r, op):
         x = r.op_input(op, 0)
         opts = op.options(r.fb.DepthwiseConv2DOptionsT)
-        weight, bias, wq = r.weights(op, x, 4, out_axis=3)
+        weight, bias, wq, bq = r.weights(op, x, 4, out_axis=3)
         if weight.shape[0] != 1:
             r.fail(f"{op.where}: depthwise weights have shape {weight.shape}; expected "
                    "[1, KH, KW, C*M]")
@@ -130,7 +132,8 @@ class DepthwiseConv2D(Op):
         dilation = (int(opts.dilationHFactor), int(opts.dilationWFactor))
         padding = r.padding(op, opts, x, weight.shape[1:3], stride, dilation)
         return cls(op.name, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                   activation=r.fused(op, opts), weight_quant=wq, inputs=(x.name,))
+                   activation=r.fused(op, opts), weight_quant=wq, bias_quant=bq,
+                   inputs=(x.name,))
 
     def to_tflite(self, w):
         x = w.tensor_of(self.inputs[0])

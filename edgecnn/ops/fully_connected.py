@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import ir
+from .. import ir, quant_rules as Q
 from ..errors import ArchitectureError, UnsupportedOpError
 from ..reference import float_ops as F
 from ..reference import params as P
@@ -31,6 +31,7 @@ class FullyConnected(Op):
     weight_quant: Optional[ir.QuantParams] = None  # per tensor or per channel (axis 0)
     inputs: tuple[str, ...] = ()
     output: Optional[ir.Tensor] = None
+    bias_quant: Optional[ir.QuantParams] = None  # as read from a .tflite (LiteRT's 0.02 rule)
 
     tflite_ops = ("FULLY_CONNECTED",)
     summary = "per-tensor or per-channel int8 weights; fused ReLU/ReLU6"
@@ -57,7 +58,7 @@ class FullyConnected(Op):
         w_q, w_quant = symmetric_weight_quant(self.weight, per_channel=False)
         bias = quantize_bias(self.bias, self.weight.shape[0], s_in, w_quant.scale, self.name)
         return q.with_output(self, q.calibrated(self.output.name), weight=w_q,
-                             weight_quant=w_quant, bias=bias)
+                             weight_quant=w_quant, bias=bias, bias_quant=None)
 
     def prepare(self, ins, rounding):
         x = ins[0]
@@ -66,8 +67,8 @@ class FullyConnected(Op):
         s_in, zp_in = scalar_quant(x, self.name)
         s_out, zp_out = scalar_quant(self.output, self.name)
         w = np.ascontiguousarray(self.weight)
-        rq = P.make_requant(s_in, weight_scales(self, w.shape[0]), s_out, zp_out,
-                            self.activation, "fc", rounding)
+        rq = Q.fc_requant(self, s_in, zp_in, weight_scales(self, w.shape[0]), s_out, zp_out,
+                          rounding)
         return KernelCall("fully_connected_s8",
                           (w, int32_bias(self.bias, w.shape[0]), P.FCParams(-zp_in), rq),
                           ((n_in,),), (w.shape[0],))
@@ -89,9 +90,9 @@ class FullyConnected(Op):
         if opts.keepNumDims and len(out.shape) != 2:
             raise UnsupportedOpError(f"{r.file}: {op.where}: keep_num_dims with output shape "
                                      f"{out.shape} is not supported")
-        weight, bias, wq = r.weights(op, x, 2)
+        weight, bias, wq, bq = r.weights(op, x, 2)
         return cls(op.name, weight, bias, activation=r.fused(op, opts), weight_quant=wq,
-                   inputs=(x.name,))
+                   bias_quant=bq, inputs=(x.name,))
 
     def to_tflite(self, w):
         x = w.tensor_of(self.inputs[0])
@@ -105,9 +106,5 @@ class FullyConnected(Op):
                  "FullyConnectedOptions", opts)
 
     def emit_c(self, call, c):
-        w, b, p, rq = call.args
-        c.check_accumulator(self, w, b)
-        wn, bn = c.const("weight", w, np.int8), c.const("bias", b, np.int32)
-        pp, rp = c.params("ec_fc_params_t", p), c.requant(rq, w.shape[0])
-        return (f"ec_fully_connected_s8({c.src(0)}, {w.shape[1]}, {wn}, {bn}, {pp}, {rp}, "
-                f"{c.dst}, {w.shape[0]});")
+        from ..export_c.kernels import emit_fc  # packed for the DSP/Helium kernels
+        return emit_fc(self, call, c)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import ir
+from .. import ir, quant_rules as Q
 from ..errors import ModelFormatError, UnsupportedOpError
 from ..reference import float_ops as F
 from ..reference import params as P
@@ -45,7 +45,9 @@ class _Pool(Op):
             raise ModelFormatError(f"{self.name}: int8 pooling needs the output scale and zero "
                                    f"point to equal the input's ({s_in}, {zp_in}), got "
                                    f"({s_out}, {zp_out})")
-        lo, hi = P.activation_range(self.activation, s_out, zp_out)
+        Q.window_geometry(self.name, x.shape[1:3], self.kernel, self.stride, (1, 1),
+                          self.padding)
+        lo, hi = Q.activation_range(self.name, self.activation, s_out, zp_out)
         p = P.PoolParams(filter_h=self.kernel[0], filter_w=self.kernel[1],
                          stride_h=self.stride[0], stride_w=self.stride[1],
                          pad_top=self.padding[0], pad_left=self.padding[2], act_min=lo, act_max=hi)

@@ -41,18 +41,16 @@ class Reshape(Op):
         return xs[0].reshape((xs[0].shape[0],) + tuple(self.output.shape[1:]))
 
     def prepare(self, ins, rounding):
-        from ..errors import ModelFormatError
+        from .. import quant_rules as Q
         x = ins[0]
-        if x.dtype != self.output.dtype or (x.quant is not None
-                                            and not x.quant.same_as(self.output.quant)):
-            raise ModelFormatError(
-                f"{self.name}: RESHAPE from {x.name!r} changes the dtype or quantization "
-                "(scale, zero point); a reshape only moves bytes")
+        Q.reshape_quant(self.name, x, self.output)
         return KernelCall(None, (), (x.shape,), self.output.shape)
 
     @classmethod
     def from_tflite(cls, r, op):
-        return cls(op.name, inputs=(r.op_input(op, 0).name,))
+        x = r.op_input(op, 0)
+        r.reshape_target(op, x, r.act(op.outputs[0], op.where))
+        return cls(op.name, inputs=(x.name,))
 
     def to_tflite(self, w):
         x = w.tensor_of(self.inputs[0])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import ir
+from .. import ir, quant_rules as Q
 from ..reference import float_ops as F
 from ..reference import params as P
 from .base import KernelCall, Op, scalar_quant
@@ -38,8 +38,8 @@ class Softmax(Op):
             raise UnsupportedOpError(f"{self.name}: softmax over a rank-{len(x.shape)} tensor "
                                      "is not supported by edgecnn's runtime (only (1, N) vectors)")
         s_in, _ = scalar_quant(x, self.name)
-        scalar_quant(self.output, self.name)
-        sp = P.make_softmax_params(s_in, self.beta)
+        s_out, zp_out = scalar_quant(self.output, self.name)
+        sp = Q.softmax_params(self.name, s_in, self.beta, x.shape[1], s_out, zp_out)
         return KernelCall("softmax_s8", (sp,), ((x.shape[1],),), (self.output.shape[1],))
 
     @classmethod

@@ -259,6 +259,8 @@ class _Reader:
                 self.fail(f"model output '{validate.label(self.names[i])}' is not written by any "
                           "operator edgecnn runs")
         meta = self.metadata()
+        if meta and meta.preprocess:
+            self.check_preprocess(meta.preprocess, graph_input)
         graph = ir.Graph(
             input=graph_input, nodes=tuple(nodes), outputs=tuple(self.acts[i].name for i in outs),
             preprocess=meta.preprocess if meta else None,
@@ -310,8 +312,10 @@ class _Reader:
                                  "SAME or VALID")
 
     def weights(self, op: "_Op", x: ir.Tensor, rank: int, out_axis: int = 0):
-        """(weight, bias or None, weight quantization or None) of a conv-like op: inputs 1 and
-        2; the bias has one value per output channel (``weight.shape[out_axis]``)."""
+        """(weight, bias or None, weight quantization, bias quantization) of a conv-like op:
+        inputs 1 and 2; the bias has one value per output channel (``weight.shape[out_axis]``).
+        Quantizations are None in a float model; LiteRT reads an int8 model's bias without
+        quantization as scale 0, and so does this."""
         if len(op.inputs) < 2:
             self.fail(f"{op.where}: has no weight input")
         weight = self.const(op.inputs[1], f"{op.where} weights")
@@ -326,7 +330,7 @@ class _Reader:
         wq = self.quant(self.tensor(op.inputs[1], op.where)) if x.dtype == "int8" else None
         if x.dtype == "int8" and wq is None:
             self.fail(f"{op.where}: int8 weights without quantization parameters")
-        bias = None
+        bias = bias_quant = None
         n_out = weight.shape[out_axis]
         if len(op.inputs) > 2 and op.inputs[2] >= 0:
             bias = self.const(op.inputs[2], f"{op.where} bias")
@@ -335,7 +339,54 @@ class _Reader:
                 raise UnsupportedOpError(
                     f"{self.file}: {op.where}: bias is {bias.dtype} {bias.shape}; expected "
                     f"{np.dtype(want_bias).name} ({n_out},)")
-        return weight, bias, wq
+            if x.dtype == "int8":
+                bias_quant = self.quant(self.tensor(op.inputs[2], op.where)) or ir.QuantParams(
+                    np.zeros(1, np.float32), np.zeros(1, np.int64))
+        return weight, bias, wq, bias_quant
+
+    def int8_bias(self, op: "_Op", bias, bias_quant) -> None:
+        """LiteRT's int8 CONV_2D needs its bias (conv.cc: has_bias; an index of -1 is
+        'optional but expected'), with zero point 0. A float conv without bias is only read
+        to be converted, where zeros are exact."""
+        if bias is None:
+            self.fail(f"{op.where}: has no bias; LiteRT's CONV_2D needs one (give zeros)")
+        if bias_quant is not None and bias_quant.scale.size == 1 and \
+                int(bias_quant.zero_point[0]) != 0:
+            self.fail(f"{op.where}: bias zero point {int(bias_quant.zero_point[0])}; int32 "
+                      "biases need 0")
+
+    def reshape_target(self, op: "_Op", x: ir.Tensor, out: ir.Tensor) -> None:
+        """LiteRT resizes a RESHAPE output to its shape input (a 1-D int32 constant, folded
+        shape arithmetic included) or, without one, to the newShape option, one -1 resolved
+        from the input size (reshape.cc); edgecnn takes the declared output shape, so the two
+        must agree."""
+        shape = None
+        if len(op.inputs) > 1 and op.inputs[1] >= 0:
+            shape = np.asarray(self.const(op.inputs[1], f"{op.where} shape"))
+            shape = shape if shape.dtype.kind in "iu" and shape.ndim == 1 else None
+        if shape is None:
+            opts = op.op.builtinOptions
+            shape = getattr(opts, "newShape", None) if isinstance(
+                opts, self.fb.ReshapeOptionsT) else None
+        if shape is None:
+            self.fail(f"{op.where}: has neither a shape input nor a newShape option")
+        shape = [int(d) for d in shape]
+        size = math.prod(x.shape)
+        known = math.prod(d for d in shape if d != -1)
+        if shape.count(-1) == 1 and known > 0 and size % known == 0:
+            shape = [size // known if d == -1 else d for d in shape]
+        if tuple(shape) != tuple(out.shape) or any(d < 0 for d in shape):
+            self.fail(f"{op.where}: its shape input {validate.label(shape, 80)} does not "
+                      f"resolve to the declared output shape {tuple(out.shape)} of {size} "
+                      "elements")
+
+    def check_preprocess(self, pre, x):
+        """The stored image size and colour must give the input tensor's (1, H, W, C)."""
+        want = (1, pre.height, pre.width, {"L": 1, "RGB": 3}.get(pre.color))
+        if tuple(x.shape) != want:
+            self.fail(f"the '{metadata.NAME}' metadata preprocesses images to {pre.height}x"
+                      f"{pre.width} {validate.label(pre.color, 10)}, but the input "
+                      f"'{validate.label(x.name)}' is {tuple(x.shape)}; the metadata is corrupt")
 
     def metadata(self):
         for entry in self.model.metadata or []:

@@ -9,7 +9,8 @@ Two passes, both before a single tensor is allocated:
    lengths that run past the end of the file fail here too (the accessors raise).
 2. ``check_model`` runs on the unpacked ``ModelT``: tensor and buffer indices in range,
    shapes non-negative, constant buffers of exactly ``prod(shape) * itemsize`` bytes, int8
-   quantization present, finite, positive and of the per-channel length, operators with the
+   quantization present, finite, positive and of the per-channel length with one zero point
+   per scale (LiteRT refuses a scale without zero point), schema version 3, operators with the
    inputs and outputs their kind needs, no tensor written twice and no cycle, and the bytes
    all tensors declare under ``max_memory``.
 
@@ -23,6 +24,7 @@ import math
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedOpError
+from .schema import SCHEMA_VERSION
 
 DEFAULT_MAX_MEMORY = 4 << 30  # bytes of tensors a model may declare (load_tflite(max_memory=))
 STRUCTURE_FACTOR = 8  # unpacked items per file byte allowed (plus STRUCTURE_SLACK)
@@ -125,6 +127,9 @@ def _charge_tensor(t, charge, name, i):
 
 def check_model(r, max_memory) -> None:
     """Pass 2 on the unpacked model; ``r`` is the reader (tensors, buffers, names, fail)."""
+    if r.model.version != SCHEMA_VERSION:  # LiteRT: "schema version N not equal to ... 3"
+        r.fail(f"schema version {r.model.version}; LiteRT and edgecnn read version "
+               f"{SCHEMA_VERSION} only")
     total, biggest = 0, (0, -1)
     for i, t in enumerate(r.tensors):
         nbytes = _check_tensor(r, i, t)
@@ -172,8 +177,8 @@ def _check_quant(r, where, t, shape, kind):
         bad = scale[~(np.isfinite(scale) & (scale > 0))][0]
         r.fail(f"{where} has quantization scale {bad}; scales must be finite and positive")
     zp = None if q.zeroPoint is None else np.asarray(q.zeroPoint, np.int64).reshape(-1)
-    if zp is not None and zp.size not in (0, scale.size):
-        r.fail(f"{where} has {scale.size} scales but {zp.size} zero points")
+    if zp is None or zp.size != scale.size:  # LiteRT: "non-null scale but null zero_point"
+        r.fail(f"{where} has {scale.size} scales but {0 if zp is None else zp.size} zero points")
     if kind == "INT8" and zp is not None and zp.size and (zp.min() < -128 or zp.max() > 127):
         r.fail(f"{where} has zero point {int(zp[(zp < -128) | (zp > 127)][0])} outside int8")
     if scale.size > 1:
