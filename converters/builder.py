@@ -142,9 +142,6 @@ class GraphBuilder:
         for key in ("weight", "bias", "gamma", "beta", "mean", "var"):
             arr = getattr(node, key, None)
             if isinstance(arr, np.ndarray):
-                if not np.all(np.isfinite(arr)):
-                    raise ModelFormatError(f"{self.source}: {name}: its {key} holds NaN or "
-                                           "infinite values")
                 self.weight_bytes += arr.nbytes
         self.nodes.append(node)
         return Value(name, shape, chw_from)

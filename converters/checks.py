@@ -30,9 +30,15 @@ def check_memory(graph: ir.Graph, source: str, max_memory, weight_bytes: int,
 
 
 def check_folding(graph: ir.Graph, source: str) -> None:
-    """Refuse BatchNorm statistics whose folded weights would overflow float32 (a variance
-    near 0 with eps 0, say), before the float passes fold them."""
+    """Refuse NaN or infinite parameters (convert's check, with the file named), and BatchNorm
+    statistics whose folded weights would overflow float32 (a variance near 0 with eps 0, say),
+    before the float passes fold them."""
+    from edgecnn.convert import check_finite_parameters
     from edgecnn.fold import fold_batchnorm
+    try:
+        check_finite_parameters(graph)
+    except ModelFormatError as e:
+        raise ModelFormatError(f"{source}: {e}") from None
     if not any(isinstance(n, ops.BatchNorm) for n in graph.nodes):
         return
     try:
