@@ -105,9 +105,10 @@ class _Gelu(torch.nn.Module):
         return torch.nn.functional.gelu(self.conv(x))
 
 
-def _saved(module, path, script):
+def _saved(module, path, script, channels=1):
     module = module.eval()
-    m = torch.jit.script(module) if script else torch.jit.trace(module, torch.randn(1, 1, 8, 8))
+    m = torch.jit.script(module) if script else torch.jit.trace(
+        module, torch.randn(1, channels, 8, 8))
     torch.jit.save(m, str(path))
     return str(path)
 
@@ -169,3 +170,42 @@ def test_corrupt_code_and_a_truncated_archive_are_one_line_errors(tmp_path):
     with pytest.raises((ModelFormatError, ArchitectureError)) as e:
         import_float_graph(str(cut), arch="lenet5")
     assert "\n" not in str(e.value)
+
+
+class _ManyOps(torch.nn.Module):
+    """The aten ops the LeNets do not use, traced and scripted."""
+
+    def __init__(self):
+        super().__init__()
+        self.dw = torch.nn.Conv2d(4, 8, 3, padding=1, groups=4)
+        self.gc = torch.nn.Conv2d(4, 6, 1, groups=2)
+        self.bn = torch.nn.BatchNorm2d(14)
+        self.w = torch.nn.Parameter(torch.randn(5, 14))
+        self.b = torch.nn.Parameter(torch.randn(5))
+
+    def forward(self, x):
+        a = torch.nn.functional.relu6(self.dw(x))
+        b = torch.sigmoid(self.gc(x))
+        y = torch.tanh(self.bn(torch.cat([a, b], 1)))
+        y = torch.nn.functional.avg_pool2d(y, 3, 1, padding=1, count_include_pad=False)
+        y = y.mean([2, 3])
+        y = torch.addmm(self.b, y, self.w.t())
+        return torch.softmax(y.view(-1, 5), dim=1)
+
+
+@pytest.mark.parametrize("script", [False, True])
+def test_more_aten_ops_equal_torch(tmp_path, script):
+    torch.manual_seed(0)
+    model = _ManyOps().eval()
+    with torch.no_grad():
+        model.bn.running_mean.normal_(), model.bn.running_var.uniform_(0.5, 2)
+    path = _saved(model, tmp_path / "many.pt", script, channels=4)
+    graph = import_float_graph(path, input_size=8)
+    kinds = {type(n).__name__ for n in prepare_float_graph(graph).nodes}
+    assert {"DepthwiseConv2D", "Conv2D", "Concatenation", "AvgPool2D", "Mean",
+            "FullyConnected", "Softmax"} <= kinds
+    x = np.random.default_rng(1).standard_normal((2, 8, 8, 4)).astype(np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    np.testing.assert_allclose(run_float(prepare_float_graph(graph), x), want, rtol=1e-4,
+                               atol=1e-6)
