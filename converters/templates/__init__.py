@@ -34,9 +34,13 @@ WHAT_WORKS = ("save it as TorchScript (torch.jit.save(torch.jit.trace(model, x),
               "state_dict with --arch NAME or a SPEC.json")
 
 
-def refuse(path: str, m) -> ArchitectureError:
+def refuse(path: str, m):
     from .torchvision import MODELS
     where = f"module {path}" if path else "the model"
+    if m.qualname.startswith(NN) and not m.children:
+        known = ", ".join(sorted(q.rsplit(".", 1)[1] for q in LEAVES))
+        return UnsupportedOpError(f"{where} is a {m.qualname}, a layer edgecnn does not "
+                                  f"convert; supported torch.nn layers: {known}")
     return ArchitectureError(
         f"{where} is a {m.qualname}, whose forward() a pickle does not store; edgecnn converts "
         f"pickled nn.Sequential and torchvision's {', '.join(MODELS)}; {WHAT_WORKS}")
