@@ -35,8 +35,8 @@ def flatten(ctx, name, ins, attrs):
     if not -rank <= axis <= rank:
         raise ModelFormatError(f"Flatten axis {axis} is out of range for rank {rank}")
     axis = axis + rank if axis < 0 else axis
-    if isinstance(x, np.ndarray):
-        return x.reshape(math.prod(shape[:axis]), -1)
+    if isinstance(x, np.ndarray):  # explicit dims: -1 is ambiguous for an empty tensor
+        return x.reshape(math.prod(shape[:axis]), math.prod(shape[axis:]))
     if axis > 1:
         raise UnsupportedOpError(f"Flatten(axis={axis}) of a rank-{rank} tensor; edgecnn "
                                  "flattens everything after the batch (axis 1)")
