@@ -177,3 +177,24 @@ def test_receptive_field_follows_branches():
     rows = {r.name: r for r in summarize(g).layers}
     assert rows["p1"].receptive_field == (3, 3) and rows["p3"].receptive_field == (6, 6)
     assert summarize(g).arena_bytes >= 4 * (16 * 16 + 14 * 14)  # x and p1 alive with p2
+
+
+def test_a_multi_output_graph_runs_verifies_and_export_c_says_what_it_lacks(tmp_path):
+    from edgecnn.errors import UnsupportedOpError
+    from edgecnn.export_c import export_c
+    from edgecnn.tflite.writer import write_tflite
+    from edgecnn.verify import verify
+    x = _t("x", (1, 6, 6, 2), quant=Q(0.04, 3))
+    a = ir.replace(_relu("a", "x"), output=_t("a", (1, 6, 6, 2), quant=Q(0.03, -100)))
+    p = ops.MaxPool2D("p", (2, 2), (2, 2), inputs=("x",), output=_t("p", (1, 3, 3, 2),
+                                                                     quant=Q(0.04, 3)))
+    path = tmp_path / "two.tflite"
+    write_tflite(ir.Graph(x, (a, p), ("a", "p")), path)
+    report = verify(str(path), None, "litert-ref", count=3)  # every tensor, both outputs
+    assert report.ok and [r.name for r in report.rows] == ["x", "a", "p"]
+    rt = Runtime(ir.Graph(x, (a, p), ("a", "p")), "cython")
+    outs = rt.invoke_all(np.zeros((1, 6, 6, 2), np.int8))
+    assert [o.shape for o in outs] == [(1, 6, 6, 2), (1, 3, 3, 2)]
+    with pytest.raises(UnsupportedOpError, match="has 2 outputs; export-c writes firmware for "
+                                                 "single-output models"):
+        export_c(str(path), tmp_path / "fw")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..errors import InputFileError, UsageError
+from ..errors import InputFileError, UnsupportedOpError, UsageError
 from ..memory import nbytes, plan_memory
 from ..prepare import prepare_calls
 from ..text import printable
@@ -140,6 +140,10 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     _check_out_dir(out_dir, force)
     tgt = TARGETS[target]
     graph = load_tflite(model_path, max_memory).graph
+    if len(graph.outputs) != 1:
+        raise UnsupportedOpError(
+            f"{os.path.basename(model_path)} has {len(graph.outputs)} outputs; export-c writes "
+            "firmware for single-output models (model_test and model.h read one output tensor)")
     inputs, image_names = image_inputs(graph, model_path, images) if images else ([], [])
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
