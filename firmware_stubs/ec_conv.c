@@ -50,16 +50,9 @@ void ec_conv2d_s8(const ec_conv_layer_t *l, const int8_t *x, int8_t *out, int8_t
         }
     }
 }
-#else
-
-/* A filter row of n bytes: 16-byte vectors where Helium has them, then words, then bytes. */
-static inline void ec_copy_row(int8_t *dst, const int8_t *src, int32_t n) {
-#if defined(EC_PATH_MVE)
-    for (; n >= 16; n -= 16, src += 16, dst += 16) vst1q_s8(dst, vld1q_s8(src));
 #endif
-    ec_copy_small(dst, src, n);
-}
 
+#if defined(EC_PATH_DSP)
 /* The K int8 taps of output pixel (oy, ox) in OHWI order into col; out-of-image taps get the
  * input zero point. An in-image filter row is one copy of KW * C_in bytes. */
 static void ec_im2col(const ec_conv_layer_t *l, const int8_t *x, int32_t oy, int32_t ox,
@@ -73,15 +66,7 @@ static void ec_im2col(const ec_conv_layer_t *l, const int8_t *x, int32_t oy, int
         y0 + (l->kh - 1) * p->dilation_h < h) {
         const int8_t *src = x + (y0 * wd + x0) * cin;
         const int32_t step = p->dilation_h * wd * cin;
-#if defined(EC_PATH_MVE)
-        if (row <= 16) { /* one predicated vector per row, no access past it */
-            const mve_pred16_t pr = vctp8q((uint32_t)row);
-            for (ky = 0; ky < l->kh; ky++, col += row, src += step)
-                vstrbq_p_s8(col, vldrbq_z_s8(src, pr), pr);
-            return;
-        }
-#endif
-        for (ky = 0; ky < l->kh; ky++, col += row, src += step) ec_copy_row(col, src, row);
+        for (ky = 0; ky < l->kh; ky++, col += row, src += step) ec_copy_small(col, src, row);
         return;
     }
     for (ky = 0; ky < l->kh; ky++, col += row) {
@@ -91,13 +76,11 @@ static void ec_im2col(const ec_conv_layer_t *l, const int8_t *x, int32_t oy, int
             if (iy < 0 || iy >= h || ix < 0 || ix >= wd)
                 memset(col + kx * cin, pad, (size_t)cin);
             else
-                ec_copy_row(col + kx * cin, x + (iy * wd + ix) * cin, cin);
+                ec_copy_small(col + kx * cin, x + (iy * wd + ix) * cin, cin);
         }
     }
 }
-#endif
 
-#if defined(EC_PATH_DSP)
 /* Scratch: col16, 4 words per group of 4 taps (pixel A's (x0, x2), (x1, x3), then pixel B's),
  * then col8, K4 = 4 * groups int8 taps whose K4 - K padding bytes stay zero (they meet the next
  * filter's first weights, or the zero tail). 20 * groups = 5 * K4 bytes. */
@@ -204,87 +187,147 @@ void ec_conv2d_s8(const ec_conv_layer_t *l, const int8_t *x, int8_t *out, int8_t
 #endif
 
 #if defined(EC_PATH_MVE)
-#define EC_MVE_PIXELS 4 /* columns built per pass; each filter block then serves all of them */
+#define EC_MVE_PIXELS 4 /* columns built per pass; each filter row then serves all of them */
 
-/* Per 4-channel block: bias and the policy-double constants as vectors (lanes past C_out
- * repeat channel co: computed, never stored). */
-typedef struct {
-    int32x4_t bias, left, m0, neg_r;
-} ec_block_t;
-
-static ec_block_t ec_block_setup(const ec_conv_layer_t *l, int32_t co, mve_pred16_t pr) {
-    const ec_requant_t *rq = &l->rq;
-    ec_block_t b;
-    int32x4_t sh;
-    b.bias = vldrwq_z_s32(l->bias + co, pr);
-    if (rq->policy != EC_ROUND_DOUBLE) {
-        b.left = b.m0 = b.neg_r = vdupq_n_s32(0);
-        return b;
+/* Scratch: the columns of EC_MVE_PIXELS output pixels interleaved by 16-byte chunks, chunk b of
+ * column j at (4 * b + j) * 16, so the 4 pixels' chunks of 16 taps sit at fixed offsets from one
+ * pointer; taps K .. K16 - 1 stay zero. n bytes (src, or the value v where src is NULL) into
+ * taps t .. t + n - 1 of column j: a predicated vector move per piece within a chunk. */
+static void ec_put_mve(int8_t *s, int32_t j, int32_t t, const int8_t *src, int8_t v, int32_t n) {
+    int8_t *d = s + ((t >> 4) * 4 + j) * 16 + (t & 15);
+    const int8x16_t fill = vdupq_n_s8(v);
+    int32_t m = 16 - (t & 15);
+    if (m < 16 || n < 16) { /* a piece up to the first chunk boundary */
+        const mve_pred16_t pr = vctp8q((uint32_t)(m < n ? m : n));
+        vstrbq_p_s8(d, src ? vldrbq_z_s8(src, pr) : fill, pr);
+        if (m >= n) return;
+        d += m + 48, n -= m;
+        if (src) src += m;
     }
-    if (l->rq_per_channel) {
-        sh = vldrwq_z_s32(rq->shift + co, pr);
-        b.m0 = vldrwq_z_s32(rq->multiplier + co, pr);
-    } else {
-        sh = vdupq_n_s32(rq->shift[0]);
-        b.m0 = vdupq_n_s32(rq->multiplier[0]);
+    for (; n >= 16; n -= 16, d += 64) { /* whole chunks */
+        vst1q_s8(d, src ? vld1q_s8(src) : fill);
+        if (src) src += 16;
     }
-    b.left = vmaxq_s32(sh, vdupq_n_s32(0));
-    b.neg_r = vminq_s32(sh, vdupq_n_s32(0));
-    return b;
+    if (n > 0) {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        vstrbq_p_s8(d, src ? vldrbq_z_s8(src, pr) : fill, pr);
+    }
 }
 
-/* Channels co .. co + n - 1 (n <= 4) of one pixel from its zero-padded column: one VMLADAVA
- * per 16 taps and channel (lanes past n rerun channel co), then the requantized vector. */
-static void ec_block4(const ec_conv_layer_t *l, const int8_t *col, const int8_t *w0, int32_t k,
-                      int32_t k16, int32_t co, int32_t n, const ec_block_t *b, mve_pred16_t pr,
-                      int8_t *out) {
-    const ec_requant_t *rq = &l->rq;
-    const int8_t *w1 = n > 1 ? w0 + k : w0, *w2 = n > 2 ? w0 + 2 * k : w0;
-    const int8_t *w3 = n > 3 ? w0 + 3 * k : w0;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i;
-    int32x4_t acc;
-    for (i = k16; i > 0; i -= 16, col += 16, w0 += 16, w1 += 16, w2 += 16, w3 += 16) {
-        const int8x16_t xv = vld1q_s8(col);
-        a0 = vmladavaq_s8(a0, xv, vld1q_s8(w0));
-        a1 = vmladavaq_s8(a1, xv, vld1q_s8(w1));
-        a2 = vmladavaq_s8(a2, xv, vld1q_s8(w2));
-        a3 = vmladavaq_s8(a3, xv, vld1q_s8(w3));
+/* The K taps of output pixel (oy, ox) in OHWI order into column j; out-of-image taps get the
+ * input zero point. An in-image filter row is one run of KW * C_in bytes. */
+static void ec_im2col_mve(const ec_conv_layer_t *l, const int8_t *x, int32_t oy, int32_t ox,
+                          int8_t *s, int32_t j) {
+    const ec_conv_params_t *p = &l->p;
+    const int32_t h = l->in.h, wd = l->in.w, cin = l->in.c, kw = l->kw, row = kw * cin;
+    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+    const int8_t pad = (int8_t)-p->input_offset;
+    int32_t ky, kx, t = 0;
+    if (x0 >= 0 && x0 + (kw - 1) * p->dilation_w < wd && p->dilation_w == 1 && y0 >= 0 &&
+        y0 + (l->kh - 1) * p->dilation_h < h) {
+        const int8_t *src = x + (y0 * wd + x0) * cin;
+        for (ky = 0; ky < l->kh; ky++, t += row, src += p->dilation_h * wd * cin)
+            ec_put_mve(s, j, t, src, 0, row);
+        return;
     }
-    acc = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
-    acc = vaddq_s32(acc, b->bias);
+    for (ky = 0; ky < l->kh; ky++) {
+        const int32_t iy = y0 + ky * p->dilation_h;
+        for (kx = 0; kx < kw; kx++, t += cin) {
+            const int32_t ix = x0 + kx * p->dilation_w;
+            const int in = iy >= 0 && iy < h && ix >= 0 && ix < wd;
+            ec_put_mve(s, j, t, in ? x + (iy * wd + ix) * cin : 0, pad, cin);
+        }
+    }
+}
+
+/* Channels co, co + 1 of the 4 columns of s (c1 = co + 1 < C_out, else co again): per 16 taps
+ * one load of each filter row and 4 of the columns, 8 VMLADAVA (the weights read past a filter
+ * meet zero taps), 16 instructions per 128 MACs. Written out with the 8 sums in fixed even
+ * registers (VMLADAVA takes only those; gcc 12 spills 8 of them); the sums of pixel j go to
+ * sums[4 j] and sums[4 j + 1], so sums ends as 4 pixel rows of 4 channels. */
+static inline void ec_pair_mve(const int8_t *w0, const int8_t *w1, const int8_t *s, int32_t n,
+                               int32_t *sums) {
+    __asm__ volatile("movs r0, #0\n\tmovs r2, #0\n\tmovs r4, #0\n\tmovs r6, #0\n\t"
+                     "mov r8, #0\n\tmov r10, #0\n\tmov r12, #0\n\tmov lr, #0\n"
+                     "1:\n\t"
+                     "vldrb.8 q0, [%[w0]], #16\n\t"
+                     "vldrb.8 q1, [%[w1]], #16\n\t"
+                     "vldrb.8 q2, [%[xs]], #16\n\t"
+                     "vmladava.s8 r0, q2, q0\n\t"
+                     "vmladava.s8 r2, q2, q1\n\t"
+                     "vldrb.8 q2, [%[xs]], #16\n\t"
+                     "vmladava.s8 r4, q2, q0\n\t"
+                     "vmladava.s8 r6, q2, q1\n\t"
+                     "vldrb.8 q2, [%[xs]], #16\n\t"
+                     "vmladava.s8 r8, q2, q0\n\t"
+                     "vmladava.s8 r10, q2, q1\n\t"
+                     "vldrb.8 q2, [%[xs]], #16\n\t"
+                     "vmladava.s8 r12, q2, q0\n\t"
+                     "vmladava.s8 lr, q2, q1\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     "strd r0, r2, [%[res]]\n\t"
+                     "strd r4, r6, [%[res], #16]\n\t"
+                     "strd r8, r10, [%[res], #32]\n\t"
+                     "strd r12, lr, [%[res], #48]"
+                     : [w0] "+r"(w0), [w1] "+r"(w1), [xs] "+r"(s), [n] "+r"(n)
+                     : [res] "r"(sums)
+                     : "cc", "memory", "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0",
+                       "d1", "d2", "d3", "d4", "d5");
+}
+
+/* Channels co .. co + 3 (nc of them) of the np <= 4 pixels in the columns of s, 4 C_out bytes
+ * apart from o: two ec_pair_mve, then per pixel one vector of its 4 channels plus the bias,
+ * requantized under policy double (ec_rq_double_raw_x4, per-channel M0 and shift lanes). */
+static void ec_quad_mve(const ec_conv_layer_t *l, const int8_t *s, int32_t k16, int32_t co,
+                        int32_t nc, int32_t np, int8_t *o) {
+    const ec_requant_t *rq = &l->rq;
+    const int32_t k = l->kh * l->kw * l->in.c, cout = l->out.c;
+    const int8_t *w = l->weight + co * k;
+    const mve_pred16_t pr = vctp32q((uint32_t)nc);
+    int32_t sums[16], j;
+    ec_pair_mve(w, nc > 1 ? w + k : w, s, k16 >> 4, sums);
+    ec_pair_mve(nc > 2 ? w + 2 * k : w, nc > 3 ? w + 3 * k : w, s, k16 >> 4, sums + 2);
     if (rq->policy == EC_ROUND_DOUBLE) {
-        acc = ec_rq_double_x4(acc, b->left, b->m0, b->neg_r, vshrq_n_s32(b->neg_r, 31),
-                              rq->output_offset, rq->act_min, rq->act_max);
-        vstrbq_p_s32(out + co, acc, pr);
+        int32x4_t sh, m0, neg_r, left, bias = vldrwq_z_s32(l->bias + co, pr);
+        if (l->rq_per_channel) {
+            sh = vldrwq_z_s32(rq->shift + co, pr);
+            m0 = vldrwq_z_s32(rq->multiplier + co, pr);
+        } else {
+            sh = vdupq_n_s32(rq->shift[0]);
+            m0 = vdupq_n_s32(rq->multiplier[0]);
+        }
+        left = vmaxq_s32(sh, vdupq_n_s32(0));
+        neg_r = vminq_s32(sh, vdupq_n_s32(0));
+        for (j = 0; j < np; j++, o += cout) {
+            int32x4_t y = ec_rq_double_raw_x4(vaddq_s32(vld1q_s32(sums + 4 * j), bias), left, m0,
+                                              neg_r, vshrq_n_s32(neg_r, 31));
+            y = vaddq_n_s32(y, rq->output_offset);
+            y = vminq_s32(vmaxq_s32(y, vdupq_n_s32(rq->act_min)), vdupq_n_s32(rq->act_max));
+            vstrbq_p_s32(o + co, y, pr);
+        }
     } else {
-        int32_t lanes[4];
-        vst1q_s32(lanes, acc);
-        for (i = 0; i < n; i++)
-            out[co + i] = ec_requant_one(lanes[i], rq, (co + i) * l->rq_per_channel);
+        int32_t c;
+        for (j = 0; j < np; j++, o += cout)
+            for (c = 0; c < nc; c++)
+                o[co + c] = ec_requantize_channel(sums[4 * j + c] + l->bias[co + c], rq,
+                                                  (co + c) * l->rq_per_channel);
     }
 }
 
-/* Scratch: EC_MVE_PIXELS int8 columns of K16 bytes, taps K .. K16 - 1 zero. */
 void ec_conv2d_s8(const ec_conv_layer_t *l, const int8_t *x, int8_t *out, int8_t *scratch) {
     const int32_t cout = l->out.c, ow = l->out.w, npix = l->out.h * ow;
-    const int32_t k = l->kh * l->kw * l->in.c, k16 = (k + 15) & ~15;
-    const mve_pred16_t all = vctp32q(4), tail = vctp32q((uint32_t)(cout & 3));
+    const int32_t k16 = (l->kh * l->kw * l->in.c + 15) & ~15;
     int32_t pix, co, j, oy = 0, ox = 0;
-    for (j = 0; j < EC_MVE_PIXELS; j++) memset(scratch + j * k16 + k, 0, (size_t)(k16 - k));
-    for (pix = 0; pix < npix; pix += EC_MVE_PIXELS) {
+    memset(scratch, 0, (size_t)(EC_MVE_PIXELS * k16));
+    for (pix = 0; pix < npix; pix += EC_MVE_PIXELS, out += EC_MVE_PIXELS * cout) {
         const int32_t np = npix - pix < EC_MVE_PIXELS ? npix - pix : EC_MVE_PIXELS;
         for (j = 0; j < np; j++) {
-            ec_im2col(l, x, oy, ox, scratch + j * k16);
+            ec_im2col_mve(l, x, oy, ox, scratch, j);
             if (++ox == ow) ox = 0, oy++;
         }
-        for (co = 0; co < cout; co += 4) {
-            const int32_t n = cout - co < 4 ? cout - co : 4;
-            const mve_pred16_t pr = n == 4 ? all : tail;
-            const ec_block_t b = ec_block_setup(l, co, pr);
-            for (j = 0; j < np; j++)
-                ec_block4(l, scratch + j * k16, l->weight + co * k, k, k16, co, n, &b, pr,
-                          out + (pix + j) * cout);
-        }
+        for (co = 0; co < cout; co += 4)
+            ec_quad_mve(l, scratch, k16, co, cout - co < 4 ? cout - co : 4, np, out);
     }
 }
 #endif

@@ -5,9 +5,9 @@ packs it, and returns the NumPy spec's output, or None for a shape with no outpu
 They reach every path of the firmware kernels: depthwise with depth multiplier 1 (the DSP and
 Helium paths) and above (plain C), whole 3x3 windows and clipped ones, dilations, channel
 counts off the 4- and 8-lane blocks, the fast policy-double form and every other policy; ADD
-with equal shapes, broadcasts along the inner and the outer dimensions, in place, an output
-shift of 0 and a multiplier of 0 (the plain C fallback); MEAN with more than 256 rows (the DSP
-path's int16 lanes flushed) and a left shift.
+with equal shapes, broadcasts along the inner and the outer dimensions, in place, equal input
+scales (both operands exact), an output shift of 0 and a multiplier of 0 (the plain C
+fallback); MEAN with more than 256 rows (the DSP path's int16 lanes flushed) and a left shift.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ def add_case(rng, i, cases):
         s_out = 1.5 * max(s1, s2) / (1 << 19)
     if i == 5:  # the second scale 2^-40 of the first: its multiplier is 0 (plain C)
         s2 = s1 * 2.0 ** -40
+    if i % 6 == 1:  # equal scales: both operands exact
+        s2 = s1
     p = make_add_params(s1, zp1, s2, zp2, s_out, zpo, ACTIVATIONS[i % 3])
     x1 = rng.integers(-128, 128, size=shape1).astype(np.int8)
     x2 = rng.integers(-128, 128, size=shape2).astype(np.int8)
