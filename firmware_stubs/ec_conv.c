@@ -193,14 +193,20 @@ void ec_conv2d_s8(const ec_conv_layer_t *l, const int8_t *x, int8_t *out, int8_t
  * column j at (4 * b + j) * 16, so the 4 pixels' chunks of 16 taps sit at fixed offsets from one
  * pointer; taps K .. K16 - 1 stay zero. n bytes (src, or the value v where src is NULL) into
  * taps t .. t + n - 1 of column j: a predicated vector move per piece within a chunk. */
-static void ec_put_mve(int8_t *s, int32_t j, int32_t t, const int8_t *src, int8_t v, int32_t n) {
+__attribute__((always_inline)) static inline void ec_put_mve(int8_t *s, int32_t j, int32_t t,
+                                                             const int8_t *src, int8_t v,
+                                                             int32_t n) {
     int8_t *d = s + ((t >> 4) * 4 + j) * 16 + (t & 15);
     const int8x16_t fill = vdupq_n_s8(v);
     int32_t m = 16 - (t & 15);
-    if (m < 16 || n < 16) { /* a piece up to the first chunk boundary */
-        const mve_pred16_t pr = vctp8q((uint32_t)(m < n ? m : n));
+    if (n <= m) { /* the common short run: one predicated move within a chunk */
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
         vstrbq_p_s8(d, src ? vldrbq_z_s8(src, pr) : fill, pr);
-        if (m >= n) return;
+        return;
+    }
+    if (m < 16) { /* n > m: a piece up to the first chunk boundary */
+        const mve_pred16_t pr = vctp8q((uint32_t)m);
+        vstrbq_p_s8(d, src ? vldrbq_z_s8(src, pr) : fill, pr);
         d += m + 48, n -= m;
         if (src) src += m;
     }
@@ -287,7 +293,10 @@ static void ec_quad_mve(const ec_conv_layer_t *l, const int8_t *s, int32_t k16, 
     const mve_pred16_t pr = vctp32q((uint32_t)nc);
     int32_t sums[16], j;
     ec_pair_mve(w, nc > 1 ? w + k : w, s, k16 >> 4, sums);
-    ec_pair_mve(nc > 2 ? w + 2 * k : w, nc > 3 ? w + 3 * k : w, s, k16 >> 4, sums + 2);
+    if (nc > 2)
+        ec_pair_mve(w + 2 * k, nc > 3 ? w + 3 * k : w, s, k16 >> 4, sums + 2);
+    else /* lanes 2 and 3 are never stored: zeros, not a pass */
+        for (j = 0; j < 4; j++) sums[4 * j + 2] = sums[4 * j + 3] = 0;
     if (rq->policy == EC_ROUND_DOUBLE) {
         int32x4_t sh, m0, neg_r, left, bias = vldrwq_z_s32(l->bias + co, pr);
         if (l->rq_per_channel) {
