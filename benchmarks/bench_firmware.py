@@ -1,21 +1,27 @@
 """edgecnn's firmware against Arm's CMSIS-NN on Cortex-M4 and Cortex-M55 under QEMU -icount.
 
     python benchmarks/bench_firmware.py [--models lenet5 ds_cnn resnet8] [--cores m4 m55]
-                                        [--anchor DIR] [--work DIR] [--json]
+                                        [--anchor DIR] [--cmsis-nn DIR] [--work DIR] [--json]
 
 One table: instructions per inference (QEMU -icount shift=0 counts emulated instructions, not
 cycles), flash and RAM of the test program, and how many outputs equal LiteRT BUILTIN_REF and
 TFLite Micro, for edgecnn export-c (rounding litert-ref and double) and for CMSIS-NN (-Ofast, its
 CMake default), per model and core; then per layer.
 
-CMSIS-NN is built from the anchor's sources (../shared/anchors/cmsis-nn/third_party/CMSIS-NN,
-compiled where they lie, nothing copied into the project), and driven by a model file that
+CMSIS-NN is built from a CMSIS-NN source tree (its integer sources, compiled where they lie into
+a library in the work folder, nothing copied into the project), and driven by a model file that
 benchmarks/cmsisnn_gen.py writes per network, the way the anchor's gen_model.py does for LeNet-5
 (LiteRT's interpreter reads the model, multipliers as TFLite Micro's Prepare computes them, the
-calls TFLite Micro's CMSIS-NN port makes). The anchor holds only the sources LeNet-5 needs: an op
-whose CMSIS-NN function does not link from them (a probe link per function) runs edgecnn's
-kernel in the CMSIS-NN build, marked "*" in the tables, so every other layer is still measured
-against CMSIS-NN. Both programs use edgecnn's model_test.c, port, startup, linker script and
+calls TFLite Micro's CMSIS-NN port makes). The tree is --cmsis-nn: for DS-CNN and ResNet-8 a full
+checkout of the anchor's commit, e.g.
+
+    git clone https://github.com/ARM-software/CMSIS-NN /tmp/cmsis-nn
+    git -C /tmp/cmsis-nn checkout 99f736a63036613032f9b70de36b493bcd7802d4
+
+By default it is the anchor's own subset (../shared/anchors/cmsis-nn/third_party/CMSIS-NN), which
+holds only what LeNet-5 needs: an op whose CMSIS-NN function does not link from the tree (a
+probe link per function) runs edgecnn's kernel in the CMSIS-NN build instead, marked "*" in the
+tables and named under them, so the other layers are still measured against CMSIS-NN. Both programs use edgecnn's model_test.c, port, startup, linker script and
 1 KB stack, and the anchor's bench_main.c (SysTick around each invoke, a mark after each layer).
 Inputs: LeNet-5 the first 24 held-out digits; DS-CNN and ResNet-8 (MLPerf Tiny, the fixtures in
 tests/fixtures/tflite/graph) 8 seeded random int8 tensors.
@@ -167,41 +173,45 @@ def build_edgecnn(model: str, core: str, rounding: str, work: str, anchor: str, 
     return d
 
 
-def cmsis_objects(core: str, work: str, anchor: str) -> list:
-    """Every CMSIS-NN source of the anchor compiled once per core (-Ofast), in place."""
+def cmsis_library(core: str, work: str, nn: str) -> str:
+    """libcmsisnn.a: every integer source of the CMSIS-NN tree ``nn`` (the _f16 / _f32 float
+    kernels need headers CMSIS-NN leaves to CMSIS-DSP) compiled once per core at -Ofast; a
+    library, so a link takes only the objects the model calls."""
     d = os.path.join(work, f"cmsisnn_{core}")
-    nn = os.path.join(anchor, "third_party", "CMSIS-NN")
+    lib = os.path.join(d, "libcmsisnn.a")
+    if os.path.exists(lib):
+        return lib
     os.makedirs(d, exist_ok=True)
     objs = []
     for root, _, files in os.walk(os.path.join(nn, "Source")):
         for f in sorted(files):
-            if f.endswith(".c"):
+            if f.endswith(".c") and not f.endswith(("_f16.c", "_f32.c")):
                 obj = os.path.join(d, f[:-2] + ".o")
-                if not os.path.exists(obj):
-                    sh(f"arm-none-eabi-gcc -Ofast {CMSIS_ARCH[core]} -ffunction-sections "
-                       f"-fdata-sections -I{nn}/Include -c {os.path.join(root, f)} -o {obj}", d)
+                sh(f"arm-none-eabi-gcc -Ofast {CMSIS_ARCH[core]} -ffunction-sections "
+                   f"-fdata-sections -I{nn}/Include -c {os.path.join(root, f)} -o {obj}", d)
                 objs.append(obj)
-    return sorted(objs)
+    sh(f"arm-none-eabi-ar rcs {lib} {' '.join(sorted(objs))}", d)
+    return lib
 
 
-def linkable(function: str, core: str, objs: list, ec_dir: str, anchor: str) -> bool:
-    """Whether a call to CMSIS-NN's ``function`` links from the anchor's sources."""
-    d = os.path.dirname(objs[0])
+def linkable(function: str, core: str, lib: str, ec_dir: str) -> bool:
+    """Whether a call to CMSIS-NN's ``function`` links from the tree's library."""
+    d = os.path.dirname(lib)
     with open(os.path.join(d, "probe.c"), "w") as f:
         f.write(f"void {function}(void);\nint main(void) {{ {function}(); return 0; }}\n")
     t = TARGETS[CORES[core]]
-    return sh(f"arm-none-eabi-gcc -O2 {CMSIS_ARCH[core]} probe.c {' '.join(objs)} "
+    return sh(f"arm-none-eabi-gcc -O2 {CMSIS_ARCH[core]} probe.c {lib} "
               f"{ec_dir}/startup_cortexm.c {ec_dir}/ec_port_semihost.c -L{ec_dir} "
               f"-T {t.linker_script} {LINK} -o probe.elf", d, check=False) == 0
 
 
-def build_cmsis(model: str, core: str, work: str, anchor: str, in_bin: str, ec_dir: str):
-    """CMSIS-NN -Ofast from the anchor's sources, with edgecnn's test program, port and startup;
-    returns (folder, the op kinds edgecnn's kernels stood in for)."""
-    objs = cmsis_objects(core, work, anchor)
+def build_cmsis(model: str, core: str, work: str, anchor: str, nn: str, lib: str, in_bin: str,
+                ec_dir: str):
+    """CMSIS-NN -Ofast (the tree ``nn``, its library ``lib``) with edgecnn's test program, port
+    and startup; returns (folder, the op kinds edgecnn's kernels stood in for)."""
     layers, det, it = read_model(model)
     kinds = {l.kind for l in layers if l.kind in FUNCTIONS}
-    missing = {k for k in kinds if not linkable(FUNCTIONS[k], core, objs, ec_dir, anchor)}
+    missing = {k for k in kinds if not linkable(FUNCTIONS[k], core, lib, ec_dir)}
     d = os.path.join(work, f"nn_{core}")
     shutil.rmtree(d, ignore_errors=True)
     write_model(model, d, layers, det, it, missing)
@@ -218,20 +228,20 @@ def build_cmsis(model: str, core: str, work: str, anchor: str, in_bin: str, ec_d
         for n in kernels.split():
             shutil.copy(os.path.join(ec_dir, n), d)
     shutil.copy(in_bin, os.path.join(d, "in.bin"))
-    nn = os.path.join(anchor, "third_party", "CMSIS-NN")
     flags = f"-Ofast {CMSIS_ARCH[core]} -ffunction-sections -fdata-sections -I{nn}/Include -I."
     sh(f"arm-none-eabi-gcc {flags} -c cmsisnn_model.c -o model.o", d)
     sh(f"arm-none-eabi-gcc {flags} -DBENCH_LAYERS -c cmsisnn_model.c -o model_bench.o", d)
     common = f"-std=c99 -O2 {CMSIS_ARCH[core]} -ffunction-sections -fdata-sections -I."
-    tail = (f"{kernels} ec_port_semihost.c startup_cortexm.c {' '.join(objs)} -L. "
+    tail = (f"{kernels} ec_port_semihost.c startup_cortexm.c {lib} -L. "
             f"-T {t.linker_script} {LINK}")
     sh(f"arm-none-eabi-gcc {common} model_test.c model.o {tail} -o model_test.elf", d)
     sh(f"arm-none-eabi-gcc {common} {anchor}/bench_main.c model_bench.o {tail} -o bench.elf", d)
     return d, missing
 
 
-def run(spec: ModelSpec, cores, work: str, anchor: str) -> tuple[list, list]:
+def run(spec: ModelSpec, cores, work: str, anchor: str, nn: str) -> tuple[list, list]:
     """(table rows, layer labels) for one model."""
+    libs = {core: cmsis_library(core, work, nn) for core in cores}
     work = os.path.join(work, spec.name)
     os.makedirs(work, exist_ok=True)
     model = os.path.join(work, f"{spec.name}.tflite")
@@ -251,10 +261,11 @@ def run(spec: ModelSpec, cores, work: str, anchor: str) -> tuple[list, list]:
                              instructions=instr, layers=per_layer,
                              memory=memory(d, "model_test.elf"),
                              outputs=values(qemu(core, d, "model_test.elf")), stand_in=[]))
-        d, missing = build_cmsis(model, core, work, anchor, in_bin,
+        d, missing = build_cmsis(model, core, work, anchor, nn, libs[core], in_bin,
                                  os.path.join(work, f"ec_{core}_double"))
         instr, per_layer = bench_counts(qemu(core, d, "bench.elf"), core)
-        rows.append(dict(model=spec.name, core=core, impl="CMSIS-NN -Ofast", instructions=instr,
+        impl = "CMSIS-NN -Ofast" + (f" + edgecnn {', '.join(sorted(missing))}" if missing else "")
+        rows.append(dict(model=spec.name, core=core, impl=impl, instructions=instr,
                          layers=per_layer, memory=memory(d, "model_test.elf"),
                          outputs=values(qemu(core, d, "model_test.elf")),
                          stand_in=sorted(missing)))
@@ -283,9 +294,9 @@ def table(rows: list, labels: dict) -> str:
     stand = sorted({k for r in rows for k in r["stand_in"]})
     if stand:
         lines += ["", f"\\* CMSIS-NN build with edgecnn's kernels for {', '.join(stand)}: the "
-                  "anchor's CMSIS-NN sources lack " + ", ".join(FUNCTIONS[k] for k in stand)
-                  + " (or what they call); those layers equal edgecnn's and the other layers "
-                  "are CMSIS-NN's."]
+                  "CMSIS-NN tree (--cmsis-nn) lacks " + ", ".join(FUNCTIONS[k] for k in stand)
+                  + " (or what they call): NOT a CMSIS-NN measurement for those layers (they "
+                  "run edgecnn's kernels); only the other layers are CMSIS-NN's."]
     for name, layer_labels in labels.items():
         mine = [r for r in rows if r["model"] == name and r["impl"] != "edgecnn export-c (double)"]
         lines += ["", f"per layer, {name} (instructions per inference):", "",
@@ -313,6 +324,9 @@ def main():
     ap.add_argument("--anchor", default=default_anchor(),
                     help="the CMSIS-NN anchor folder (default: shared/anchors/cmsis-nn next to "
                          "the checkout, or next to its parent for a worktree)")
+    ap.add_argument("--cmsis-nn", dest="nn", default=None,
+                    help="a CMSIS-NN source tree (default: the anchor's third_party/CMSIS-NN, "
+                         "only LeNet-5's kernels)")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "edgecnn-bench-fw"))
     ap.add_argument("--cores", nargs="+", default=list(CORES), choices=list(CORES))
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -325,12 +339,16 @@ def main():
         if shutil.which(tool) is None:
             sys.exit(f"bench_firmware: {tool} is missing (apt-get install gcc-arm-none-eabi "
                      "libnewlib-arm-none-eabi qemu-system-arm)")
+    nn = os.path.abspath(args.nn or os.path.join(anchor, "third_party", "CMSIS-NN"))
+    if not os.path.isfile(os.path.join(nn, "Include", "arm_nnfunctions.h")):
+        sys.exit(f"bench_firmware: no CMSIS-NN tree in {nn} (Include/arm_nnfunctions.h); "
+                 "pass --cmsis-nn DIR")
     work = os.path.abspath(args.work)
-    shutil.rmtree(work, ignore_errors=True)  # CMSIS-NN objects are rebuilt from this anchor
+    shutil.rmtree(work, ignore_errors=True)  # CMSIS-NN is rebuilt from this tree
     os.makedirs(work)
     rows, labels = [], {}
     for name in args.models:
-        r, labels[name] = run(MODELS[name], args.cores, work, anchor)
+        r, labels[name] = run(MODELS[name], args.cores, work, anchor, nn)
         rows += r
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "outputs"} for r in rows], indent=2))
