@@ -53,15 +53,48 @@ void ec_conv2d_s8(const ec_conv_layer_t *l, const int8_t *x, int8_t *out, int8_t
 #endif
 
 #if defined(EC_PATH_DSP)
-/* The K int8 taps of output pixel (oy, ox) in OHWI order into col; out-of-image taps get the
- * input zero point. An in-image filter row is one copy of KW * C_in bytes. */
+/* The K int8 taps of a window at (y0, x0) that leaves the image, OHWI order, into col: per
+ * filter row (no dilation along W) padding (the input zero point) for kx < lo, a copy for
+ * lo <= kx < hi, padding for kx >= hi; a row above or below the image is all padding. Kept out
+ * of line so the in-image path of ec_im2col stays small. */
+__attribute__((noinline)) static void ec_im2col_clipped(const ec_conv_layer_t *l,
+                                                        const int8_t *x, int32_t y0, int32_t x0,
+                                                        int8_t *col) {
+    const ec_conv_params_t *p = &l->p;
+    const int32_t h = l->in.h, wd = l->in.w, cin = l->in.c, kw = l->kw, row = kw * cin;
+    const int8_t pad = (int8_t)-p->input_offset;
+    int32_t ky, kx;
+    for (ky = 0; ky < l->kh; ky++, col += row) {
+        const int32_t iy = y0 + ky * p->dilation_h;
+        if (iy < 0 || iy >= h) {
+            memset(col, pad, (size_t)row);
+        } else if (p->dilation_w == 1) {
+            const int32_t lo = x0 >= 0 ? 0 : (-x0 < kw ? -x0 : kw);
+            const int32_t hi0 = wd - x0 < kw ? wd - x0 : kw, hi = hi0 > lo ? hi0 : lo;
+            if (lo > 0) memset(col, pad, (size_t)(lo * cin));
+            if (hi > lo)
+                ec_copy_small(col + lo * cin, x + (iy * wd + x0 + lo) * cin, (hi - lo) * cin);
+            if (hi < kw) memset(col + hi * cin, pad, (size_t)((kw - hi) * cin));
+        } else {
+            for (kx = 0; kx < kw; kx++) {
+                const int32_t ix = x0 + kx * p->dilation_w;
+                if (ix < 0 || ix >= wd)
+                    memset(col + kx * cin, pad, (size_t)cin);
+                else
+                    ec_copy_small(col + kx * cin, x + (iy * wd + ix) * cin, cin);
+            }
+        }
+    }
+}
+
+/* The K int8 taps of output pixel (oy, ox) in OHWI order into col: an in-image filter row is
+ * one copy of KW * C_in bytes. */
 static void ec_im2col(const ec_conv_layer_t *l, const int8_t *x, int32_t oy, int32_t ox,
                       int8_t *col) {
     const ec_conv_params_t *p = &l->p;
     const int32_t h = l->in.h, wd = l->in.w, cin = l->in.c, kw = l->kw, row = kw * cin;
     const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-    const int8_t pad = (int8_t)-p->input_offset;
-    int32_t ky, kx;
+    int32_t ky;
     if (x0 >= 0 && x0 + (kw - 1) * p->dilation_w < wd && p->dilation_w == 1 && y0 >= 0 &&
         y0 + (l->kh - 1) * p->dilation_h < h) {
         const int8_t *src = x + (y0 * wd + x0) * cin;
@@ -69,16 +102,7 @@ static void ec_im2col(const ec_conv_layer_t *l, const int8_t *x, int32_t oy, int
         for (ky = 0; ky < l->kh; ky++, col += row, src += step) ec_copy_small(col, src, row);
         return;
     }
-    for (ky = 0; ky < l->kh; ky++, col += row) {
-        const int32_t iy = y0 + ky * p->dilation_h;
-        for (kx = 0; kx < kw; kx++) {
-            const int32_t ix = x0 + kx * p->dilation_w;
-            if (iy < 0 || iy >= h || ix < 0 || ix >= wd)
-                memset(col + kx * cin, pad, (size_t)cin);
-            else
-                ec_copy_small(col + kx * cin, x + (iy * wd + ix) * cin, cin);
-        }
-    }
+    ec_im2col_clipped(l, x, y0, x0, col);
 }
 
 /* Scratch: col16, 4 words per group of 4 taps (pixel A's (x0, x2), (x1, x3), then pixel B's),
@@ -221,7 +245,9 @@ __attribute__((always_inline)) static inline void ec_put_mve(int8_t *s, int32_t 
 }
 
 /* The K taps of output pixel (oy, ox) in OHWI order into column j; out-of-image taps get the
- * input zero point. An in-image filter row is one run of KW * C_in bytes. */
+ * input zero point. An in-image filter row is one run of KW * C_in bytes; a clipped one (no
+ * dilation along W) at most three: padding for kx < lo, the image for lo <= kx < hi, padding
+ * for kx >= hi; a row above or below the image is one run of padding. */
 static void ec_im2col_mve(const ec_conv_layer_t *l, const int8_t *x, int32_t oy, int32_t ox,
                           int8_t *s, int32_t j) {
     const ec_conv_params_t *p = &l->p;
@@ -238,10 +264,23 @@ static void ec_im2col_mve(const ec_conv_layer_t *l, const int8_t *x, int32_t oy,
     }
     for (ky = 0; ky < l->kh; ky++) {
         const int32_t iy = y0 + ky * p->dilation_h;
-        for (kx = 0; kx < kw; kx++, t += cin) {
-            const int32_t ix = x0 + kx * p->dilation_w;
-            const int in = iy >= 0 && iy < h && ix >= 0 && ix < wd;
-            ec_put_mve(s, j, t, in ? x + (iy * wd + ix) * cin : 0, pad, cin);
+        if (iy < 0 || iy >= h) {
+            ec_put_mve(s, j, t, 0, pad, row);
+            t += row;
+        } else if (p->dilation_w == 1) {
+            const int32_t lo = x0 >= 0 ? 0 : (-x0 < kw ? -x0 : kw);
+            const int32_t hi0 = wd - x0 < kw ? wd - x0 : kw, hi = hi0 > lo ? hi0 : lo;
+            if (lo > 0) ec_put_mve(s, j, t, 0, pad, lo * cin);
+            if (hi > lo) ec_put_mve(s, j, t + lo * cin, x + (iy * wd + x0 + lo) * cin, 0,
+                                    (hi - lo) * cin);
+            if (hi < kw) ec_put_mve(s, j, t + hi * cin, 0, pad, (kw - hi) * cin);
+            t += row;
+        } else {
+            for (kx = 0; kx < kw; kx++, t += cin) {
+                const int32_t ix = x0 + kx * p->dilation_w;
+                const int in = ix >= 0 && ix < wd;
+                ec_put_mve(s, j, t, in ? x + (iy * wd + ix) * cin : 0, pad, cin);
+            }
         }
     }
 }
