@@ -114,3 +114,13 @@ def test_fp32_rounding_reproduces_litert_default_path(name):
         graph = load_tflite(path_of(name)).graph
         steps /= float(graph.tensor(graph.producer(out.name).inputs[0]).quant.scale[0])
     assert len(report.rows) == 1 and round(steps, 3) <= allowed, (out.name, out.max_diff)
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n.endswith("_int8_io")])
+def test_outputs_bit_exact_against_tflite_micro(name):
+    """TensorFlow Lite Micro, a second all-integer reference (double rounding everywhere, as
+    CMSIS-NN): with --rounding double edgecnn's outputs equal its outputs bit for bit."""
+    report = verify(path_of(name), None, against="tflm", count=3, seed=5)
+    assert report.rounding == "double"
+    diffs = {r.name: r.max_diff for r in report.rows if r.max_diff != 0}
+    assert report.ok and not diffs, diffs
