@@ -97,8 +97,14 @@ def default_preprocess(graph: ir.Graph, arch: Optional[str] = None, **overrides)
 def warn_defaults(graph: ir.Graph, arch: Optional[str], pre: ir.Preprocess, overrides) -> None:
     """Say which preprocessing edgecnn picked itself (ImageNet's recipe) and the flags that
     change it: a 32x32 CIFAR module with AdaptiveAvgPool2d would otherwise silently get
-    224x224 crops normalized with ImageNet statistics."""
+    224x224 crops normalized with ImageNet statistics. Without the ImageNet convention the
+    default is pixels in [0, 1], unnormalized: said too, since a model trained on normalized
+    inputs would calibrate and run on the wrong range without any error."""
     if not _imagenet_style(graph, arch):
+        if overrides.get("mean") is None and overrides.get("std") is None:
+            warnings.warn("no --mean/--std given: the model gets pixels scaled to [0, 1], "
+                          "unnormalized; pass --mean/--std with your training's normalization "
+                          "(e.g. --mean 0.5 --std 0.5)", DefaultsWarning, stacklevel=3)
         return
     why = "--arch alexnet" if "alexnet" in (arch, graph.name) else "a 224x224 RGB input"
     if overrides.get("mean") is None and overrides.get("std") is None:

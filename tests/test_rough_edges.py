@@ -230,7 +230,12 @@ def test_convert_says_which_preprocessing_it_chose(tmp_path):
                "--input-size", "32", "--mean", "0.5", "--std", "0.5")
     assert told.exit_code == 0, told.output
     assert "--input-size" not in told.stderr and "ImageNet" not in told.stderr
-    assert "--resize" not in told.stderr
+    assert "--resize" not in told.stderr and "--mean/--std" not in told.stderr
+    # away from 224 the default is unnormalized [0, 1] pixels: said as well
+    plain = run("convert", tmp_path / "cifar.pt", "--calib", photos, "-o", tmp_path / "e.tflite",
+                "--input-size", "32")
+    assert plain.exit_code == 0, plain.output
+    assert "no --mean/--std given: the model gets pixels scaled to [0, 1]" in plain.stderr
 
 
 # 7. README -------------------------------------------------------------------------------------
