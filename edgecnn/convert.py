@@ -118,6 +118,21 @@ def warn_defaults(graph: ir.Graph, arch: Optional[str], pre: ir.Preprocess, over
                       DefaultsWarning, stacklevel=3)
 
 
+def check_loadable(int8: ir.Graph, source: str) -> None:
+    """Refuse to write an int8 model that LiteRT's Prepare (and so edgecnn's loader) would
+    refuse: the same rules every loader applies, run before the file exists. Calibration is
+    what breaks them: a layer whose calibrated outputs are all but zero gets a scale so small
+    that its fused ReLU6 bound or its rescale multiplier leaves int32."""
+    from .prepare import prepare_calls
+    try:
+        prepare_calls(int8)
+    except ModelFormatError as e:
+        raise CalibrationError(
+            f"{source}: the int8 model would not load in LiteRT: {e}. That layer's calibrated "
+            "outputs are (nearly) all zero: calibrate on images like the ones the model will "
+            "see, with the right --mean/--std, or check that the weights are trained") from None
+
+
 def check_labels(labels: Sequence[str], graph: ir.Graph) -> None:
     """A label list must name every class, no more and no fewer."""
     classes = graph.output.shape[-1]
@@ -259,6 +274,7 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
     labels = tuple(labels) or default_labels(float_graph, arch)
     ranges = observer.ranges()
     int8 = quantize_graph(float_graph, ranges).replace(preprocess=pre, labels=labels)
+    check_loadable(int8, source)
     write_tflite(int8, output, force=force)
     record = calib_stats.to_dict(observer, ranges, output, used)
     record_path = calib_stats.write(record, output, force=True)  # checked with the model above

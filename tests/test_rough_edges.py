@@ -243,3 +243,24 @@ def test_convert_says_which_preprocessing_it_chose(tmp_path):
 def test_readme_no_longer_says_tflm_is_not_wired():
     readme = open(os.path.join(HERE, "..", "README.md"), encoding="utf-8").read()
     assert "--against tflm" in readme and "is not wired" not in readme
+
+
+def test_convert_refuses_a_model_litert_would_not_load(tmp_path):
+    """Outputs that calibrate to almost nothing (an untrained network's activations vanish:
+    torchvision's MobileNetV2 at init reaches 1e-7) give a scale so small that the fused
+    ReLU6 bound leaves int32; LiteRT would refuse the file, so convert refuses to write it."""
+    import torch
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU6(), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 30 * 30, 10))
+    with torch.no_grad():
+        net[0].weight.mul_(1e-8)
+        net[0].bias.zero_()
+        net[3].bias.zero_()
+    torch.save(net, tmp_path / "dead.pt")
+    photos = os.path.join(os.path.dirname(edgecnn.__file__), "data", "photos")
+    r = run("convert", tmp_path / "dead.pt", "--calib", photos, "--input-size", "32",
+            "--mean", "0.5", "--std", "0.5", "-o", tmp_path / "dead.tflite")
+    assert r.exit_code != 0 and not (tmp_path / "dead.tflite").exists()
+    line = r.stderr.strip().splitlines()[-1]
+    assert "would not load in LiteRT: 0: output scale" in line and "RELU6" in line, line
