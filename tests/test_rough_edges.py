@@ -264,3 +264,24 @@ def test_convert_refuses_a_model_litert_would_not_load(tmp_path):
     assert r.exit_code != 0 and not (tmp_path / "dead.tflite").exists()
     line = r.stderr.strip().splitlines()[-1]
     assert "would not load in LiteRT: 0: output scale" in line and "RELU6" in line, line
+
+
+def test_evaluate_runs_the_float_source_at_the_converted_size(tmp_path):
+    """A source that does not fix its size (AdaptiveAvgPool2d) converted at 32x32: evaluate
+    --float runs it at 32 too (it once ran it at 224, and matched no tensor per layer)."""
+    import torch
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(8, 10))
+    torch.save(net, tmp_path / "any.pt")
+    photos = os.path.join(os.path.dirname(edgecnn.__file__), "data", "photos")
+    r = run("convert", tmp_path / "any.pt", "--calib", photos, "-o", tmp_path / "m.tflite",
+            "--input-size", "32", "--mean", "0.5", "--std", "0.5")
+    assert r.exit_code == 0, r.output
+    r = run("evaluate", tmp_path / "m.tflite", photos, "--float", tmp_path / "any.pt",
+            "--per-layer", "--json", "--workers", "1")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["agreement"] == 1.0 and not report["unmatched_tensors"], report
+    assert len(report["layers"]) == 5  # input, conv+ReLU, mean, flatten, dense
