@@ -237,7 +237,9 @@ class GraphBuilder:
                                         f"for {c} channels")
             arrays.append(np.asarray(a, np.float32))
         eps = float(eps)
-        if not (math.isfinite(eps) and eps >= 0) or np.any(arrays[3] + eps <= 0):
+        with np.errstate(all="ignore"):
+            bad_var = not np.all(arrays[3] + eps > 0)  # NaN fails too
+        if not (math.isfinite(eps) and eps >= 0) or bad_var:
             raise ArchitectureError(f"{name}: BatchNorm variance + eps must be positive "
                                     f"(eps {eps})")
         return self.add(ops.BatchNorm(name, *arrays, eps=eps), [x])
