@@ -256,7 +256,6 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
     if not calib:
         raise CalibrationError("convert needs representative images: pass --calib DIR "
                                "(100 or so images like the ones the model will see)")
-    warn_defaults(float_graph, arch, pre, preprocess_overrides)
     paths = expand_image_paths(calib)
     check = crosscheck_source(source, float_graph, paths, pre)
     if check is not None and not ignore_mismatch:
@@ -270,6 +269,7 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
             raise CalibrationError(unreadable_calibration(skipped)) from None
         raise
     used = len(paths) - len(skipped)
+    warn_defaults(float_graph, arch, pre, preprocess_overrides)  # once the run can succeed
     calib_stats.warn(calib_stats.calibration_warnings(paths, used, pre))
     labels = tuple(labels) or default_labels(float_graph, arch)
     ranges = observer.ranges()
