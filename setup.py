@@ -11,7 +11,7 @@ import os
 import sys
 
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 DEBUG = os.environ.get("EDGECNN_DEBUG") == "1"
 NATIVE = os.environ.get("EDGECNN_NATIVE") == "1"
@@ -45,14 +45,23 @@ def _extensions():
     ]
 
 
+def _packages():
+    """edgecnn and every subpackage below it, converters/ as edgecnn.converters and
+    firmware_stubs/ as edgecnn.firmware_stubs (package_dir below), each with its subpackages:
+    found on disk, so a new folder with an __init__.py cannot be left out of a plain install."""
+    out = []
+    for name, folder in (("edgecnn", "edgecnn"), ("edgecnn.converters", "converters"),
+                         ("edgecnn.firmware_stubs", "firmware_stubs")):
+        out += [name] + [f"{name}.{sub}" for sub in find_packages(folder)]
+    return out
+
+
 directives = {"language_level": "3", "boundscheck": DEBUG, "wraparound": False,
               "cdivision": True, "initializedcheck": DEBUG}
 
 setup(
     options={"build_ext": {"parallel": os.cpu_count() or 1}},  # the kernels compile side by side
-    packages=["edgecnn", "edgecnn._kernels", "edgecnn.reference", "edgecnn.backends",
-              "edgecnn.tflite", "edgecnn.export_c", "edgecnn.ops", "edgecnn.converters",
-              "edgecnn.firmware_stubs"],
+    packages=_packages(),
     package_dir={"edgecnn.converters": "converters", "edgecnn.firmware_stubs": "firmware_stubs"},
     ext_modules=cythonize(_extensions(), compiler_directives=directives),
     include_package_data=True,

@@ -262,9 +262,27 @@ def _newobj(cls, *args):
     return InertObject(cls, args)
 
 
+def _restore_type_tag(value, type_str=None):
+    # TorchScript pickles tag typed containers (Dict[str, List[Any]]); the tag is dropped
+    return value
+
+
+def _build_list(kind):
+    def build(items):
+        if not isinstance(items, (list, tuple)) or not all(isinstance(v, kind) for v in items):
+            raise ModelFormatError(f"a TorchScript {kind.__name__} list holds something else")
+        return list(items)
+    return build
+
+
 SAFE_CALLABLES = {
     q: SafeCallable(q, fn)
     for q, fn in {
+        "torch.jit._pickle.restore_type_tag": _restore_type_tag,
+        "torch.jit._pickle.build_intlist": _build_list(int),
+        "torch.jit._pickle.build_doublelist": _build_list(float),
+        "torch.jit._pickle.build_boollist": _build_list(bool),
+        "torch.jit._pickle.build_tensorlist": _build_list(TensorRef),
         "collections.OrderedDict": _ordered_dict,
         "builtins.set": _collection(set),
         "builtins.frozenset": _collection(frozenset),

@@ -1,16 +1,23 @@
 """Architectures for weights that carry none (a state_dict): built-ins and SPEC.json files.
 
+Built-ins: ``lenet5`` (and its tanh/avg variants) and ``alexnet`` as specs; ``resnet18``,
+``resnet34``, ``resnet50``, ``mobilenet_v2``, ``squeezenet1_0`` and ``squeezenet1_1`` in
+torchvision's layouts and parameter names (``templates/arch_torchvision.py``: the module tree
+torchvision builds, through the same templates as a pickled module).
+
 A spec is JSON:
     {"name": "lenet5",
      "input": {"height": 32, "width": 32, "channels": 1},
      "layers": [{"type": "conv", "filters": 6, "kernel": 5},
                 {"type": "relu"}, {"type": "maxpool", "kernel": 2}, ...,
                 {"type": "flatten"}, {"type": "linear", "units": 120}, ...]}
-Layer types and keys are those of ``converters.layers`` (without the arrays). Weights are
-matched to the spec by order and shape, never by key name: the state_dict's tensors are
-grouped by module prefix ("features.0.weight" + "features.0.bias" -> "features.0") and
-taken in file order. A BatchNorm group right after a conv is accepted even when the spec
-does not list one (eps: the spec's "eps", default 1e-5, PyTorch's; a state_dict stores none).
+Layer types and keys are those of ``converters.layers`` (without the arrays). A layer reads the
+one before it, or the layers its ``"inputs"`` name (``"input"`` is the model input): residual
+``add`` and ``concat`` layers make a spec a graph. Weights are matched to the spec by order
+and shape, never by key name: the state_dict's tensors are grouped by module prefix
+("features.0.weight" + "features.0.bias" -> "features.0") and taken in file order. A
+BatchNorm group right after a conv is accepted even when the spec does not list one (eps: the
+spec's "eps", default 1e-5, PyTorch's; a state_dict stores none).
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from edgecnn.errors import ArchitectureError, InputFileError
+from edgecnn.errors import ArchitectureError, InputFileError, UnsupportedOpError
 
+from .builder import GeometryError
 from .layers import SUPPORTED, build_float_graph
 
 _LENET_VARIANTS = {"lenet5": ("relu", "maxpool"), "lenet5-tanh": ("tanh", "maxpool"),
@@ -46,9 +54,10 @@ def _lenet5(act: str, pool: str) -> dict:
 
 
 def _alexnet() -> dict:
-    """torchvision's AlexNet layout, with torchvision's module names, so a state_dict with
-    --arch alexnet and the pickled module give the same file. The flatten before the first
-    Linear is implicit (torch.flatten in forward); the class count follows the weights."""
+    """torchvision's AlexNet layout, with torchvision's module names and the node names the
+    torchvision template gives (the flatten of forward() included), so a state_dict with
+    --arch alexnet and the pickled module give the same file; the class count follows the
+    weights."""
     f = [
         {"type": "conv", "filters": 64, "kernel": 11, "stride": 4, "padding": 2}, {"type": "relu"},
         {"type": "maxpool", "kernel": 3, "stride": 2},
@@ -65,13 +74,20 @@ def _alexnet() -> dict:
         {"type": "linear"},
     ]
     layers = ([dict(e, name=f"features.{i}") for i, e in enumerate(f)]
-              + [{"type": "adaptive_avgpool", "output": [6, 6], "name": "avgpool"}]
+              + [{"type": "adaptive_avgpool", "output": [6, 6], "name": "avgpool"},
+                 {"type": "flatten", "name": "flatten"}]
               + [dict(e, name=f"classifier.{i}") for i, e in enumerate(c)])
     return {"name": "alexnet", "input": {"height": 224, "width": 224, "channels": 3},
             "layers": layers}
 
 
-BUILTIN = sorted(list(_LENET_VARIANTS) + ["alexnet"])
+def torchvision_names() -> list:
+    from .templates.arch_torchvision import BUILDERS
+    return list(BUILDERS)
+
+
+BUILTIN = sorted(list(_LENET_VARIANTS) + ["alexnet", "mobilenet_v2", "resnet18", "resnet34",
+                                          "resnet50", "squeezenet1_0", "squeezenet1_1"])
 
 
 def load_spec(arch: str) -> dict:
@@ -80,6 +96,9 @@ def load_spec(arch: str) -> dict:
         return _lenet5(*_LENET_VARIANTS[arch])
     if arch == "alexnet":
         return _alexnet()
+    if arch in torchvision_names():
+        raise ArchitectureError(f"--arch {arch} is a torchvision module tree, not a spec; "
+                                "pass it to edgecnn convert with the state_dict")
     if not arch.endswith(".json") and not os.path.exists(arch):
         raise ArchitectureError(f"unknown --arch {arch!r}; use one of {', '.join(BUILTIN)} "
                                 "or a SPEC.json file (format in README.md)")
@@ -113,6 +132,7 @@ LAYER_KEYS = {
                 "count_include_pad": ("bool", 0)},
     "adaptive_avgpool": {"output": _SIZE},
     "dropout": {"p": ("prob", 0)},
+    "concat": {"axis": ("axis", 0)},
 }
 REQUIRED = {"maxpool": ("kernel",), "avgpool": ("kernel",), "adaptive_avgpool": ("output",)}
 TOP_KEYS = ("name", "input", "layers", "eps", "description")
@@ -137,6 +157,9 @@ def _check_value(where, key, value, rule):
     elif kind == "prob":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
         what = "a number from 0 to 1"
+    elif kind == "axis":
+        ok = _is_int(value) and -4 <= value <= 3
+        what = "a PyTorch dim from -4 to 3 (1 is channels)"
     else:  # an int or a pair of ints, each in [low, MAX_DIM]
         items = value if isinstance(value, list) and len(value) == 2 else [value]
         ok = all(_is_int(v) and low <= v <= MAX_DIM for v in items)
@@ -160,6 +183,7 @@ def _check_spec(spec, where: str) -> None:
                                             for k in ("height", "width", "channels")):
         raise ArchitectureError(f"{where}: 'input' needs integers height, width, channels from "
                                 f"1 to {MAX_DIM}")
+    names = {"input"}
     for i, layer in enumerate(spec["layers"]):
         kind = layer.get("type") if isinstance(layer, dict) else None
         if not isinstance(kind, str) or kind not in SUPPORTED:
@@ -172,19 +196,34 @@ def _check_spec(spec, where: str) -> None:
             if key == "type":
                 continue
             if key == "name":
-                if not isinstance(value, str):
-                    raise ArchitectureError(f"{at}: 'name' must be a string")
+                if not isinstance(value, str) or not value or value in names:
+                    raise ArchitectureError(f"{at}: 'name' must be a string not used before "
+                                            "(and not \"input\")")
+            elif key == "inputs":
+                _check_inputs(at, value, names, kind)
             elif key not in rules:
-                allowed = ", ".join(["name", *rules])
+                allowed = ", ".join(["name", "inputs", *rules])
                 raise ArchitectureError(f"{at}: unknown key {key[:40]!r}; {kind} takes {allowed}")
             elif not (key == "stride" and value is None and kind in ("maxpool", "avgpool")):
                 _check_value(at, key, value, rules[key])
         for key in REQUIRED.get(kind, ()):
             if key not in layer:
                 raise ArchitectureError(f"{at}: needs '{key}'")
-        if layer.get("groups", 1) != 1:
-            raise ArchitectureError(f"{at}: groups {layer['groups']} (grouped or depthwise "
-                                    "convolution) is not supported")
+        if kind in ("add", "concat") and "inputs" not in layer:
+            raise ArchitectureError(f"{at}: needs 'inputs', the names of the layers it joins")
+        names.add(layer.get("name"))
+
+
+def _check_inputs(at, value, names, kind):
+    arity = {"add": (2, 2), "concat": (2, 64)}.get(kind, (1, 1))
+    if not isinstance(value, list) or not arity[0] <= len(value) <= arity[1] or not all(
+            isinstance(v, str) for v in value):
+        raise ArchitectureError(f"{at}: 'inputs' must list {arity[0]}"
+                                f"{'' if arity[0] == arity[1] else ' or more'} layer name(s)")
+    unknown = [v for v in value if v not in names]
+    if unknown:
+        raise ArchitectureError(f"{at}: 'inputs' names {unknown[0][:40]!r}, which no earlier "
+                                "layer is named (\"input\" is the model input)")
 
 
 def _groups(state_dict) -> list[tuple[str, dict]]:
@@ -224,6 +263,7 @@ def bind_state_dict(spec: dict, state_dict, source: str) -> list[dict]:
     groups = _groups(state_dict)
     entries, gi = [], 0
     c_in = spec["input"]["channels"]
+    chain = not any("inputs" in e or e.get("groups", 1) != 1 for e in spec["layers"])
 
     def mismatch(reason):
         exp = [_expected(e) for e in spec["layers"] if e["type"] in ("conv", "linear", "batchnorm")]
@@ -244,7 +284,7 @@ def bind_state_dict(spec: dict, state_dict, source: str) -> list[dict]:
         if _group_kind(g) != kind:
             mismatch(f"{prefix} is a {_group_kind(g)} where the architecture has {_expected(entry)}")
         gi += 1
-        bound = dict(entry, name=prefix)
+        bound = dict(entry, name=prefix, id=entry.get("name") or prefix)
         if kind == "batchnorm":
             bound.update(gamma=g["weight"], beta=g["bias"], mean=g["running_mean"],
                          var=g["running_var"], eps=entry.get("eps", spec.get("eps", 1e-5)))
@@ -259,7 +299,7 @@ def bind_state_dict(spec: dict, state_dict, source: str) -> list[dict]:
                 if k is not None and tuple(w.shape[2:]) != tuple(np.broadcast_to(k, 2)):
                     mismatch(f"{prefix}.weight is {w.shape[2]}x{w.shape[3]} where the architecture "
                              f"has {_expected(entry)}")
-                if w.shape[1] != c_in:
+                if chain and w.shape[1] != c_in:
                     mismatch(f"{prefix}.weight expects {w.shape[1]} input channels where the "
                              f"previous layer gives {c_in}")
                 c_in = w.shape[0]
@@ -272,16 +312,60 @@ def bind_state_dict(spec: dict, state_dict, source: str) -> list[dict]:
             if not nxt or nxt[0]["type"] != "batchnorm":
                 p, bn = groups[gi]
                 gi += 1
-                entries.append({"type": "batchnorm", "name": p, "gamma": bn["weight"],
-                                "beta": bn["bias"], "mean": bn["running_mean"],
-                                "var": bn["running_var"], "eps": spec.get("eps", 1e-5)})
+                ref = bound["id"]  # layers reading the conv by name read it after its BN
+                entries.append({"type": "batchnorm", "name": p, "id": ref, "inputs": [ref],
+                                "gamma": bn["weight"], "beta": bn["bias"],
+                                "mean": bn["running_mean"], "var": bn["running_var"],
+                                "eps": spec.get("eps", 1e-5)})
     if gi != len(groups):
         mismatch(f"{len(groups) - gi} weight group(s) left over, starting at {groups[gi][0]}")
     return entries
 
 
-def graph_from_spec(spec: dict, state_dict, source: str, input_hwc=None, **graph_kwargs):
+def graph_from_spec(spec: dict, state_dict, source: str, input_hwc=None, max_memory=None,
+                    **graph_kwargs):
     inp = spec["input"]
     hwc = input_hwc or (inp["height"], inp["width"], inp["channels"])
-    return build_float_graph(bind_state_dict(spec, state_dict, source), hwc,
-                             name=spec.get("name", "model"), **graph_kwargs)
+    entries = bind_state_dict(spec, state_dict, source)
+    try:
+        return build_float_graph(entries, hwc, name=spec.get("name", "model"),
+                                 max_memory=max_memory, source=source, **graph_kwargs)
+    except GeometryError as e:
+        hint = geometry_hint(entries, hwc) if e.need is not None else ""
+        raise ArchitectureError(f"{source}: {e}{hint}") from None
+
+
+HINT_SIZES = range(4, 513)
+HINT_PADDINGS = (1, 2, 3)
+
+
+def _fits(entries, hwc) -> bool:
+    try:
+        build_float_graph(entries, hwc)
+        return True
+    except (ArchitectureError, UnsupportedOpError):
+        return False
+
+
+def geometry_hint(entries, hwc) -> str:
+    """What would make a dense layer's in_features fit: padding on the first conv at this
+    input size, or another square input size."""
+    h, w, c = hwc
+    hints = []
+    first = next((i for i, e in enumerate(entries) if e["type"] == "conv"), None)
+    if first is not None and not entries[first].get("padding"):
+        for p in HINT_PADDINGS:
+            trial = list(entries)
+            trial[first] = dict(entries[first], padding=p)
+            if _fits(trial, hwc):
+                hints.append(f"at {h}x{w}, padding {p} on the first conv fits (as in the classic "
+                             f"MNIST LeNet-5): write a SPEC.json whose first conv has "
+                             f"\"padding\": {p}")
+                break
+    if h == w:
+        size = next((s for s in HINT_SIZES if s != h and _fits(entries, (s, s, c))), None)
+        if size is not None:
+            hints.append(f"--input-size {size} fits this architecture as it is")
+    if not hints:
+        return " ---> HINT: no input size up to 512 fits; check the architecture (a SPEC.json)"
+    return " ---> HINT: " + "; or ".join(hints)

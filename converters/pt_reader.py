@@ -4,7 +4,8 @@ Containers: the zip format of torch >= 1.6 (``<any prefix>/data.pkl``, storages 
 ``<prefix>/data/<key>``, optional ``<prefix>/byteorder``) and the legacy format (a sequence
 of pickles: magic number, protocol version, sys_info, the object with persistent ids, the
 storage keys; then per key an 8-byte little-endian element count and the raw bytes). The
-pre-0.4 tar format and TorchScript archives get a clear error.
+pre-0.4 tar format gets a clear error; TorchScript archives are read by ``torchscript.py``
+through ``open_torchscript`` and ``read_pickle_with_storages``.
 
 The pickles go through ``_safe_pickle.SafeUnpickler``: nothing named in them is imported or
 called (its docstring states the rule for globals). Tensors stay ``TensorRef`` records until
@@ -127,51 +128,112 @@ def _storage_pid(name, pid, known_keys, legacy):
     return StorageRef(key, storage_type.np_dtype, location, numel, view)
 
 
-def _read_zip(path, name, blob):
+def _check_members(name, infos, blob_size):
+    """Refuse path tricks and zip bombs in a torch zip's member list."""
+    declared = 0
+    for info in infos:
+        parts = info.filename.replace("\\", "/").split("/")
+        if info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            raise ModelFormatError(f"{name}: refuses zip member {info.filename!r} (absolute or '..' path)")
+        declared += info.file_size
+    if declared > ZIP_EXPANSION_LIMIT * blob_size + (1 << 20):
+        raise ModelFormatError(f"{name}: zip members declare {declared} bytes in a {blob_size}-byte file "
+                               "(zip bomb?); refusing to read it")
+
+
+def _data_pkl_prefix(name, members):
+    pkls = [n for n in members if n.endswith("/data.pkl") and n.count("/") == 1]
+    if len(pkls) != 1:
+        what = "no data.pkl" if not pkls else f"{len(pkls)} data.pkl records"
+        raise ModelFormatError(f"{name}: not a PyTorch checkpoint ({what} in the zip); "
+                               "pass a file written by torch.save")
+    return pkls[0][: -len("data.pkl")]
+
+
+def read_pickle_with_storages(zf, name, members, pkl_member, storage_dir, big_endian):
+    """Unpickle ``pkl_member`` safely; its storages are ``storage_dir + key`` members.
+    Returns (object, {key: 1-D storage array})."""
+    keys = {n[len(storage_dir):] for n in members if n.startswith(storage_dir)}
+    try:
+        pkl = zf.read(pkl_member)
+        storage_refs = {}
+
+        def persistent_load(pid):
+            ref = _storage_pid(name, pid, keys, legacy=False)
+            if isinstance(ref, StorageRef):
+                storage_refs.setdefault(ref.key, ref)
+            return ref
+
+        obj = SafeUnpickler(pkl, name, persistent_load).load()
+        raw = {k: zf.read(storage_dir + k) for k in storage_refs}
+    except _ZIP_ERRORS as e:
+        raise ModelFormatError(f"{name}: truncated or corrupt zip ({type(e).__name__}: {short(str(e))[1:-1]}); "
+                               f"{RESAVE}") from None
+    return obj, _storages(name, storage_refs, raw, big_endian)
+
+
+def _open_zip(path, name, blob):
     try:
         zf = zipfile.ZipFile(path)
         infos = zf.infolist()
     except _ZIP_ERRORS as e:
         raise ModelFormatError(f"{name}: truncated or corrupt zip ({e}); {RESAVE}") from None
+    try:
+        _check_members(name, infos, len(blob))
+    except ModelFormatError:
+        zf.close()
+        raise
+    return zf, {i.filename: i for i in infos}
+
+
+def _big_endian(zf, name, prefix, members):
+    try:
+        return prefix + "byteorder" in members and zf.read(prefix + "byteorder").strip() == b"big"
+    except _ZIP_ERRORS as e:
+        raise ModelFormatError(f"{name}: truncated or corrupt zip ({type(e).__name__}); {RESAVE}") from None
+
+
+def is_torchscript(path) -> bool:
+    """True for a torch.jit.save archive: a torch zip with code/ next to its data.pkl."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (*_ZIP_ERRORS, FileNotFoundError):
+        return False
+    prefixes = {n[: -len("data.pkl")] for n in names if n.endswith("/data.pkl") and n.count("/") == 1}
+    return any(p + "constants.pkl" in names or any(n.startswith(p + "code/") for n in names)
+               for p in prefixes)
+
+
+def open_torchscript(path):
+    """(zipfile, members, prefix, big_endian, file name) of a TorchScript archive, checked for
+    path tricks and zip bombs; the caller closes the zipfile."""
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError as e:
+        raise InputFileError(f"{path}: cannot read it ({e.strerror or e})") from None
+    zf, members = _open_zip(path, name, blob)
+    try:
+        prefix = _data_pkl_prefix(name, members)
+        return zf, members, prefix, _big_endian(zf, name, prefix, members), name, len(blob)
+    except ModelFormatError:
+        zf.close()
+        raise
+
+
+def _read_zip(path, name, blob):
+    zf, members = _open_zip(path, name, blob)
     with zf:
-        declared = 0
-        for info in infos:
-            parts = info.filename.replace("\\", "/").split("/")
-            if info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-                raise ModelFormatError(f"{name}: refuses zip member {info.filename!r} (absolute or '..' path)")
-            declared += info.file_size
-        if declared > ZIP_EXPANSION_LIMIT * len(blob) + (1 << 20):
-            raise ModelFormatError(f"{name}: zip members declare {declared} bytes in a {len(blob)}-byte file "
-                                   "(zip bomb?); refusing to read it")
-        members = {i.filename: i for i in infos}
-        pkls = [n for n in members if n.endswith("/data.pkl") and n.count("/") == 1]
-        if len(pkls) != 1:
-            what = "no data.pkl" if not pkls else f"{len(pkls)} data.pkl records"
-            raise ModelFormatError(f"{name}: not a PyTorch checkpoint ({what} in the zip); "
-                                   "pass a file written by torch.save")
-        prefix = pkls[0][: -len("data.pkl")]
+        prefix = _data_pkl_prefix(name, members)
         if prefix + "constants.pkl" in members or any(n.startswith(prefix + "code/") for n in members):
-            raise ModelFormatError(f"{name}: is a TorchScript archive (torch.jit.save); save the weights with "
-                                   "torch.save(model.state_dict(), path) instead")
-        data_prefix = prefix + "data/"
-        keys = {n[len(data_prefix):] for n in members if n.startswith(data_prefix)}
-        try:
-            big_endian = prefix + "byteorder" in members and zf.read(prefix + "byteorder").strip() == b"big"
-            pkl = zf.read(pkls[0])
-            storage_refs = {}
-
-            def persistent_load(pid):
-                ref = _storage_pid(name, pid, keys, legacy=False)
-                if isinstance(ref, StorageRef):
-                    storage_refs.setdefault(ref.key, ref)
-                return ref
-
-            obj = SafeUnpickler(pkl, name, persistent_load).load()
-            raw = {k: zf.read(data_prefix + k) for k in storage_refs}
-        except _ZIP_ERRORS as e:
-            raise ModelFormatError(f"{name}: truncated or corrupt zip ({type(e).__name__}: {short(str(e))[1:-1]}); "
-                                   f"{RESAVE}") from None
-    return obj, _storages(name, storage_refs, raw, big_endian)
+            raise ModelFormatError(f"{name}: is a TorchScript archive (torch.jit.save); convert it with "
+                                   "edgecnn convert, which reads its code as a graph")
+        big_endian = _big_endian(zf, name, prefix, members)
+        return read_pickle_with_storages(zf, name, members, prefix + "data.pkl", prefix + "data/",
+                                         big_endian)
 
 
 def _read_legacy(name, blob):
@@ -425,4 +487,4 @@ def _module(name, obj, prefix, storages, path_ids, budget):
     return record, flat
 
 
-__all__ = ["ModuleRecord", "PtFile", "load_pt"]
+__all__ = ["ModuleRecord", "PtFile", "load_pt", "is_torchscript", "open_torchscript"]

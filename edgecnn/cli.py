@@ -71,7 +71,7 @@ def _size(ctx, param, text):
 
 max_memory_option = click.option(
     "--max-memory", callback=_size, metavar="SIZE",
-    help="Refuse a .tflite whose tensors would need more than SIZE (e.g. 8G) [default: 4G].")
+    help="Refuse a model whose tensors would need more than SIZE (e.g. 8G) [default: 4G].")
 
 
 def _read_labels(path):
@@ -119,8 +119,9 @@ def main(ctx, debug):
 @main.command()
 @max_memory_option
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--arch", help="lenet5, lenet5-tanh, lenet5-avg, lenet5-tanh-avg, alexnet, or a "
-                             "SPEC.json; needed for a state_dict, not for a full pickled module.")
+@click.option("--arch", help="For a state_dict: lenet5 (-tanh, -avg, -tanh-avg), alexnet, "
+                             "resnet18/34/50, mobilenet_v2, squeezenet1_0/1_1 (torchvision "
+                             "layouts), or a SPEC.json.")
 @click.option("--calib", multiple=True, type=click.Path(), help="Folder or files of "
               "representative images (repeatable).")
 @click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse"]),
@@ -132,17 +133,23 @@ def main(ctx, debug):
 @preprocess_options
 @click.option("--labels", type=click.Path(dir_okay=False), help="Text file, one label per line.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@click.option("--ignore-mismatch", is_flag=True, help="Write the model even when the float "
+              "cross-check against the source's runtime (LiteRT, onnxruntime) finds a "
+              "difference beyond float tolerance.")
 @click.option("--json", "as_json", is_flag=True, help="What was written, as JSON.")
-def convert(model, arch, calib, calib_method, output, labels, force, max_memory, as_json,
-            **flags):
-    """Convert a float model (.pt, .onnx, float .tflite) to a standard int8 .tflite.
+def convert(model, arch, calib, calib_method, output, labels, force, ignore_mismatch, max_memory,
+            as_json, **flags):
+    """Convert a float model (.pt state_dict or TorchScript, .onnx, float .tflite) to a
+    standard int8 .tflite.
 
     Also writes OUT.calib.json beside it: the calibration histograms evaluate --html draws.
 
     \b
     Examples:
       edgecnn convert lenet.pt --arch lenet5 --calib calib/ --mean 0.5 --std 0.5 -o lenet.tflite
-      edgecnn convert alexnet_full.pt --calib photos/ --calib-method mse -o alexnet.tflite
+      edgecnn convert model_traced.pt --calib calib/ -o model.tflite   # torch.jit.save
+      edgecnn convert resnet18.onnx --calib photos/ --calib-method mse -o resnet18.tflite
+      edgecnn convert resnet18_state_dict.pt --arch resnet18 --calib photos/
     """
     import dataclasses
 
@@ -154,18 +161,23 @@ def convert(model, arch, calib, calib_method, output, labels, force, max_memory,
     with _progress("calibrating", n) as bar:
         result = run_convert(model, output, arch=arch, calib=calib, method=calib_method,
                              labels=_read_labels(labels), force=force, progress=bar.update,
-                             max_memory=max_memory, **preprocess_flags(flags))
+                             max_memory=max_memory, ignore_mismatch=ignore_mismatch,
+                             **preprocess_flags(flags))
     for path, err in result.skipped_images:
         click.echo(f"skipped {printable(err)}", err=True)
     pre = result.int8_graph.preprocess
     n_labels = len(result.int8_graph.labels)
+    check = result.crosscheck
     if as_json:
         emit_json({"output": output, "calibration_record": result.calibration_path,
                    "int8_ops": len(result.int8_graph.nodes), "method": calib_method,
                    "calibration_images": result.calibration_images,
                    "skipped_images": [{"image": p, "error": e} for p, e in result.skipped_images],
-                   "preprocess": dataclasses.asdict(pre), "labels": n_labels})
+                   "preprocess": dataclasses.asdict(pre), "labels": n_labels,
+                   "crosscheck": None if check is None else check.to_dict()})
         return
+    if check is not None:
+        click.echo(check.describe())
     click.echo(f"wrote {output}: {len(result.int8_graph.nodes)} int8 ops, calibrated on "
                f"{result.calibration_images} images ({calib_method}); input "
                f"{pre.height}x{pre.width} {pre.color}"

@@ -1,7 +1,8 @@
 """``edgecnn convert``: a trained float model -> a standard int8 ``.tflite``.
 
-source file --import--> float graph --fold BN--> --fuse ReLU, split padding--> calibrate on
-images --> quantize (TFLite int8 spec) --> write .tflite with preprocessing and labels in
+source file --import--> float graph --fold BN--> --fuse ReLU, split padding--> cross-check
+against the source's runtime (LiteRT for a float .tflite, onnxruntime for ONNX) --> calibrate
+on images --> quantize (TFLite int8 spec) --> write .tflite with preprocessing and labels in
 its metadata.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from . import calib_stats, ir, shapes
 from .calibrate import calibrate_observer
+from .crosscheck import CROSSCHECK_IMAGES, CrossCheck, crosscheck, reference_runtime
 from .errors import (CalibrationError, DefaultsWarning, InputFileError, ModelFormatError,
                      UnsupportedOpError, UsageError)
 from .fold import fold_batchnorm
@@ -44,6 +46,7 @@ class ConvertResult:
     skipped_images: list = field(default_factory=list)  # (path, error message)
     calibration: dict = field(default_factory=dict)  # what calib_stats stores next to the model
     calibration_path: Optional[str] = None  # that sidecar file
+    crosscheck: Optional[CrossCheck] = None  # None: no runtime for this source format
 
 
 def import_float_graph(source: str, arch: Optional[str] = None,
@@ -55,7 +58,7 @@ def import_float_graph(source: str, arch: Optional[str] = None,
     ext = os.path.splitext(source)[1].lower()
     if ext in (".pt", ".pth", ".ckpt", ".bin", ".tar"):
         from .converters.pytorch import load_pytorch
-        return load_pytorch(source, arch, input_size)
+        return load_pytorch(source, arch, input_size, max_memory)
     if ext == ".tflite":
         graph = load_tflite(source, max_memory).graph
         if graph.is_quantized:
@@ -66,7 +69,7 @@ def import_float_graph(source: str, arch: Optional[str] = None,
         if arch is not None:
             raise UsageError(f"{source}: an ONNX file carries its own layers; drop --arch")
         from .converters.onnx_model import load_onnx
-        return load_onnx(source, input_size)
+        return load_onnx(source, input_size, max_memory=max_memory)
     raise UnsupportedOpError(f"{source}: unknown model format {ext!r}; edgecnn converts "
                              "PyTorch .pt/.pth, ONNX .onnx and float .tflite files")
 
@@ -163,6 +166,16 @@ def calibration_batches(paths: Sequence[str], pre: ir.Preprocess, skipped: list,
         yield np.concatenate(pending)
 
 
+def crosscheck_source(source: str, float_graph: ir.Graph, paths: Sequence[str],
+                      pre: ir.Preprocess) -> Optional[CrossCheck]:
+    """The float graph against the source's own runtime on the first calibration images."""
+    if reference_runtime(source) is None:
+        return None
+    batches = list(calibration_batches(paths[:CROSSCHECK_IMAGES], pre, []))
+    images = np.concatenate(batches) if batches else np.zeros((0,), np.float32)
+    return crosscheck(source, float_graph, images)
+
+
 def unreadable_calibration(skipped: list, shown: int = 3) -> str:
     """The one-line error when every calibration file failed: which, and why (the first few)."""
     def one(path, err):
@@ -191,7 +204,8 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
             calib: Optional[Sequence[str]] = None, method: str = "minmax",
             input_size: Optional[int] = None, labels: Sequence[str] = (), force: bool = False,
             progress: Optional[Callable[[int], None]] = None,
-            max_memory: int = DEFAULT_MAX_MEMORY, **preprocess_overrides) -> ConvertResult:
+            max_memory: int = DEFAULT_MAX_MEMORY, ignore_mismatch: bool = False,
+            **preprocess_overrides) -> ConvertResult:
     """Convert a float model to a standard int8 ``.tflite`` (what ``edgecnn convert`` runs).
 
     ``source``: a PyTorch ``.pt``/``.pth`` (a state_dict needs ``arch``: ``"lenet5"``,
@@ -201,9 +215,11 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
     ``preprocess_overrides``: ``color``, ``resize``, ``mean``, ``std``, ``invert`` (stored in
     the model, so ``infer`` needs only the image). Writes ``output`` and, beside it, the
     calibration record ``<output stem>.calib.json``; refuses to overwrite either unless
-    ``force``. Settings edgecnn picks itself come as ``DefaultsWarning``, doubtful calibration
+    ``force``. A float ``.tflite`` or ONNX source is first run in LiteRT or onnxruntime on the
+    first calibration images and compared with edgecnn's float graph: a difference beyond
+    float tolerance raises ``MismatchError`` (exit 1) unless ``ignore_mismatch``. Settings edgecnn picks itself come as ``DefaultsWarning``, doubtful calibration
     data as ``CalibrationWarning``. Returns a ``ConvertResult`` (float and int8 graphs, paths,
-    images used and skipped).
+    images used and skipped, the cross-check).
 
     >>> import edgecnn
     >>> edgecnn.convert("lenet.pt", "lenet.tflite", arch="lenet5", calib=["digits/"],
@@ -221,6 +237,9 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
                                "(100 or so images like the ones the model will see)")
     warn_defaults(float_graph, arch, pre, preprocess_overrides)
     paths = expand_image_paths(calib)
+    check = crosscheck_source(source, float_graph, paths, pre)
+    if check is not None and not ignore_mismatch:
+        check.raise_if_mismatch(source)
     skipped: list = []
     try:
         observer = calibrate_observer(float_graph, calibration_batches(paths, pre, skipped),
@@ -238,4 +257,4 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
     record = calib_stats.to_dict(observer, ranges, output, used)
     record_path = calib_stats.write(record, output, force=True)  # checked with the model above
     return ConvertResult(float_graph.replace(preprocess=pre, labels=labels), int8, output,
-                         used, skipped, record, record_path)
+                         used, skipped, record, record_path, check)

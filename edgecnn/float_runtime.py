@@ -35,14 +35,18 @@ def run_float_all(graph: ir.Graph, x: np.ndarray,
         observer(graph.input.name, x)
     values = {graph.input.name: x}
     last = last_reads(graph)
-    for i, node in enumerate(graph.nodes):
-        y = node.run_float([values[name] for name in node.inputs]).astype(np.float32, copy=False)
-        values[node.output.name] = y
-        if observer is not None:
-            observer(node.output.name, y)
-        for name in set(node.inputs):
-            if last.get(name, -1) <= i:
-                del values[name]
+    # weights from a file may overflow float32 in a sum; the infinities that makes are
+    # reported by calibration (a non-finite range), not as numpy warnings on the way
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, node in enumerate(graph.nodes):
+            y = node.run_float([values[name] for name in node.inputs]).astype(np.float32,
+                                                                              copy=False)
+            values[node.output.name] = y
+            if observer is not None:
+                observer(node.output.name, y)
+            for name in set(node.inputs):
+                if last.get(name, -1) <= i:
+                    del values[name]
     return [values[name] for name in graph.outputs]
 
 

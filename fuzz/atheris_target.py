@@ -16,6 +16,10 @@ sys.setrecursionlimit(3000)
 
 with atheris.instrument_imports(include=["edgecnn"]):
     import edgecnn.converters.arch  # noqa: F401
+    import edgecnn.converters.onnx_model  # noqa: F401
+    import edgecnn.converters.onnx_layers  # noqa: F401
+    import edgecnn.converters.onnx_ops  # noqa: F401
+    import edgecnn.converters.onnx_shape_ops  # noqa: F401
     import edgecnn.converters.pt_reader  # noqa: F401
     import edgecnn.preprocess  # noqa: F401
     import edgecnn.tflite.reader  # noqa: F401

@@ -6,6 +6,9 @@ image/:  PNG (L, LA, RGB, RGBA, P with tRNS, 16-bit), JPEG with an EXIF orientat
          animated GIF, BMP, CMYK TIFF, WebP, PGM; a few dozen to a few hundred bytes each.
 spec/:   SPEC.json files: two built-ins and one with every layer type LeNet-5 weights allow.
 tflite_struct/: edit programs for fuzz/tflite_struct.py (also the export_c_asan seeds).
+onnx/:   the structured ONNX target's three base models (fuzz/onnx_fuzz.py), serialized.
+(onnx_struct/ and torchscript/ hold hand-written seeds: choice bytes, and edits of the residual
+LeNet's scripted code; this script does not write them.)
 """
 
 from __future__ import annotations
@@ -147,6 +150,12 @@ def _specs():
     return out
 
 
+def _onnx_models():
+    """The structured target's base models as files: seeds for the byte-level onnx target."""
+    from onnx_fuzz import base_models
+    return {f"base{i}.onnx": m.SerializeToString() for i, m in enumerate(base_models())}
+
+
 def _struct_programs():
     """tflite_struct seeds: each seed model unedited (2 bytes pick it), then a few seeded
     random edit programs (fuzz/tflite_struct.py reads them)."""
@@ -158,7 +167,7 @@ def _struct_programs():
 
 def main():
     files = {"tflite": {n: to_flatbuffer(g) for n, g in _graphs().items()},
-             "pt": _pt_files(), "image": _images(), "spec": _specs(),
+             "pt": _pt_files(), "image": _images(), "spec": _specs(), "onnx": _onnx_models(),
              "tflite_struct": _struct_programs()}
     for target, blobs in files.items():
         folder = os.path.join(HERE, "corpus", target)

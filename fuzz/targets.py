@@ -13,6 +13,12 @@ Targets:
   image       bytes as an image file -> edgecnn.preprocess.load_image (L 8x8 and RGB 5x7)
   spec        bytes as a SPEC.json -> converters.arch.load_spec, then graph_from_spec on
               LeNet-5 weights (the whole --arch path)
+  onnx        bytes as an .onnx file -> converters.onnx_model.load_onnx, the float passes and
+              a float run (256 MB --max-memory)
+  onnx_struct bytes as choices that pick a small valid ONNX model and mutate it through the
+              protobuf API (fuzz/onnx_fuzz.py), then the same path as ``onnx``
+  torchscript bytes as the model class's code (code/__torch__/...py) in the scripted residual
+              LeNet archive -> converters.torchscript.load_torchscript and a float run
   export_c_names  bytes split at NUL into tensor names of a small int8 model -> export_c;
               the generated C, comments and string literals removed and edgecnn's
               identifiers normalized, must
@@ -105,6 +111,52 @@ def image(data: bytes) -> None:
 def _lenet_weights():
     from edgecnn.converters.pt_reader import load_pt
     return load_pt(os.path.join(FIXTURES, "pt", "lenet5_state_dict.pt")).state_dict
+
+
+def _onnx_path(path: str) -> None:
+    import numpy as np
+
+    from edgecnn.convert import prepare_float_graph
+    from edgecnn.converters.onnx_model import load_onnx
+    from edgecnn.float_runtime import run_float_all
+    graph = prepare_float_graph(load_onnx(path, max_memory=256 << 20))
+    run_float_all(graph, np.zeros((1,) + graph.input.shape[1:], np.float32))
+
+
+def onnx(data: bytes) -> None:
+    _onnx_path(_as_file(data, ".onnx"))
+
+
+def onnx_struct(data: bytes) -> None:
+    from onnx_fuzz import build
+    _onnx_path(_as_file(build(data), ".onnx"))
+
+
+TS_ARCHIVE = os.path.join(FIXTURES, "torchscript", "residual_lenet_scripted.pt")
+
+
+@functools.lru_cache(maxsize=1)
+def _ts_members():
+    """The scripted archive's members, and the name of the one holding the model's class."""
+    with zipfile.ZipFile(TS_ARCHIVE) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    root = next(n for n, d in members.items() if n.endswith(".py") and b"class ResidualLeNet" in d)
+    return members, root
+
+
+def torchscript(data: bytes) -> None:
+    import numpy as np
+
+    from edgecnn.convert import prepare_float_graph
+    from edgecnn.converters.torchscript import load_torchscript
+    from edgecnn.float_runtime import run_float_all
+    members, root = _ts_members()
+    path = os.path.join(_TMP, f"ts{os.getpid()}.pt")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, blob in members.items():
+            zf.writestr(name, data if name == root else blob)
+    graph = prepare_float_graph(load_torchscript(path, 32, max_memory=256 << 20))
+    run_float_all(graph, np.zeros((1,) + graph.input.shape[1:], np.float32))
 
 
 def spec(data: bytes) -> None:
@@ -262,6 +314,7 @@ def export_c_asan(data: bytes) -> None:
 
 
 TARGETS = {"tflite": tflite, "pt": pt, "pt_pickle": pt_pickle, "image": image, "spec": spec,
+           "onnx": onnx, "onnx_struct": onnx_struct, "torchscript": torchscript,
            "export_c_names": export_c_names, "tflite_struct": tflite_struct,
            "export_c_asan": export_c_asan}
 
@@ -294,6 +347,9 @@ def seeds(target: str) -> list[bytes]:
         "pt": lambda: [p for p in _files("tests/fixtures/pt/*.pt") if os.path.getsize(p) < 100_000],
         "image": lambda: _files("edgecnn/data/lenet5/samples/*")[:4],
         "spec": lambda: [],
+        "onnx": lambda: _files("tests/fixtures/onnx/mixed_*.onnx"),
+        "onnx_struct": lambda: [],
+        "torchscript": lambda: [],
         "pt_pickle": lambda: [],
         "export_c_names": lambda: [],
         "tflite_struct": lambda: [],

@@ -5,10 +5,11 @@ No pretrained AlexNet can be fetched here and its 244 MB float file is too large
 so the tests build one with torch (seeded; torch's default init, which is what torchvision's
 AlexNet uses: no custom init) and save it to a temporary folder.
 
-``AlexNet`` is defined here, not imported from torchvision, with the same submodule names
-and order (``features``, ``avgpool``, ``classifier``), so its state_dict keys are
-torchvision's and a pickled module has the same tree. ``AlexNetBN`` adds a BatchNorm2d after
-every conv, with non-trivial running statistics (set from a seeded generator, then eval()).
+``build()`` is torchvision's own AlexNet (a pickled module converts only where edgecnn knows
+its class's forward()). ``AlexNetBN``, defined here with the same submodule names and order
+(``features``, ``avgpool``, ``classifier``) plus a BatchNorm2d after every conv with
+non-trivial running statistics, is a user's own class: its pickle is refused, so it is also
+saved as TorchScript (traced), which carries its forward().
 
 The photos in edgecnn/data/photos/ come from scikit-image's ``skimage.data`` and
 scikit-learn's ``load_sample_images`` (see its PROVENANCE.txt); ``python
@@ -101,10 +102,13 @@ class AlexNetBN(AlexNet):
 
 
 def build(bn: bool = False, seed: int = SEED):
-    """A seeded AlexNet (or AlexNetBN with non-trivial running stats and eps 1e-3 on the
-    last BN, so the file's eps must be used), in eval mode."""
+    """A seeded torchvision AlexNet (or AlexNetBN with non-trivial running stats and eps 1e-3
+    on the last BN, so the file's eps must be used), in eval mode."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+    from torchvision_fixtures import import_torchvision
+    tv_alexnet = import_torchvision().models.AlexNet
     torch.manual_seed(seed)
-    model = AlexNetBN() if bn else AlexNet()
+    model = AlexNetBN() if bn else tv_alexnet(num_classes=1000)
     if bn:
         g = torch.Generator().manual_seed(seed + 1)
         bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -120,13 +124,18 @@ def build(bn: bool = False, seed: int = SEED):
     return model.eval()
 
 
-def save(model, folder: str, stem: str) -> dict:
-    """Save the full pickled module and its state_dict: {"module": path, "state_dict": path}."""
+def save(model, folder: str, stem: str, traced: bool = False) -> dict:
+    """Save the full pickled module and its state_dict (and a TorchScript trace):
+    {"module": path, "state_dict": path[, "traced": path]}."""
     os.makedirs(folder, exist_ok=True)
     paths = {"module": os.path.join(folder, stem + "_full.pt"),
              "state_dict": os.path.join(folder, stem + "_state_dict.pt")}
     torch.save(model, paths["module"])
     torch.save(model.state_dict(), paths["state_dict"])
+    if traced:
+        paths["traced"] = os.path.join(folder, stem + "_traced.pt")
+        with torch.no_grad():
+            torch.jit.save(torch.jit.trace(model, torch.zeros(1, 3, 224, 224)), paths["traced"])
     return paths
 
 

@@ -19,16 +19,6 @@ BROADCASTS = {
 }
 
 
-def assert_same(actual, expected, what):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    bad = np.argwhere(actual != expected)
-    if bad.size:
-        i = tuple(int(v) for v in bad[0])
-        raise AssertionError(f"{what}: {len(bad)} of {actual.size} differ; first at {i}: "
-                             f"{actual[i]} vs expected {expected[i]}")
-
-
 def add_quant(rng, ties: bool):
     """(s1, zp1, s2, zp2, s_out, zp_out); ``ties``: power-of-two ratios, so the roundings meet
     exact halves; zero points often at the int8 extremes."""

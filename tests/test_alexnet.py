@@ -23,7 +23,7 @@ from edgecnn import ir, ops
 from edgecnn.cli import main
 from edgecnn.convert import (IMAGENET_MEAN, IMAGENET_STD, convert, import_float_graph,
                              prepare_float_graph)
-from edgecnn.errors import UnsupportedOpError
+from edgecnn.errors import ArchitectureError, UnsupportedOpError
 from edgecnn.float_runtime import run_float
 from edgecnn.preprocess import load_image
 from edgecnn.tflite.reader import load_tflite
@@ -85,7 +85,7 @@ def alexnet(tmp_path_factory):
 @pytest.fixture(scope="session")
 def alexnet_bn(tmp_path_factory):
     model = af.build(bn=True)
-    paths = af.save(model, str(tmp_path_factory.mktemp("alexnet_bn")), "alexnet_bn")
+    paths = af.save(model, str(tmp_path_factory.mktemp("alexnet_bn")), "alexnet_bn", traced=True)
     yield model, paths
     remove(paths)
 
@@ -200,7 +200,9 @@ def test_state_dict_with_arch_alexnet_gives_the_same_weights(cli_converted, alex
 
 def test_batchnorm_variant_folds_and_matches_torch(alexnet_bn, small_calib_dir, tmp_path):
     model, paths = alexnet_bn
-    graph = import_float_graph(paths["module"])
+    with pytest.raises(ArchitectureError, match="alexnet_fixture.AlexNetBN, whose forward"):
+        import_float_graph(paths["module"])  # a user's own class: only its TorchScript converts
+    graph = import_float_graph(paths["traced"])
     eps = [layer.eps for layer in graph.nodes if isinstance(layer, ops.BatchNorm)]
     assert eps == [1e-5, 1e-5, 1e-5, 1e-5, 1e-3]  # the module's own eps
     folded = prepare_float_graph(graph)
@@ -211,7 +213,7 @@ def test_batchnorm_variant_folds_and_matches_torch(alexnet_bn, small_calib_dir, 
     assert_close_to_torch(folded, model, x)
     # folded, it converts and stays bit-exact against LiteRT
     out = str(tmp_path / "alexnet_bn.tflite")
-    result = convert(paths["module"], out, calib=[small_calib_dir], labels=imagenet_labels())
+    result = convert(paths["traced"], out, calib=[small_calib_dir], labels=imagenet_labels())
     assert [type(layer).__name__ for layer in result.int8_graph.nodes] == INT8_OPS
     report = verify(out, photos(2), backend="cython")
     assert report.ok and [r.name for r in report.rows if r.max_diff != 0] == []

@@ -22,20 +22,11 @@ from edgecnn.reference.float_ops import activation_f32, depthwise_conv2d_f32
 from edgecnn.reference.params import DepthwiseParams, Requant, make_requant
 from litert_models import (Spec, depthwise_conv2d_options, run, same_padding, single_op_model,
                            valid_output)
+from exact import assert_exact
 
 POLICIES = ("litert-ref", "double", "single", "fp32", "f64")
 ACTIVATIONS = ("none", "relu", "relu6")
 ISAS = K.supported_isas()
-
-
-def assert_same(actual, expected, what):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    bad = np.argwhere(actual != expected)
-    if bad.size:
-        i = tuple(int(v) for v in bad[0])
-        raise AssertionError(f"{what}: {len(bad)} of {actual.size} differ; first at {i}: "
-                             f"got {actual[i]} vs expected {expected[i]}")
 
 
 def q(values, scale, zp):
@@ -117,7 +108,7 @@ def test_depthwise_random(backend, policy, activation, ties):
         out, expected = np.full(c["out_shape"], 99, np.int8), np.empty(c["out_shape"], np.int8)
         backend.depthwise_conv2d_s8(c["x"], c["w"], bias, c["p"], rq, out)
         spec.depthwise_conv2d_s8(c["x"], c["w"], bias, c["p"], rq, expected)
-        assert_same(out, expected, f"case {i}: {c['p']}, x {c['x'].shape}, w {c['w'].shape}")
+        assert_exact(out, expected, f"case {i}: {c['p']}, x {c['x'].shape}, w {c['w'].shape}")
 
 
 # ---------------------------------------------------------------- every ISA path, bound
@@ -152,9 +143,9 @@ def test_bound_depthwise_every_isa(isa, policy):
         out, expected = np.full(shape, 99, np.int8), np.empty(shape, np.int8)
         run(x, out)
         spec.depthwise_conv2d_s8(x, w, bias, p, rq, expected)
-        assert_same(out, expected, f"{isa} case {i}: {p}, x {x.shape}, w {w.shape}")
+        assert_exact(out, expected, f"{isa} case {i}: {p}, x {x.shape}, w {w.shape}")
         run(x.copy(), out)
-        assert_same(out, expected, f"{isa} case {i} (second call)")
+        assert_exact(out, expected, f"{isa} case {i} (second call)")
 
 
 _BIG = {}
@@ -186,7 +177,7 @@ def test_bound_depthwise_threads_mobilenet_scale(isa, threads):
                                    out.shape)(b["x"], out)
     finally:
         K.set_num_threads(1)
-    assert_same(out, b["expected"], f"{isa} 112x112x96 3x3 SAME, {threads} threads")
+    assert_exact(out, b["expected"], f"{isa} 112x112x96 3x3 SAME, {threads} threads")
 
 
 # ---------------------------------------------------------------- against LiteRT
@@ -224,7 +215,7 @@ def test_depthwise_double_rounding_matches_builtin_ref(activation):
     rng = np.random.default_rng(160 + ACTIVATIONS.index(activation))
     for i, c in enumerate(_tflite_cases(rng, activation, 12)):
         expected = run(_model(c), c["x"][None])[0]
-        assert_same(_spec_out(c, "litert-ref"), expected, f"case {i}: {c['p']} vs BUILTIN_REF")
+        assert_exact(_spec_out(c, "litert-ref"), expected, f"case {i}: {c['p']} vs BUILTIN_REF")
 
 
 def test_depthwise_rounding_cases_tell_the_policies_apart():
@@ -245,7 +236,7 @@ def test_depthwise_fp32_policy_matches_xnnpack(activation):
     misses = 0
     for i, c in enumerate(_tflite_cases(rng, activation, 8)):
         expected = run(_model(c), c["x"][None], reference=False)[0]
-        assert_same(_spec_out(c, "fp32"), expected, f"case {i}: {c['p']} vs XNNPACK")
+        assert_exact(_spec_out(c, "fp32"), expected, f"case {i}: {c['p']} vs XNNPACK")
         misses += int((_spec_out(c, "double") != expected).sum())
     assert misses > 0
 
@@ -266,7 +257,7 @@ def test_depthwise_f32_matches_litert_float():
         ours = activation_f32(depthwise_conv2d_f32(
             xf, c["wf"], c["bf"], (p.stride_h, p.stride_w), (p.pad_top, pb, p.pad_left, pr),
             (p.dilation_h, p.dilation_w), p.depth_multiplier), c["activation"])
-        assert_same(ours, run(_model(c, np.float32), xf), f"float case {i}: {p}")
+        assert_exact(ours, run(_model(c, np.float32), xf), f"float case {i}: {p}")
         np.testing.assert_allclose(ours, run(_model(c, np.float32), xf, reference=False),
                                    rtol=1e-5, atol=1e-5)
 

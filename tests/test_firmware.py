@@ -29,6 +29,7 @@ from edgecnn.reference import params as P
 from edgecnn.runtime import Runtime
 from edgecnn.tflite.reader import load_tflite
 from edgecnn.tflite.writer import write_tflite
+from exact import assert_exact
 
 N_IMAGES = 24
 CORTEX_M = [t for t in TARGETS if t != "host"]
@@ -61,13 +62,6 @@ def _parse(stdout: str, graph: ir.Graph):
     return out, int(tail.group(2))
 
 
-def _assert_same(got, want, what):
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
-    bad = np.argwhere(got != want)
-    assert bad.size == 0, (f"{what}: {len(bad)} mismatches; first at {tuple(bad[0])}: got "
-                           f"{got[tuple(bad[0])]}, expected {want[tuple(bad[0])]}")
-
-
 def _make(folder, *goals):
     r = subprocess.run(["make", "-s", "-C", str(folder), *goals], capture_output=True, text=True,
                        timeout=300)
@@ -98,7 +92,7 @@ def lenet(tmp_path_factory) -> Case:
               for img in images[:N_IMAGES]]
     expected = _expected(path, graph, inputs)
     litert = LiteRTRunner(path, "litert-ref")
-    _assert_same(np.array([litert.invoke(x).ravel() for x in inputs]), expected,
+    assert_exact(np.array([litert.invoke(x).ravel() for x in inputs]), expected,
                  "edgecnn runtime vs LiteRT BUILTIN_REF")
     return Case(path, graph, inputs, expected)
 
@@ -123,7 +117,7 @@ def test_host_bit_exact(lenet, tmp_path, program):
     _make(out, "all" if program == "model_test" else "asan")
     _write_inputs(out, lenet.inputs)
     got, _ = _parse(_run(out, [f"./{program}", "in.bin"]), lenet.graph)
-    _assert_same(got, lenet.expected, f"host {program}")
+    assert_exact(got, lenet.expected, f"host {program}")
     assert report.arena_bytes == 5880  # conv1 output (4704) + pool1 output (1176) alive together
 
 
@@ -133,7 +127,7 @@ def test_host_other_rounding_policies(lenet, tmp_path, rounding):
     _make(tmp_path / "fw", "all")
     _write_inputs(tmp_path / "fw", lenet.inputs)
     got, _ = _parse(_run(tmp_path / "fw", ["./model_test", "in.bin"]), lenet.graph)
-    _assert_same(got, _expected(lenet.path, lenet.graph, lenet.inputs, rounding),
+    assert_exact(got, _expected(lenet.path, lenet.graph, lenet.inputs, rounding),
                  f"host, rounding {rounding}")
 
 
@@ -155,13 +149,13 @@ def test_host_tf_fixtures(tmp_path, name):
               rng.integers(-128, 128, t.shape).astype(np.int8) for _ in range(8)]
     want = _expected(path, graph, inputs)
     litert = LiteRTRunner(path, "litert-ref")
-    _assert_same(np.array([litert.invoke(x).ravel() for x in inputs]), want, f"{name}: LiteRT")
+    assert_exact(np.array([litert.invoke(x).ravel() for x in inputs]), want, f"{name}: LiteRT")
     export_c(path, tmp_path / "fw")
     _make(tmp_path / "fw", "all", "asan")
     _write_inputs(tmp_path / "fw", inputs)
     for program in ("model_test", "model_test_asan"):
         got, _ = _parse(_run(tmp_path / "fw", [f"./{program}", "in.bin"]), graph)
-        _assert_same(got, want, f"{name} {program}")
+        assert_exact(got, want, f"{name} {program}")
 
 
 def _elf_sizes(folder):
@@ -183,7 +177,7 @@ def test_cortex_m_under_qemu_bit_exact(lenet, tmp_path, target):
     _write_inputs(out, lenet.inputs)
     stdout = _run(out, ["make", "-s", "run"], timeout=180)  # QEMU's exit status is main's
     got, ticks = _parse(stdout, lenet.graph)
-    _assert_same(got, lenet.expected, f"{target} under QEMU")
+    assert_exact(got, lenet.expected, f"{target} under QEMU")
     per_inference = ticks * 1e9 / TARGETS[target].core_hz / len(lenet.inputs)  # -icount shift=0
     assert 1e5 < per_inference < 3e7, f"{target}: {per_inference:.0f} emulated instructions"
 
@@ -198,12 +192,12 @@ def test_graph_models_on_cortex_m4_bit_exact(tmp_path, name):
     inputs = [rng.integers(-128, 128, graph.input.shape).astype(np.int8) for _ in range(2)]
     want = _expected(path, graph, inputs)
     litert = LiteRTRunner(path, "litert-ref")
-    _assert_same(np.array([litert.invoke(x).ravel() for x in inputs]), want, f"{name}: LiteRT")
+    assert_exact(np.array([litert.invoke(x).ravel() for x in inputs]), want, f"{name}: LiteRT")
     export_c(path, tmp_path / "fw", target="cortex-m4")
     _make(tmp_path / "fw")
     _write_inputs(tmp_path / "fw", inputs)
     got, _ = _parse(_run(tmp_path / "fw", ["make", "-s", "run"], timeout=300), graph)
-    _assert_same(got, want, f"{name} on cortex-m4 under QEMU")
+    assert_exact(got, want, f"{name} on cortex-m4 under QEMU")
 
 
 def _fc_model(tmp_path, n_in, n_out, name="big_fc.tflite"):
@@ -276,7 +270,7 @@ def test_tflite_micro_agrees_and_needs_a_larger_arena(lenet, tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     tflm = np.array([[int(v) for v in ln.split()] for ln in lines[:len(lenet.inputs)]])
-    _assert_same(ours, tflm, "export-c --rounding double vs TFLite Micro")
+    assert_exact(ours, tflm, "export-c --rounding double vs TFLite Micro")
     tflm_arena = int(re.search(r"Arena allocation total (\d+) bytes", r.stdout + r.stderr)[1])
     report = export_c(lenet.path, tmp_path / "m0", target="cortex-m0")
     assert report.arena_bytes < tflm_arena

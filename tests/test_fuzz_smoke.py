@@ -46,6 +46,7 @@ FOUND = [
     ("spec", b'{"input": {"height": 32, "width": 32, "channels": 1}, "layers": [{"type": "adaptive_avgpool", '
              b'"output": 0}]}'),  # modulo by zero
     ("spec", b"[" * 100_000),  # json recursion
+    ("onnx_struct", b"555Mw" + b"\xff" * 7 + b"5"),  # Flatten of an empty constant: reshape -1
     ("tflite_struct", bytes.fromhex("5d2407f6f6f6f6f6f600000000604ee312")),  # RELU6 bound
     # 6 / 1e-38 = inf: Python's round(inf) raised OverflowError in the activation-range check
     ("tflite_struct", bytes.fromhex("010000ffad10dee30000ffffffff180dbc")),  # int8 FC with a

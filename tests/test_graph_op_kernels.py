@@ -16,8 +16,9 @@ from edgecnn.reference.float_ops import add_f32, concat_f32, mean_f32
 from edgecnn.reference.params import (ConcatParams, broadcast_shape, concat_shape,
                                       make_add_params, make_concat_params, make_mean_params,
                                       mean_shape)
+from exact import assert_exact
 from graph_op_cases import (ACTIVATIONS, ADD_ALL_PAIRS, BROADCASTS, MEAN_SHAPES, MEAN_SWEEPS,
-                            MEAN_WRAP, add_quant, all_sums, assert_same, concat_case, int8,
+                            MEAN_WRAP, add_quant, all_sums, concat_case, int8,
                             mean_quant)
 
 
@@ -37,7 +38,7 @@ def test_add_random(backend, form, activation):
         out, expected = np.empty(out_shape, np.int8), np.empty(out_shape, np.int8)
         backend.add_s8(x1, x2, p, out)
         spec.add_s8(x1, x2, p, expected)
-        assert_same(out, expected, f"add {form} case {i}: {p}")
+        assert_exact(out, expected, f"add {form} case {i}: {p}")
 
 
 @pytest.mark.parametrize("case", range(len(ADD_ALL_PAIRS)))
@@ -50,10 +51,10 @@ def test_add_all_int8_pairs(backend, case):
     spec.add_s8(x1, x2, p, expected)
     out = np.empty((256, 256), np.int8)
     backend.add_s8(x1, x2, p, out)
-    assert_same(out, expected, f"add all pairs, broadcast, {p}")
+    assert_exact(out, expected, f"add all pairs, broadcast, {p}")
     flat1, flat2 = (np.ascontiguousarray(a).reshape(-1) for a in np.broadcast_arrays(x1, x2))
     backend.add_s8(flat1, flat2, p, out.reshape(-1))
-    assert_same(out, expected, f"add all pairs, flat, {p}")
+    assert_exact(out, expected, f"add all pairs, flat, {p}")
 
 
 def test_add_in_place(backend):
@@ -66,10 +67,10 @@ def test_add_in_place(backend):
         spec.add_s8(x1, x2, p, expected)
         a, b = x1.copy(), x2.copy()
         backend.add_s8(a, b, p, a)
-        assert_same(a, expected, f"add into x1, x2 {shape2}")
+        assert_exact(a, expected, f"add into x1, x2 {shape2}")
         if shape2 == x1.shape:
             backend.add_s8(x1, b, p, b)
-            assert_same(b, expected, "add into x2")
+            assert_exact(b, expected, "add into x2")
 
 
 @pytest.mark.parametrize("isa", K.supported_isas())
@@ -91,14 +92,14 @@ def test_add_every_isa_path(isa):
             assert run.isa == isa
             run(x1, x2, out)
             spec.add_s8(x1, x2, p, expected)
-            assert_same(out, expected, f"add on {isa}, case {i}")
+            assert_exact(out, expected, f"add on {isa}, case {i}")
         values = np.arange(-128, 128, dtype=np.int8)
         for q in ADD_ALL_PAIRS:
             p = make_add_params(*q, "none")
             out, expected = np.empty((256, 256), np.int8), np.empty((256, 256), np.int8)
             K.bind_add_s8(p, (256, 1), (1, 256))(values[:, None], values[None, :], out)
             spec.add_s8(values[:, None], values[None, :], p, expected)
-            assert_same(out, expected, f"add all pairs on {isa}, {q}")
+            assert_exact(out, expected, f"add all pairs on {isa}, {q}")
     finally:
         K.force_isa("auto")
 
@@ -114,7 +115,7 @@ def test_mean_every_isa_path(isa):
             out, expected = np.empty(x.shape[2], np.int8), np.empty(x.shape[2], np.int8)
             K.mean_s8(x, p, out)
             spec.mean_s8(x, p, expected)
-            assert_same(out, expected, f"mean on {isa} over {h}x{w}: {p}")
+            assert_exact(out, expected, f"mean on {isa} over {h}x{w}: {p}")
     finally:
         K.force_isa("auto")
 
@@ -130,7 +131,7 @@ def test_concat_random(backend, n_inputs):
             out, expected = np.empty(shape, np.int8), np.empty(shape, np.int8)
             backend.concat_s8(xs, axis, p, out)
             spec.concat_s8(xs, axis, p, expected)
-            assert_same(out, expected, f"concat axis {axis} of {[x.shape for x in xs]}")
+            assert_exact(out, expected, f"concat axis {axis} of {[x.shape for x in xs]}")
 
 
 def test_concat_many_inputs(backend):
@@ -142,7 +143,7 @@ def test_concat_many_inputs(backend):
     out, expected = np.empty(shape, np.int8), np.empty(shape, np.int8)
     backend.concat_s8(xs, 1, p, out)
     spec.concat_s8(xs, 1, p, expected)
-    assert_same(out, expected, "concat of 70 inputs")
+    assert_exact(out, expected, "concat of 70 inputs")
 
 
 @pytest.mark.parametrize("quant", ["equal", "different", "ties"])
@@ -157,7 +158,7 @@ def test_mean_random(backend, quant):
         out, expected = np.empty(c, np.int8), np.empty(c, np.int8)
         backend.mean_s8(x, p, out)
         spec.mean_s8(x, p, expected)
-        assert_same(out, expected, f"mean {(h, w, c)}: {p}")
+        assert_exact(out, expected, f"mean {(h, w, c)}: {p}")
 
 
 @pytest.mark.parametrize("case", range(len(MEAN_SWEEPS)))
@@ -168,7 +169,7 @@ def test_mean_every_sum(backend, case):
     out, expected = np.empty(x.shape[2], np.int8), np.empty(x.shape[2], np.int8)
     backend.mean_s8(x, p, out)
     spec.mean_s8(x, p, expected)
-    assert_same(out, expected, f"mean of every sum over {h}x{w}: {p}")
+    assert_exact(out, expected, f"mean of every sum over {h}x{w}: {p}")
 
 
 @pytest.mark.parametrize("case", range(len(MEAN_WRAP)))
@@ -180,7 +181,7 @@ def test_mean_int32_sum_wraps(backend, case):
     out, expected = np.empty(c, np.int8), np.empty(c, np.int8)
     backend.mean_s8(x, p, out)
     spec.mean_s8(x, p, expected)
-    assert_same(out, expected, f"mean wrap case {case}")
+    assert_exact(out, expected, f"mean wrap case {case}")
 
 
 # ---------------------------------------------------------------- hand-checkable cases

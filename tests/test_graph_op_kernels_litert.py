@@ -11,8 +11,9 @@ import edgecnn.backends.reference as spec
 from edgecnn.reference.params import (broadcast_shape, concat_shape, make_add_params,
                                       make_broadcast, make_concat_params, make_mean_params,
                                       mean_shape)
+from exact import assert_exact
 from graph_op_cases import (ACTIVATIONS, ADD_ALL_PAIRS, BROADCASTS, MEAN_SHAPES, MEAN_SWEEPS,
-                            MEAN_WRAP, add_quant, all_sums, assert_same, concat_case, int8,
+                            MEAN_WRAP, add_quant, all_sums, concat_case, int8,
                             mean_quant)
 from litert_models import (Spec, add_options, concatenation_options, reducer_options, run,
                            single_op_model)
@@ -49,7 +50,7 @@ def test_add_matches_builtin_ref(activation):
         x1, x2 = int8(rng, shape1), int8(rng, shape2)
         ours = np.empty(broadcast_shape(shape1, shape2), np.int8)
         spec.add_s8(x1, x2, make_add_params(*q, activation), ours)
-        assert_same(ours, run(_add_model(shape1, shape2, q, activation), x1, x2),
+        assert_exact(ours, run(_add_model(shape1, shape2, q, activation), x1, x2),
                     f"add {shape1} + {shape2} {q}")
 
 
@@ -59,7 +60,7 @@ def test_add_all_pairs_match_builtin_ref():
         x1, x2 = values[:, None], values[None, :]
         ours = np.empty((256, 256), np.int8)
         spec.add_s8(x1, x2, make_add_params(*q, "none"), ours)
-        assert_same(ours, run(_add_model((256, 1), (1, 256), q, "none"), x1, x2),
+        assert_exact(ours, run(_add_model((256, 1), (1, 256), q, "none"), x1, x2),
                     f"add all pairs {q}")
 
 
@@ -76,7 +77,7 @@ def test_concat_matches_builtin_ref():
             ours = np.empty(shape, np.int8)
             spec.concat_s8(xs, axis % rank, make_concat_params([(0.07, 9)] * n_inputs, (0.07, 9)),
                            ours)
-            assert_same(ours, run(model, *xs), f"concat axis {axis} of {[x.shape for x in xs]}")
+            assert_exact(ours, run(model, *xs), f"concat axis {axis} of {[x.shape for x in xs]}")
 
 
 @pytest.mark.parametrize("keep_dims", [True, False], ids=["keep_dims", "squeeze"])
@@ -93,7 +94,7 @@ def test_mean_matches_builtin_ref(keep_dims):
         spec.mean_s8(x, p, ours)
         expected = run(_mean_model((1, h, w, c), axes, keep_dims, *quant), x[None])
         assert expected.shape == mean_shape((1, h, w, c), axes, keep_dims)
-        assert_same(ours, expected.ravel(), f"mean {(h, w, c)} axes {axes} {quant}")
+        assert_exact(ours, expected.ravel(), f"mean {(h, w, c)} axes {axes} {quant}")
 
 
 def test_mean_every_sum_matches_builtin_ref():
@@ -104,7 +105,7 @@ def test_mean_every_sum_matches_builtin_ref():
         x = all_sums(h, w)
         ours = np.empty(x.shape[2], np.int8)
         spec.mean_s8(x, make_mean_params((1,) + x.shape, [1, 2], *quant), ours)
-        assert_same(ours, run(_mean_model((1,) + x.shape, [1, 2], False, *quant),
+        assert_exact(ours, run(_mean_model((1,) + x.shape, [1, 2], False, *quant),
                               x[None]).ravel(), f"mean of every sum over {h}x{w}, {quant}")
 
 
@@ -116,7 +117,7 @@ def test_mean_wrap_and_double_rounding_match_builtin_ref():
         ours = np.empty(c, np.int8)
         spec.mean_s8(x[0], make_mean_params(x.shape, [1, 2], s_in, zp_in, s_out, zp_out), ours)
         model = _mean_model(x.shape, [1, 2], False, s_in, zp_in, s_out, zp_out)
-        assert_same(ours, run(model, x).ravel(), f"mean {x.shape} of {value}, zp {zp_in}")
+        assert_exact(ours, run(model, x).ravel(), f"mean {x.shape} of {value}, zp {zp_in}")
     x = np.array([0, 0, 0, 1], np.int8).reshape(1, 2, 2, 1)
     assert run(_mean_model(x.shape, [1, 2], True, 0.1, 0, 0.1, 0), x).ravel()[0] == 1
 

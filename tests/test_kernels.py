@@ -17,19 +17,14 @@ from edgecnn.reference.fixedpoint import round_half_away
 from edgecnn.reference.params import (ROUNDING_POLICIES, ConvParams, FCParams, PoolParams,
                                       Requant, activation_range, make_requant,
                                       make_softmax_params)
+from exact import assert_exact
 
 POLICIES = ("litert-ref", "double", "single", "fp32", "f64")
 ACTIVATIONS = ("none", "relu", "relu6")
 
 
-def assert_same(actual, expected, what):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    bad = np.argwhere(actual != expected)
-    if bad.size:
-        i = tuple(int(v) for v in bad[0])
-        raise AssertionError(f"{what}: {len(bad)} of {actual.size} differ; first at {i}: "
-                             f"backend {actual[i]} vs reference {expected[i]}")
+def assert_same(actual, expected, what=""):
+    assert_exact(actual, expected, what, ('backend', 'reference'))
 
 
 def q(values, scale, zp, dtype=np.int8):

@@ -12,6 +12,7 @@ import edgecnn.backends.reference as spec
 from edgecnn.reference.params import ConvParams, FCParams, PoolParams, make_requant
 
 from edgecnn.backends import cython as K  # noqa: E402
+from exact import assert_exact
 
 POLICIES = ("litert-ref", "double", "single", "fp32", "f64")
 ISAS = K.supported_isas()
@@ -24,12 +25,8 @@ def isa(request):
     K.force_isa("auto")
 
 
-def assert_same(actual, expected, what):
-    bad = np.argwhere(actual != expected)
-    if bad.size:
-        i = tuple(int(v) for v in bad[0])
-        raise AssertionError(f"{what}: {len(bad)} of {actual.size} differ; first at {i}: "
-                             f"bound {actual[i]} vs reference {expected[i]}")
+def assert_same(actual, expected, what=""):
+    assert_exact(actual, expected, what, ('bound', 'reference'))
 
 
 def _conv_case(rng, policy, zp_in, case):

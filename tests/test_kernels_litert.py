@@ -15,18 +15,13 @@ from edgecnn.reference.params import (ConvParams, FCParams, PoolParams, activati
                                       make_requant, make_softmax_params)
 from litert_models import (Spec, conv2d_options, fully_connected_options, pool2d_options,
                            run, same_padding, single_op_model, softmax_options, valid_output)
+from exact import assert_exact
 
 ACTIVATIONS = ("none", "relu", "relu6")
 
 
 def assert_bitexact(actual, expected, what=""):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    bad = np.argwhere(actual != expected)
-    if bad.size:
-        i = tuple(bad[0])
-        raise AssertionError(f"{what}: {len(bad)} of {actual.size} differ; first at {i}: "
-                             f"edgecnn {actual[i]} vs LiteRT {expected[i]}")
+    assert_exact(actual, expected, what, ('edgecnn', 'LiteRT'))
 
 
 def _small_ints(rng, shape, center, spread, lo=-128, hi=127):

@@ -113,7 +113,8 @@ def activation_f32(x, kind):
     if kind == "tanh":
         return np.tanh(x)
     if kind == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-x))
+        with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88 gives 0, the right limit
+            return 1.0 / (1.0 + np.exp(-x))
     raise ValueError(f"unknown activation {kind!r}")
 
 
