@@ -45,8 +45,8 @@ _threads = 1
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for conv (blocks of output pixels), depthwise conv (blocks of output rows) and
-    fully connected (blocks of outputs).
+    """Threads for conv (blocks of output pixels), depthwise conv (blocks of output rows),
+    fully connected (blocks of outputs) and ADD (blocks of its output).
 
     The bound kernels (bind_*) use edgecnn's worker pool (cython_kernels/threadpool.h): the
     caller works too and never waits for a worker that has not started, and layers under 10^6
@@ -58,6 +58,7 @@ def set_num_threads(n: int) -> None:
     _conv.set_num_threads(_threads)
     _dw.set_num_threads(_threads)
     _fc.set_num_threads(_threads)
+    _graph.set_num_threads(_threads)
 
 
 def kernel_isa() -> str:
