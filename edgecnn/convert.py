@@ -97,8 +97,14 @@ def default_preprocess(graph: ir.Graph, arch: Optional[str] = None, **overrides)
 def warn_defaults(graph: ir.Graph, arch: Optional[str], pre: ir.Preprocess, overrides) -> None:
     """Say which preprocessing edgecnn picked itself (ImageNet's recipe) and the flags that
     change it: a 32x32 CIFAR module with AdaptiveAvgPool2d would otherwise silently get
-    224x224 crops normalized with ImageNet statistics."""
+    224x224 crops normalized with ImageNet statistics. Without the ImageNet convention the
+    default is pixels in [0, 1], unnormalized: said too, since a model trained on normalized
+    inputs would calibrate and run on the wrong range without any error."""
     if not _imagenet_style(graph, arch):
+        if overrides.get("mean") is None and overrides.get("std") is None:
+            warnings.warn("no --mean/--std given: the model gets pixels scaled to [0, 1], "
+                          "unnormalized; pass --mean/--std with your training's normalization "
+                          "(e.g. --mean 0.5 --std 0.5)", DefaultsWarning, stacklevel=3)
         return
     why = "--arch alexnet" if "alexnet" in (arch, graph.name) else "a 224x224 RGB input"
     if overrides.get("mean") is None and overrides.get("std") is None:
@@ -110,6 +116,21 @@ def warn_defaults(graph: ir.Graph, arch: Optional[str], pre: ir.Preprocess, over
                       f"center-cropping {pre.height}x{pre.width} (torchvision's ImageNet recipe); "
                       f"pass --resize 0 to resize straight to {pre.height}x{pre.width}",
                       DefaultsWarning, stacklevel=3)
+
+
+def check_loadable(int8: ir.Graph, source: str) -> None:
+    """Refuse to write an int8 model that LiteRT's Prepare (and so edgecnn's loader) would
+    refuse: the same rules every loader applies, run before the file exists. Calibration is
+    what breaks them: a layer whose calibrated outputs are all but zero gets a scale so small
+    that its fused ReLU6 bound or its rescale multiplier leaves int32."""
+    from .prepare import prepare_calls
+    try:
+        prepare_calls(int8)
+    except ModelFormatError as e:
+        raise CalibrationError(
+            f"{source}: the int8 model would not load in LiteRT: {e}. That layer's calibrated "
+            "outputs are (nearly) all zero: calibrate on images like the ones the model will "
+            "see, with the right --mean/--std, or check that the weights are trained") from None
 
 
 def check_labels(labels: Sequence[str], graph: ir.Graph) -> None:
@@ -253,6 +274,7 @@ def convert(source: str, output: str, *, arch: Optional[str] = None,
     labels = tuple(labels) or default_labels(float_graph, arch)
     ranges = observer.ranges()
     int8 = quantize_graph(float_graph, ranges).replace(preprocess=pre, labels=labels)
+    check_loadable(int8, source)
     write_tflite(int8, output, force=force)
     record = calib_stats.to_dict(observer, ranges, output, used)
     record_path = calib_stats.write(record, output, force=True)  # checked with the model above

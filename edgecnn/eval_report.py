@@ -51,6 +51,8 @@ def evaluate(model: str, data: str, float_source: Optional[str] = None, *,
     pre = require_preprocess(graph, model, input_size=input_size, **preprocess_flags)
     classes = graph.output.shape[-1]
     dataset = open_dataset(data, classes, graph.labels)
+    if input_size is None and float_source is not None and pre.height == pre.width:
+        input_size = pre.height  # the float source at the size it was converted at
     spec = EvalSpec(os.fspath(model), pre, float_source, arch, input_size, float_engine,
                     per_layer, backend, rounding, max_memory)
     check_spec(spec)

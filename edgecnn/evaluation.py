@@ -109,6 +109,12 @@ class Evaluator:
         self.runtime = Runtime(self.graph, spec.backend, spec.rounding,
                                preserve_all=spec.per_layer, threads=1)
         self.float = FloatSide(spec) if spec.float_source else None
+        if self.float is not None and (tuple(self.float.graph.input.shape[1:])
+                                       != tuple(self.graph.input.shape[1:])):
+            raise UsageError(f"--float {spec.float_source} takes input "
+                             f"{tuple(self.float.graph.input.shape[1:])} but {spec.model_path} "
+                             f"takes {tuple(self.graph.input.shape[1:])}: pass the source "
+                             "convert started from, with the same --arch/--input-size")
         self.matches, self.unmatched = [], []
         if self.float is not None and spec.per_layer:
             self.matches, self.unmatched = L.match_tensors(self.graph, self.float.shapes,

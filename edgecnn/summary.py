@@ -39,7 +39,7 @@ from . import ir
 from .errors import ArchitectureError
 from .memory import plan_memory
 from .ops import KernelCall
-from .text import printable
+from .text import layer_label, printable
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def format_summary(summary: Summary) -> str:
     rows = [("input", "Input", "", _shape(summary.input_shape), "", "", "", _n(summary.input_bytes),
              "")]
     for r in summary.layers:
-        rows.append((printable(r.name), r.type, _window_text(r), _shape(r.output_shape), _n(r.params),
+        rows.append((layer_label(r.name, 48), r.type, _window_text(r), _shape(r.output_shape), _n(r.params),
                      _n(r.macs), _pair(r.receptive_field, "x") if r.receptive_field else "",
                      _n(r.activation_bytes), _n(r.weight_bytes)))
     numeric = {4, 5, 7, 8}

@@ -35,3 +35,10 @@ def printable(value, limit: int = 0) -> str:
             out.append(ch)
     shown = "".join(out)
     return shown if not limit or len(shown) <= limit else shown[:limit] + "..."
+
+
+def layer_label(name: str, limit: int) -> str:
+    """A tensor or layer name for a table column: TensorFlow's converter joins every fused op's
+    name with ';' (hundreds of characters), so the first one stands for the layer, cut to
+    ``limit`` (``--json`` output keeps the whole name)."""
+    return printable(name.split(";")[0], limit)

@@ -81,7 +81,11 @@ def test_verify_is_bit_exact_and_json(workdir):
 def test_verify_against_xnnpack_reports_top1(workdir):
     r = run("verify", workdir / "lenet.tflite", "--against", "litert", "--count", "5")
     assert r.exit_code == 0, r.output
-    assert "top-1 agreement" in r.output and "PASS" in r.output
+    assert "top-1 agreement" in r.output and "REPORT: the outputs differ by up to" in r.output
+    # --rounding fp32 is XNNPACK's rescale: then it is a check, and bit-exact
+    r = run("verify", workdir / "lenet.tflite", "--against", "litert", "--rounding", "fp32",
+            "--count", "5")
+    assert r.exit_code == 0 and "PASS: contract is bit-exact" in r.output, r.output
 
 
 def test_summary_of_the_tflite_and_of_the_pt(workdir):

@@ -230,7 +230,12 @@ def test_convert_says_which_preprocessing_it_chose(tmp_path):
                "--input-size", "32", "--mean", "0.5", "--std", "0.5")
     assert told.exit_code == 0, told.output
     assert "--input-size" not in told.stderr and "ImageNet" not in told.stderr
-    assert "--resize" not in told.stderr
+    assert "--resize" not in told.stderr and "--mean/--std" not in told.stderr
+    # away from 224 the default is unnormalized [0, 1] pixels: said as well
+    plain = run("convert", tmp_path / "cifar.pt", "--calib", photos, "-o", tmp_path / "e.tflite",
+                "--input-size", "32")
+    assert plain.exit_code == 0, plain.output
+    assert "no --mean/--std given: the model gets pixels scaled to [0, 1]" in plain.stderr
 
 
 # 7. README -------------------------------------------------------------------------------------
@@ -238,3 +243,45 @@ def test_convert_says_which_preprocessing_it_chose(tmp_path):
 def test_readme_no_longer_says_tflm_is_not_wired():
     readme = open(os.path.join(HERE, "..", "README.md"), encoding="utf-8").read()
     assert "--against tflm" in readme and "is not wired" not in readme
+
+
+def test_convert_refuses_a_model_litert_would_not_load(tmp_path):
+    """Outputs that calibrate to almost nothing (an untrained network's activations vanish:
+    torchvision's MobileNetV2 at init reaches 1e-7) give a scale so small that the fused
+    ReLU6 bound leaves int32; LiteRT would refuse the file, so convert refuses to write it."""
+    import torch
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU6(), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 30 * 30, 10))
+    with torch.no_grad():
+        net[0].weight.mul_(1e-8)
+        net[0].bias.zero_()
+        net[3].bias.zero_()
+    torch.save(net, tmp_path / "dead.pt")
+    photos = os.path.join(os.path.dirname(edgecnn.__file__), "data", "photos")
+    r = run("convert", tmp_path / "dead.pt", "--calib", photos, "--input-size", "32",
+            "--mean", "0.5", "--std", "0.5", "-o", tmp_path / "dead.tflite")
+    assert r.exit_code != 0 and not (tmp_path / "dead.tflite").exists()
+    line = r.stderr.strip().splitlines()[-1]
+    assert "would not load in LiteRT: 0: output scale" in line and "RELU6" in line, line
+
+
+def test_evaluate_runs_the_float_source_at_the_converted_size(tmp_path):
+    """A source that does not fix its size (AdaptiveAvgPool2d) converted at 32x32: evaluate
+    --float runs it at 32 too (it once ran it at 224, and matched no tensor per layer)."""
+    import torch
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(8, 10))
+    torch.save(net, tmp_path / "any.pt")
+    photos = os.path.join(os.path.dirname(edgecnn.__file__), "data", "photos")
+    r = run("convert", tmp_path / "any.pt", "--calib", photos, "-o", tmp_path / "m.tflite",
+            "--input-size", "32", "--mean", "0.5", "--std", "0.5")
+    assert r.exit_code == 0, r.output
+    r = run("evaluate", tmp_path / "m.tflite", photos, "--float", tmp_path / "any.pt",
+            "--per-layer", "--json", "--workers", "1")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["agreement"] == 1.0 and not report["unmatched_tensors"], report
+    assert len(report["layers"]) == 5  # input, conv+ReLU, mean, flatten, dense
