@@ -32,6 +32,7 @@ import numpy as np
 
 from edgecnn import ir, ops, shapes
 from edgecnn.errors import ArchitectureError, ModelFormatError, UnsupportedOpError
+from edgecnn.ops.conv2d import block_diagonal
 
 NHWC_AXIS = (0, 3, 1, 2)  # PyTorch dim of a 4-D tensor -> NHWC axis
 MAX_NAME = 200
@@ -177,26 +178,23 @@ class GraphBuilder:
         if groups > 1 and groups == c_in:  # depthwise, depth multiplier o // c_in
             wd = np.ascontiguousarray(w.transpose(1, 2, 3, 0), np.float32)  # (1, KH, KW, O)
             return self.add(ops.DepthwiseConv2D(name, wd, b, **kwargs), [x])
-        if groups > 1:
-            w = self._block_diagonal(name, w, groups)
         wt = np.ascontiguousarray(w.transpose(0, 2, 3, 1), np.float32)  # OHWI
+        if groups > 1:
+            wt = self._block_diagonal(name, wt, groups)
         out = self.add(ops.Conv2D(name, wt, b, **kwargs), [x])
         _, oh, ow, _ = out.shape
         self.scratch = max(self.scratch, oh * ow * wt.shape[1] * wt.shape[2] * wt.shape[3])
         return out
 
     def _block_diagonal(self, name, w, groups):
-        o, i_g, kh, kw = w.shape
+        """OHWI grouped weights as one dense CONV_2D's (ops.conv2d.block_diagonal)."""
+        o, kh, kw, i_g = w.shape
         full_bytes = o * i_g * groups * kh * kw * 4
         if self.max_memory is not None and full_bytes > self.max_memory:
             raise ModelFormatError(f"{self.source}: {name}: grouped conv expanded to dense "
                                    f"weights would need {full_bytes} bytes, over --max-memory "
                                    f"{self.max_memory}")
-        full = np.zeros((o, i_g * groups, kh, kw), np.float32)
-        per = o // groups
-        for g in range(groups):
-            full[g * per:(g + 1) * per, g * i_g:(g + 1) * i_g] = w[g * per:(g + 1) * per]
-        return full
+        return block_diagonal(w, groups)
 
     def _bias(self, name, bias, n):
         if bias is None:
@@ -239,7 +237,9 @@ class GraphBuilder:
                                         f"for {c} channels")
             arrays.append(np.asarray(a, np.float32))
         eps = float(eps)
-        if not (math.isfinite(eps) and eps >= 0) or np.any(arrays[3] + eps <= 0):
+        with np.errstate(all="ignore"):
+            bad_var = not np.all(arrays[3] + eps > 0)  # NaN fails too
+        if not (math.isfinite(eps) and eps >= 0) or bad_var:
             raise ArchitectureError(f"{name}: BatchNorm variance + eps must be positive "
                                     f"(eps {eps})")
         return self.add(ops.BatchNorm(name, *arrays, eps=eps), [x])

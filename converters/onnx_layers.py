@@ -187,7 +187,8 @@ def gemm(ctx, name, ins, attrs):
     alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
     if not (math.isfinite(alpha) and math.isfinite(beta)):
         raise ModelFormatError(f"Gemm alpha {alpha} and beta {beta} must be finite")
-    weight = (w if attrs.get("transB", 0) else w.T) * np.float32(alpha)
+    with np.errstate(all="ignore"):  # NaN/inf weights are refused, with the layer, at import
+        weight = (w if attrs.get("transB", 0) else w.T) * np.float32(alpha)
     bias = None
     if len(ins) > 2 and ins[2] is not None:
         c = const(ins[2], "C")

@@ -109,3 +109,11 @@ def test_a_depth_multiplier_that_does_not_divide_is_refused(tmp_path):
     x = sub.tensors[sub.inputs[0]]  # the image the first depthwise (12 channels) reads
     x.shape = np.array([1, 24, 24, 5], np.int32)
     _refused(model, r"not a multiple of the \d+ input channels", tmp_path)
+
+
+def test_a_conv_filter_that_fits_no_grouping_is_refused(tmp_path):
+    model = _model("tf_grouped_conv_int8_io")
+    sub = model.subgraphs[0]
+    x = sub.tensors[sub.inputs[0]]  # 8 channels for a filter 2 deep: 4 groups; 7 fit none
+    x.shape = np.array([1, 16, 16, 7], np.int32)
+    _refused(model, r"neither a convolution nor a grouped one", tmp_path)

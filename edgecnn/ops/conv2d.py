@@ -98,6 +98,8 @@ class Conv2D(Op):
         x = r.op_input(op, 0)
         opts = op.options(r.fb.Conv2DOptionsT)
         weight, bias, wq, bq = r.weights(op, x, 4)
+        if x.shape[3] != weight.shape[3]:  # a grouped CONV_2D (TF's Conv2D(groups=g))
+            weight = _grouped_to_dense(r, op, weight, x.shape[3])
         if x.dtype == "int8":
             r.int8_bias(op, bias, bq)
         stride = (int(opts.strideH), int(opts.strideW))
@@ -125,3 +127,35 @@ class Conv2D(Op):
     def emit_c(self, call, c):
         from ..export_c.kernels import emit_conv  # packed for the DSP/Helium kernels
         return emit_conv(self, call, c)
+
+
+def block_diagonal(weight: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped convolution's OHWI weights (C_out, KH, KW, C_in / groups) as one dense
+    CONV_2D's (C_out, KH, KW, C_in): output channel o reads input channels of its group
+    o // (C_out / groups), and zeros elsewhere. Exact in float and in int8, since a zero weight
+    adds nothing to the accumulator (nor to the zero-point term sum(w) * zp_in); per-channel
+    scales stay on axis 0. It costs ``groups`` times the MACs and weight bytes."""
+    c_out, kh, kw, per_in = weight.shape
+    per_out = c_out // groups
+    dense = np.zeros((c_out, kh, kw, per_in * groups), weight.dtype)
+    for g in range(groups):
+        dense[g * per_out:(g + 1) * per_out, :, :, g * per_in:(g + 1) * per_in] = \
+            weight[g * per_out:(g + 1) * per_out]
+    return dense
+
+
+def _grouped_to_dense(r, op, weight: np.ndarray, c_in: int) -> np.ndarray:
+    """LiteRT's grouped CONV_2D rule (conv.cc): the input's channels are a multiple of the
+    filter's, and the groups divide the output channels."""
+    c_out, kh, kw, per_in = weight.shape
+    groups = c_in // per_in
+    if c_in % per_in or c_out % groups:
+        r.fail(f"{op.where}: weight shape {weight.shape} (OHWI) does not fit an input with "
+               f"{c_in} channels: neither a convolution nor a grouped one (input channels must "
+               "be a multiple of the filter's, and the groups must divide the output channels)")
+    dense_bytes = c_out * kh * kw * c_in * weight.itemsize
+    if dense_bytes > r.max_memory:
+        r.fail(f"{op.where}: a grouped convolution ({groups} groups) runs as one dense CONV_2D "
+               f"whose weights would need {dense_bytes} bytes, over --max-memory "
+               f"{r.max_memory}")
+    return block_diagonal(weight, groups)

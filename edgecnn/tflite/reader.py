@@ -78,6 +78,7 @@ def from_flatbuffer(data: bytes, path: str = "<bytes>",
         raise ModelFormatError(f"{name}: corrupt or truncated .tflite file ({type(e).__name__}: "
                                f"{validate.label(e, 80)})") from None
     reader = _Reader(fb, model, data, path)
+    reader.max_memory = max_memory
     validate.check_model(reader, max_memory)
     return reader.read()
 
