@@ -101,7 +101,7 @@ def test_unreadable_calibration_files_are_named(tmp_path):
                        ("d.png", b"\x89PNG"), ("e\x1b.png", b"1")):
         (calib / name).write_bytes(data)
     result = run("convert", os.path.join(PT, "lenet5_state_dict.pt"), "--arch", "lenet5",
-                 "--calib", calib, "-o", tmp_path / "out.tflite")
+                 "--calib", calib, "--mean", "0", "--std", "1", "-o", tmp_path / "out.tflite")
     _one_line_error(result, "all 5 files were unreadable: a.png (cannot decode", "b.jpg (",
                     "c.png (", "and 2 more")
 
