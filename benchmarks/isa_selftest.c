@@ -59,6 +59,12 @@ static int conv_case(int isa, int threads) {
     p.rq.bias = fb; p.rq.m0 = m0; p.rq.shift = sft; p.rq.left = left; p.rq.right = right;
     p.rq.real_scale = rs; p.rq.policy = EC_ROUND_DOUBLE; p.rq.out_off = rnd(-20, 20);
     p.rq.act_min = -128; p.rq.act_max = 127;
+    void *amx_rq = NULL;
+    if (p.isa == EC_ISA_AVX512AMX) { /* the AMX path's own parameter order and A buffer */
+        amx_rq = malloc(ec_amx_rq_bytes(&p));
+        ec_amx_bind(&p, amx_rq);
+        p.amx_a = ec_amx_a_bytes(&p) ? calloc(ec_amx_a_bytes(&p), 1) : NULL;
+    }
     ec_conv_run(&p, x, out, threads);
     for (int oy = 0; oy < oh; oy++)
         for (int ox = 0; ox < ow; ox++)
@@ -78,6 +84,7 @@ static int conv_case(int isa, int threads) {
     for (i = 0; i < oh * ow * cout; i++) bad += out[i] != ref[i];
     free(x); free(wt); free(out); free(ref); free(bias); free(fb); free(m0); free(sft);
     free(left); free(right); free(rs); free(sums); free(b); free(p.padded); free(p.scratch);
+    free(amx_rq); free(p.amx_a);
     return bad;
 }
 

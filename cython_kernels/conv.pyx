@@ -56,7 +56,8 @@ import numpy as np
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport int64_t
 
-from gemm_s8 cimport (EC_ISA_COUNT, EC_POOL_MAX, ec_amx_missing, ec_conv_geometry,
+from gemm_s8 cimport (EC_ISA_COUNT, EC_ISA_AVX512AMX, EC_POOL_MAX, ec_amx_a_bytes,
+                      ec_amx_bind, ec_amx_missing, ec_amx_rq_bytes, ec_conv_geometry,
                       ec_conv_isa_for, ec_conv_padded_bytes, ec_conv_plan, ec_conv_run,
                       ec_conv_run_batch,
                       ec_conv_scratch_bytes, ec_current_isa, ec_force_isa, ec_isa_names,
@@ -175,7 +176,14 @@ cdef class BoundConv:
         p.rq.real_scale = &rs[0]
         p.rq.policy, p.rq.out_off, p.rq.act_min, p.rq.act_max = (policy, output_offset, act_min,
                                                                  act_max)
-        self._arrays = (packed, padded, scratch, arrays)  # owns what the plan points at
+        amx_rq = np.zeros(ec_amx_rq_bytes(p) if isa == EC_ISA_AVX512AMX else 0, np.uint8)
+        amx_a = np.zeros(ec_amx_a_bytes(p) if isa == EC_ISA_AVX512AMX else 0, np.uint8)
+        cdef uint8_t[::1] arv = amx_rq
+        cdef uint8_t[::1] aav = amx_a
+        if amx_rq.size:
+            ec_amx_bind(p, &arv[0])
+        p.amx_a = &aav[0] if amx_a.size else NULL
+        self._arrays = (packed, padded, scratch, arrays, amx_rq, amx_a)  # owned by the plan
 
     def __call__(self, x, out):
         cdef const int8_t[:, :, ::1] xv

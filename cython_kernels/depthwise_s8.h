@@ -179,8 +179,12 @@ static void ec_dw_chunk(void *ctx, int index, int slot) {
     ec_dw_rows(j->p, j->kern, j->x, j->out, lo, hi < j->p->oh ? hi : j->p->oh, slot);
 }
 
-/* Blocks of output rows, about 8 chunks per thread; layers under EC_SERIAL_MACS stay on the
- * caller. */
+/* Layers under this many multiply-adds stay on the caller: depthwise runs about 20 G MAC/s a
+ * core, so this is some 8 us of work (MobileNetV2's 7x7 and 14x14 layers, 25-45 us each on
+ * one thread, are above it; a pool hand-over costs about 1 us). */
+#define EC_DW_SERIAL_MACS 1.5e5
+
+/* Blocks of output rows, about 8 chunks per thread. */
 static void ec_dw_run(const ec_dw_plan *p, const int8_t *x, int8_t *out, int nthreads) {
     ec_dw_job j;
     if (p->m > 1) { /* channel ic -> channels ic * M .. ic * M + M - 1 */
@@ -195,7 +199,7 @@ static void ec_dw_run(const ec_dw_plan *p, const int8_t *x, int8_t *out, int nth
     j.x = x;
     j.out = out;
     if (nthreads > p->max_threads) nthreads = p->max_threads;
-    if ((double)p->oh * p->ow * p->cm * p->ntaps < EC_SERIAL_MACS) nthreads = 1;
+    if ((double)p->oh * p->ow * p->cm * p->ntaps < EC_DW_SERIAL_MACS) nthreads = 1;
     if (nthreads <= 1) {
         ec_dw_rows(p, j.kern, x, out, 0, p->oh, 0);
         return;

@@ -17,9 +17,11 @@
  * Layouts per path (see ec_layouts): S8X4 = int8 A, B as [k/4][NR][4] (generic, neon-sdot,
  * avx512amx); U8X4 = uint8 A (x ^ 0x80), same B (avx512vnni); S16X2 = int16 A, B int16
  * [k/2][NR][2] (avx2 vpmaddwd, neon smlal). K is rounded up to the step with zero weights.
- * avx512amx (gemm_amx.h) gathers whole im2col rows (one run of K, rounded up to 64) from the
- * padded input into per-thread scratch, for any dilation; dense layers at batch 1 run the VNNI
- * stream there (they are bound by memory, not by multiply-adds).
+ * avx512amx (gemm_amx.h) reads pointwise convs' A straight from the input and gathers whole
+ * im2col rows (one run of K, rounded up to 64) of the others from the input into scratch, for
+ * any dilation, with no padded copy; its panels of 32 channels hold them in the order
+ * ec_amx_col_channel gives. Dense layers at batch 1 run the VNNI stream there (they are bound
+ * by memory, not by multiply-adds).
  */
 #ifndef EDGECNN_GEMM_S8_H
 #define EDGECNN_GEMM_S8_H
@@ -71,6 +73,16 @@ static ec_layout ec_layout_for(int isa, int cout) {
     return L;
 }
 
+/* AMX requantization parameters in the order of a panel's columns (gemm_amx.h). */
+typedef struct {
+    const int32_t *bias;  /* [npanels * nr] folded bias', preloaded into the C tiles */
+    const int32_t *left;  /* [npanels * nr] policy double: max(shift, 0) */
+    const int64_t *q;     /* [npanels][EC_AQ_KINDS][4][8]: one-step rounding constants */
+    const float *f32;     /* [npanels * nr] policy fp32: float32(real_scale) */
+    const double *f64;    /* [npanels * nr] policy f64: real_scale */
+    int has_left;         /* policy double and some channel shifts left */
+} ec_amx_rq;
+
 /* Requantization parameters per output channel, padded to a whole number of panels. */
 typedef struct {
     const int32_t *bias;    /* folded bias' */
@@ -87,7 +99,8 @@ typedef struct {
     ec_layout L;
     int h, w, cin, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl;
     int k, kp, npanels;
-    int direct;            /* 1: A read from the padded input (in place, or gathered by AMX) */
+    int direct;            /* 1: A read in place from the padded input (not AMX) */
+    int amx_direct;        /* AMX, 1x1 stride 1 unpadded: A tiles read from the input itself */
     int nseg, seg, segp;   /* K = nseg runs of seg elements, each padded to segp */
     int hp, wp;            /* padded input rows and columns (direct mode) */
     int pad_a;             /* the zero point as stored in A */
@@ -96,6 +109,8 @@ typedef struct {
     void *padded;          /* hp * wp * cin A elements + 64 bytes (direct mode) */
     void *scratch;         /* max_threads * mr * kp A elements (im2col mode, AMX) + 64 */
     int max_threads;
+    ec_amx_rq arq;         /* AMX only (ec_amx_bind) */
+    void *amx_a;           /* AMX: A of a whole layer, or NULL (ec_amx_a_bytes) */
 } ec_conv_plan;
 
 /* Fill the geometry of a plan whose isa, L, shapes, strides, paddings and dilations are set. */
@@ -103,12 +118,14 @@ static void ec_conv_geometry(ec_conv_plan *p) {
     int ks = p->L.kstep;
     p->k = p->kh * p->kw * p->cin;
     p->direct = p->dw == 1;
-    if (p->isa == EC_ISA_AVX512AMX) { /* padded input, gathered into one K run per pixel */
-        p->direct = 1;
+    p->amx_direct = 0;
+    if (p->isa == EC_ISA_AVX512AMX) { /* one K run per pixel, gathered from the input */
+        p->direct = 0;
+        p->amx_direct = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 &&
+                        p->pl == 0 && p->oh == p->h && p->ow == p->w;
         p->nseg = 1;
         p->seg = p->k;
-        p->hp = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1;
-        p->wp = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
+        p->hp = p->wp = 0;
     } else if (p->direct) {
         p->nseg = p->kh;
         p->seg = p->kw * p->cin;
@@ -137,7 +154,7 @@ static size_t ec_conv_slot_bytes(const ec_conv_plan *p) {
 }
 
 static size_t ec_conv_scratch_bytes(const ec_conv_plan *p) {
-    if (p->direct && p->isa != EC_ISA_AVX512AMX) return 0;
+    if (p->direct) return 0;
     return (size_t)p->max_threads * ec_conv_slot_bytes(p) + 64;
 }
 
@@ -153,8 +170,16 @@ static size_t ec_packed_b_bytes(const ec_conv_plan *p) {
     return (size_t)p->npanels * p->L.nr * p->kp * p->L.a_bytes;
 }
 
+/* The channel in column c of an AMX panel of nr channels: with 32, tile 0's columns 4L + j
+ * hold channels 8L + j and tile 1's hold 8L + 4 + j (L, j < 4), so that one vpackssdw of a
+ * tile-0 row and a tile-1 row lays the 32 results out in channel order (gemm_amx.h). */
+static inline int ec_amx_col_channel(int nr, int c) {
+    return nr == 32 ? 8 * ((c & 15) >> 2) + 4 * (c >> 4) + (c & 3) : c;
+}
+
 /* w int8 (cout, k) row-major -> the plan's panels [kp/ks][nr][ks], ks = 4 products per lane
- * (2 for int16 B; AMX pads K to 64 but groups by 4 as well); sums[c] = sum_k w[c, k]. */
+ * (2 for int16 B; AMX pads K to 64 but groups by 4 as well, columns in ec_amx_col_channel
+ * order); sums[c] = sum_k w[c, k]. */
 static void ec_pack_b(const ec_conv_plan *pl, const int8_t *w, void *dst, int64_t *sums) {
     int nr = pl->L.nr, ks = pl->L.a_bytes == 2 ? 2 : 4, cout = pl->cout, k = pl->k;
     int groups = pl->kp / ks, p, g, c, j;
@@ -167,7 +192,8 @@ static void ec_pack_b(const ec_conv_plan *pl, const int8_t *w, void *dst, int64_
         for (g = 0; g < groups; g++)
             for (c = 0; c < nr; c++)
                 for (j = 0; j < ks; j++) {
-                    int n = p * nr + c, kk = g * ks + j; /* kk in padded K */
+                    int kk = g * ks + j; /* kk in padded K */
+                    int n = p * nr + (pl->isa == EC_ISA_AVX512AMX ? ec_amx_col_channel(nr, c) : c);
                     int run = kk / pl->segp, in_run = kk % pl->segp;
                     int8_t v = (n < cout && in_run < pl->seg)
                                    ? w[(size_t)n * k + (size_t)run * pl->seg + in_run] : 0;
@@ -422,6 +448,10 @@ static void ec_conv_chunk(void *ctx, int index, int slot) {
 
 #if defined(EC_X86)
 #include "gemm_amx.h"
+#else /* no AMX path off x86: nothing to bind */
+static size_t ec_amx_rq_bytes(const ec_conv_plan *p) { (void)p; return 0; }
+static void ec_amx_bind(ec_conv_plan *p, void *mem) { (void)p; (void)mem; }
+static size_t ec_amx_a_bytes(const ec_conv_plan *p) { (void)p; return 0; }
 #endif
 
 /* Blocks of MR output pixels, about 8 chunks per thread so a busy core costs little. */
@@ -434,18 +464,20 @@ static void ec_conv_run(const ec_conv_plan *p, const int8_t *x, int8_t *out, int
     j.nmb = (p->oh * p->ow + p->L.mr - 1) / p->L.mr;
     if (nthreads > p->max_threads) nthreads = p->max_threads;
     if ((double)p->oh * p->ow * p->cout * p->kp < EC_SERIAL_MACS) nthreads = 1;
-    ec_task_fn chunk = ec_conv_chunk;
 #if defined(EC_X86)
-    if (p->isa == EC_ISA_AVX512AMX) chunk = ec_conv_chunk_amx;
+    if (p->isa == EC_ISA_AVX512AMX) {
+        ec_conv_run_amx(p, x, out, nthreads);
+        return;
+    }
 #endif
     if (p->direct) ec_pad_input(p, x);
     if (nthreads <= 1) {
         j.per_chunk = j.nmb;
-        chunk(&j, 0, 0);
+        ec_conv_chunk(&j, 0, 0);
         return;
     }
     j.per_chunk = (j.nmb + 8 * nthreads - 1) / (8 * nthreads);
-    ec_pool_run(chunk, &j, (j.nmb + j.per_chunk - 1) / j.per_chunk, nthreads);
+    ec_pool_run(ec_conv_chunk, &j, (j.nmb + j.per_chunk - 1) / j.per_chunk, nthreads);
 }
 
 /* nb images (H, W, Cin) one after another -> nb outputs (OH, OW, Cout): the batch entry of

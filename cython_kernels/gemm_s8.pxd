@@ -35,6 +35,7 @@ cdef extern from "gemm_s8.h" nogil:
         void* padded
         void* scratch
         int max_threads
+        void* amx_a
     ctypedef struct ec_fc_plan:
         int isa
         int n, o
@@ -52,6 +53,9 @@ cdef extern from "gemm_s8.h" nogil:
     size_t ec_conv_padded_bytes(const ec_conv_plan* p)
     size_t ec_conv_scratch_bytes(const ec_conv_plan* p)
     void ec_pack_b(const ec_conv_plan* p, const int8_t* w, void* dst, int64_t* sums)
+    size_t ec_amx_rq_bytes(const ec_conv_plan* p)
+    void ec_amx_bind(ec_conv_plan* p, void* mem)
+    size_t ec_amx_a_bytes(const ec_conv_plan* p)
     void ec_conv_run(const ec_conv_plan* p, const int8_t* x, int8_t* out, int nthreads)
     void ec_conv_run_batch(const ec_conv_plan* p, const int8_t* x, int nb, int8_t* out,
                            int nthreads)

@@ -16,6 +16,7 @@
 
 #include "cpu_features.h"
 #include "fixedpoint.h"
+#include "threadpool.h"
 
 #define EC_MAX_DIMS 8    /* params.MAX_BROADCAST_DIMS */
 #define EC_ADD_CHUNK 512 /* elements per block: computed into a stack buffer, then copied out,
@@ -151,10 +152,69 @@ __attribute__((target("avx2"))) static void ec_add_run_avx2(const int8_t *a, ptr
     ec_add_run_body(a, sa, b, sb, out, n, k);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static void ec_add_run_avx512(
-    const int8_t *a, ptrdiff_t sa, const int8_t *b, ptrdiff_t sb, int8_t *out, ptrdiff_t n,
-    const ec_add_k *k) {
-    ec_add_run_body(a, sa, b, sb, out, n, k);
+#include <immintrin.h>
+#define EC_TGT_ADD512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+/* RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(v, m), e) of 16 int32 lanes in one
+ * exact step on 64-bit lanes (the derivation is in gemm_amx_rq.h): with P = v * m,
+ * (P + K - [P + K < THR] * 2^31) >> (31 + e), K = 2^30 + 2^(30 + e) and THR = 2^(30 + e) when
+ * e >= 1, K = 2^30 and no correction when e = 0. */
+typedef struct {
+    __m512i m, k, thr;
+    __m128i sh;
+} ec_add_q;
+
+EC_TGT_ADD512 static inline void ec_add_q_init(ec_add_q *q, int32_t m, int32_t e) {
+    q->m = _mm512_set1_epi64((int64_t)m);
+    q->k = _mm512_set1_epi64(((int64_t)1 << 30) + (e >= 1 ? (int64_t)1 << (30 + e) : 0));
+    q->thr = _mm512_set1_epi64(e >= 1 ? (int64_t)1 << (30 + e) : INT64_MIN);
+    q->sh = _mm_cvtsi32_si128(31 + e);
+}
+
+EC_TGT_ADD512 static inline __m512i ec_add_q_half(__m512i v, const ec_add_q *q) {
+    __m512i s = _mm512_add_epi64(_mm512_mul_epi32(v, q->m), q->k);
+    s = _mm512_mask_sub_epi64(s, _mm512_cmplt_epi64_mask(s, q->thr), s,
+                              _mm512_set1_epi64((int64_t)1 << 31));
+    return _mm512_sra_epi64(s, q->sh);
+}
+
+EC_TGT_ADD512 static inline __m512i ec_add_q16(__m512i v, const ec_add_q *q) {
+    __m512i e = ec_add_q_half(v, q), o = ec_add_q_half(_mm512_srli_epi64(v, 32), q);
+    return _mm512_mask_shuffle_epi32(e, (__mmask16)0xAAAA, o, _MM_PERM_CDAB);
+}
+
+/* The same arithmetic as ec_add_run_body, 16 outputs at a time: input a exactly
+ * (x + off_a) << 19, input b and the output through ec_add_q16 (input b's
+ * SRDHM((x + off_b) << 20, M) needs no split of M here), then + output offset and the clamp
+ * (|result| < 2^30: no overflow), saturating narrow. A run of stride 0 is one value. */
+EC_TGT_ADD512 static void ec_add_run_avx512(const int8_t *a, ptrdiff_t sa, const int8_t *b,
+                                            ptrdiff_t sb, int8_t *out, ptrdiff_t n,
+                                            const ec_add_k *k) {
+    ec_add_q qb, qo;
+    const __m512i off_a = _mm512_set1_epi32(k->off_a), off_b = _mm512_set1_epi32(k->off_b);
+    const __m512i off = _mm512_set1_epi32(k->out_off);
+    const __m512i lo = _mm512_set1_epi32(k->act_min), hi = _mm512_set1_epi32(k->act_max);
+    const int32_t mb = k->mq * 2048 + k->mr;
+    __m512i a0 = _mm512_set1_epi32((k->off_a + a[0]) * (1 << 19));
+    __m512i b0 = _mm512_set1_epi32(ec_add_in_b(b[0], k->off_b, k->mq, k->mr, k->e, k->half,
+                                               k->up));
+    ptrdiff_t i;
+    ec_add_q_init(&qb, mb, k->e);
+    ec_add_q_init(&qo, k->mo, k->eo);
+    for (i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512i va = a0, vb = b0, y;
+        if (sa)
+            va = _mm512_slli_epi32(
+                _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i)), off_a), 19);
+        if (sb)
+            vb = ec_add_q16(_mm512_slli_epi32(_mm512_add_epi32(
+                                _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i)), off_b), 20),
+                            &qb);
+        y = _mm512_add_epi32(ec_add_q16(_mm512_add_epi32(va, vb), &qo), off);
+        y = _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+        _mm_mask_storeu_epi8(out + i, m, _mm512_cvtsepi32_epi8(y));
+    }
 }
 #endif
 
@@ -170,11 +230,64 @@ static ec_add_run_fn ec_add_run_for(int isa) {
 
 /* The broadcast walk (params.Broadcast): rank fused dims, outermost first; the last one is the
  * inner run, the others an odometer over input offsets. out is contiguous in that order. */
+typedef struct {
+    ec_add_run_fn run;
+    const int8_t *x1, *x2;
+    int8_t *out;
+    int rank;
+    const int32_t *size, *stride1, *stride2;
+    const ec_add_k *k;
+    ptrdiff_t inner, outer, per_chunk; /* a chunk: per_chunk runs, or per_chunk elements of
+                                        * the single run when rank is 1 */
+} ec_add_job;
+
+/* Runs [r0, r1) of the walk (x1 is input a here: swapped already). */
+static void ec_add_rows(const ec_add_job *j, ptrdiff_t r0, ptrdiff_t r1) {
+    const int rank = j->rank;
+    const int32_t *size = j->size, *s1 = j->stride1, *s2 = j->stride2;
+    ptrdiff_t o1 = 0, o2 = 0, rem = r0, r;
+    int32_t idx[EC_MAX_DIMS] = {0};
+    int d;
+    for (d = rank - 2; d >= 0; d--) { /* odometer position of run r0 */
+        idx[d] = (int32_t)(rem % size[d]);
+        rem /= size[d];
+        o1 += (ptrdiff_t)idx[d] * s1[d];
+        o2 += (ptrdiff_t)idx[d] * s2[d];
+    }
+    for (r = r0; r < r1; r++) {
+        j->run(j->x1 + o1, s1[rank - 1], j->x2 + o2, s2[rank - 1], j->out + r * j->inner,
+               j->inner, j->k);
+        for (d = rank - 2; d >= 0; d--) {
+            o1 += s1[d];
+            o2 += s2[d];
+            if (++idx[d] < size[d]) break;
+            o1 -= (ptrdiff_t)s1[d] * size[d];
+            o2 -= (ptrdiff_t)s2[d] * size[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static void ec_add_chunk(void *ctx, int index, int slot) {
+    const ec_add_job *j = (const ec_add_job *)ctx;
+    ptrdiff_t lo = index * j->per_chunk, hi = lo + j->per_chunk;
+    (void)slot;
+    if (j->rank == 1) { /* a piece of the one run */
+        ptrdiff_t s1 = j->stride1[0], s2 = j->stride2[0];
+        if (hi > j->inner) hi = j->inner;
+        j->run(j->x1 + lo * s1, s1, j->x2 + lo * s2, s2, j->out + lo, hi - lo, j->k);
+        return;
+    }
+    ec_add_rows(j, lo, hi < j->outer ? hi : j->outer);
+}
+
+#define EC_ADD_SERIAL 32768 /* outputs: smaller ADDs stay on the calling thread */
+
 static void ec_add_s8(ec_add_run_fn run, const int8_t *x1, const int8_t *x2, int8_t *out,
                       int rank, const int32_t *size, const int32_t *stride1,
-                      const int32_t *stride2, const ec_add_k *k) {
-    ptrdiff_t inner = size[rank - 1], outer = 1, r, o1 = 0, o2 = 0;
-    int32_t idx[EC_MAX_DIMS] = {0};
+                      const int32_t *stride2, const ec_add_k *k, int nthreads) {
+    ec_add_job j;
+    ptrdiff_t total, units;
     int d;
     if (k->swap) { /* addition commutes: walk x2 as input a */
         const int8_t *xt = x1;
@@ -184,18 +297,27 @@ static void ec_add_s8(ec_add_run_fn run, const int8_t *x1, const int8_t *x2, int
         stride1 = stride2;
         stride2 = st;
     }
-    for (d = 0; d < rank - 1; d++) outer *= size[d];
-    for (r = 0; r < outer; r++) {
-        run(x1 + o1, stride1[rank - 1], x2 + o2, stride2[rank - 1], out + r * inner, inner, k);
-        for (d = rank - 2; d >= 0; d--) {
-            o1 += stride1[d];
-            o2 += stride2[d];
-            if (++idx[d] < size[d]) break;
-            o1 -= (ptrdiff_t)stride1[d] * size[d];
-            o2 -= (ptrdiff_t)stride2[d] * size[d];
-            idx[d] = 0;
-        }
+    j.run = run;
+    j.x1 = x1;
+    j.x2 = x2;
+    j.out = out;
+    j.rank = rank;
+    j.size = size;
+    j.stride1 = stride1;
+    j.stride2 = stride2;
+    j.k = k;
+    j.inner = size[rank - 1];
+    j.outer = 1;
+    for (d = 0; d < rank - 1; d++) j.outer *= size[d];
+    total = j.inner * j.outer;
+    units = rank == 1 ? j.inner : j.outer;
+    if (nthreads <= 1 || total < EC_ADD_SERIAL || units < 2) {
+        ec_add_rows(&j, 0, j.outer);
+        return;
     }
+    j.per_chunk = (units + 4 * nthreads - 1) / (4 * nthreads);
+    if (rank == 1) j.per_chunk = (j.per_chunk + 63) / 64 * 64;
+    ec_pool_run(ec_add_chunk, &j, (int)((units + j.per_chunk - 1) / j.per_chunk), nthreads);
 }
 
 /* MEAN over the count = H * W rows of x (count, c): per channel, the int32 sum (uint32 lanes:

@@ -6,8 +6,16 @@
 # copying). BoundAdd holds ADD's derived constants, its broadcast walk and the ISA path chosen
 # when it is bound (cpu_features.h; force_isa pins one, as for conv); mean_s8 takes the current
 # path at each call.
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport int8_t, int32_t
 from libc.string cimport memcpy
+
+from gemm_s8 cimport ec_pool_adopt, ec_pool_run_fn
+
+from edgecnn._kernels import conv as _conv
+
+# one worker pool per process: conv's
+ec_pool_adopt(<ec_pool_run_fn>PyCapsule_GetPointer(_conv.pool_capsule(), _conv.POOL_CAPSULE))
 
 
 cdef extern from "graph_ops.h" nogil:
@@ -29,10 +37,19 @@ cdef extern from "graph_ops.h" nogil:
     ec_add_run_fn ec_add_run_for(int isa)
     void ec_add_s8(ec_add_run_fn run, const int8_t* x1, const int8_t* x2, int8_t* out, int rank,
                    const int32_t* size, const int32_t* stride1, const int32_t* stride2,
-                   const ec_add_k* k)
+                   const ec_add_k* k, int nthreads)
     void ec_mean_s8(int isa, const int8_t* x, Py_ssize_t count, Py_ssize_t c,
                     int32_t multiplier, int32_t shift, int32_t input_offset,
                     int32_t output_offset, int8_t* out)
+
+
+cdef int _num_threads = 1
+
+
+def set_num_threads(int n):
+    """Threads of ADD (blocks of its runs, from 32768 outputs on)."""
+    global _num_threads
+    _num_threads = max(1, n)
 
 
 def kernel_isa():
@@ -87,7 +104,7 @@ cdef class BoundAdd:
                              f"for {(self.n1, self.n2, self.n_out)}")
         with nogil:
             ec_add_s8(self.run, &x1[0], &x2[0], &out[0], self.rank, self.size, self.stride1,
-                      self.stride2, &self.k)
+                      self.stride2, &self.k, _num_threads)
 
 
 def mean_s8(const int8_t[:, :, ::1] x, int multiplier, int shift, int input_offset,

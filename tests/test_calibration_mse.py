@@ -106,8 +106,8 @@ def test_convert_warns_about_few_and_wrong_colour_calibration_images(tmp_path):
         src = os.path.join(data_dir(), "calib", f"calib_{k:04d}.png")
         img = Image.open(src).convert("RGB") if k < 2 else Image.open(src)
         img.save(calib / f"{k}.png")
-    r = cli("convert", LENET_PT, "--arch", "lenet5", "--calib", calib, "--mean", "0.5", "--std", "0.5", "-o",
-            tmp_path / "m.tflite", "--json")
+    r = cli("convert", LENET_PT, "--arch", "lenet5", "--calib", calib, "--mean", "0.5",
+            "--std", "0.5", "-o", tmp_path / "m.tflite", "--json")
     assert r.exit_code == 0, r.output
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: ")]
     assert len(lines) == 2

@@ -104,6 +104,27 @@ def test_add_every_isa_path(isa):
         K.force_isa("auto")
 
 
+def test_add_two_threads():
+    """ADDs from 32768 outputs on are split over the pool: blocks of broadcast runs (all
+    65536 pairs as (256, 1) + (1, 256)) and pieces of one flat run (in place, odd length)."""
+    rng = np.random.default_rng(5)
+    p = make_add_params(*ADD_ALL_PAIRS[0], "relu")
+    values = np.arange(-128, 128, dtype=np.int8)
+    K.set_num_threads(2)
+    try:
+        out, expected = np.empty((256, 256), np.int8), np.empty((256, 256), np.int8)
+        K.bind_add_s8(p, (256, 1), (1, 256))(values[:, None], values[None, :], out)
+        spec.add_s8(values[:, None], values[None, :], p, expected)
+        assert_exact(out, expected, "add all pairs, 2 threads")
+        x1, x2 = int8(rng, (100003,)), int8(rng, (100003,))
+        expected = np.empty(x1.shape, np.int8)
+        spec.add_s8(x1, x2, p, expected)
+        K.bind_add_s8(p, x1.shape, x2.shape)(x1, x2, x1)
+        assert_exact(x1, expected, "flat add in place, 2 threads")
+    finally:
+        K.set_num_threads(1)
+
+
 @pytest.mark.parametrize("isa", K.supported_isas())
 def test_mean_every_isa_path(isa):
     """The Cython MEAN (its requantization vectorizes per ISA) on every path, every sum."""

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import edgecnn.backends.reference as spec
-from edgecnn.reference.params import ConvParams, FCParams, PoolParams, make_requant
+from edgecnn.reference.params import (ConvParams, FCParams, PoolParams, make_requant,
+                                      make_softmax_params)
 
 from edgecnn.backends import cython as K  # noqa: E402
 from exact import assert_exact
@@ -220,3 +221,24 @@ def test_bound_pool_shapes_are_checked():
     run = K.bind_max_pool_s8(PoolParams(2, 2, 2, 2, 0, 0, -128, 127), (4, 4, 3), (2, 2, 3))
     with pytest.raises(ValueError, match="pool input shape"):
         run(np.zeros((4, 5, 3), np.int8), np.zeros((2, 2, 3), np.int8))
+
+
+def test_bound_softmax_random():
+    """The bound softmax (exps tabulated at bind time) against the spec: lengths 1..1000,
+    betas whose diff_min cuts the table short, all-equal rows, a bound kernel reused."""
+    rng = np.random.default_rng(77)
+    for i in range(30):
+        n = int(rng.integers(1, 1001))
+        p = make_softmax_params(float(rng.uniform(0.001, 1.0)),
+                                float(rng.choice([1.0, 0.3, 4.0, 50.0])))
+        run = K.bind_softmax_s8(p, (n,), (n,))
+        for j in range(2):
+            x = rng.integers(-128, 128, size=n).astype(np.int8)
+            if (i + j) % 4 == 0:
+                x[:] = x[0]
+            out, expected = np.full(n, 9, np.int8), np.empty(n, np.int8)
+            run(x, out)
+            spec.softmax_s8(x, p, expected)
+            assert_exact(out, expected, f"bound softmax case {i}.{j}: n={n} {p}")
+    with pytest.raises(ValueError, match="bound for 5"):
+        K.bind_softmax_s8(p, (5,), (5,))(np.zeros(6, np.int8), np.zeros(6, np.int8))

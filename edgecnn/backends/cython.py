@@ -2,7 +2,7 @@
 
 The runtime binds a prepared step through ``bind_<kernel>(*args, *in_shapes, out_shape)`` where
 one exists (conv2d_s8, depthwise_conv2d_s8, fully_connected_s8, max_pool_s8,
-avg_pool_s8, add_s8): weights packed once for
+avg_pool_s8, add_s8, softmax_s8): weights packed once for
 the SIMD path chosen at run time (kernel_isa(); force_isa() pins one), the input zero point
 folded into the bias, scratch owned by the bound callable.
 
@@ -36,7 +36,8 @@ __all__ = ["set_num_threads", "kernel_isa", "supported_isas", "amx_missing", "fo
            "bind_depthwise_conv2d_s8", "bind_fully_connected_s8", "bind_max_pool_s8",
            "bind_avg_pool_s8", "conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8",
            "max_pool_s8", "avg_pool_s8",
-           "pad_s8", "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8",
+           "pad_s8", "requantize", "softmax_s8", "bind_softmax_s8", "quantize_s8",
+           "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut",
            "bind_add_s8", "add_s8", "concat_s8", "mean_s8"]
 
@@ -45,8 +46,8 @@ _threads = 1
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for conv (blocks of output pixels), depthwise conv (blocks of output rows) and
-    fully connected (blocks of outputs).
+    """Threads for conv (blocks of output pixels), depthwise conv (blocks of output rows),
+    fully connected (blocks of outputs) and ADD (blocks of its output).
 
     The bound kernels (bind_*) use edgecnn's worker pool (cython_kernels/threadpool.h): the
     caller works too and never waits for a worker that has not started, and layers under 10^6
@@ -58,6 +59,7 @@ def set_num_threads(n: int) -> None:
     _conv.set_num_threads(_threads)
     _dw.set_num_threads(_threads)
     _fc.set_num_threads(_threads)
+    _graph.set_num_threads(_threads)
 
 
 def kernel_isa() -> str:
@@ -170,6 +172,12 @@ def requantize(acc, rq: Requant, out) -> None:
 
 def softmax_s8(x, p: SoftmaxParams, out) -> None:
     _ew.softmax_s8(x, p.input_multiplier, p.input_left_shift, p.diff_min, out)
+
+
+def bind_softmax_s8(p: SoftmaxParams, in_shape, out_shape):
+    """Bind a softmax over ``in_shape`` (N,) (its 256 exps computed once); returns run(x, out)."""
+    return _ew.BoundSoftmax(p.input_multiplier, p.input_left_shift, p.diff_min,
+                            int(np.prod(in_shape)))
 
 
 def quantize_s8(x, scale: float, zero_point: int, out) -> None:
