@@ -210,15 +210,20 @@ def test_top_k_zero_is_an_error(lenet):
         edgecnn.load(lenet).top_k(np.ones(10), 0)
 
 
-def test_convert_says_which_preprocessing_it_chose(tmp_path):
-    """A CIFAR-sized module with AdaptiveAvgPool2d: edgecnn picks 224 and ImageNet's recipe
-    itself, and says so, naming the flags."""
+def _save_size_free_net(path):
+    """A pickled nn.Sequential whose AdaptiveAvgPool2d fixes no input size."""
     import torch
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
                               torch.nn.Linear(8, 10))
-    torch.save(net, tmp_path / "cifar.pt")
+    torch.save(net, path)
+
+
+def test_convert_says_which_preprocessing_it_chose(tmp_path):
+    """A CIFAR-sized module with AdaptiveAvgPool2d: edgecnn picks 224 and ImageNet's recipe
+    itself, and says so, naming the flags."""
+    _save_size_free_net(tmp_path / "cifar.pt")
     photos = os.path.join(os.path.dirname(edgecnn.__file__), "data", "photos")
     r = run("convert", tmp_path / "cifar.pt", "--calib", photos, "-o", tmp_path / "c.tflite")
     assert r.exit_code == 0, r.output
@@ -269,12 +274,7 @@ def test_convert_refuses_a_model_litert_would_not_load(tmp_path):
 def test_evaluate_runs_the_float_source_at_the_converted_size(tmp_path):
     """A source that does not fix its size (AdaptiveAvgPool2d) converted at 32x32: evaluate
     --float runs it at 32 too (it once ran it at 224, and matched no tensor per layer)."""
-    import torch
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
-                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                              torch.nn.Linear(8, 10))
-    torch.save(net, tmp_path / "any.pt")
+    _save_size_free_net(tmp_path / "any.pt")
     photos = os.path.join(os.path.dirname(edgecnn.__file__), "data", "photos")
     r = run("convert", tmp_path / "any.pt", "--calib", photos, "-o", tmp_path / "m.tflite",
             "--input-size", "32", "--mean", "0.5", "--std", "0.5")
