@@ -150,18 +150,53 @@ static inline void ec_dw_fill_taps(const ec_dw_plan *p, const int8_t *x, int oy,
     }
 }
 
+/* Pixels [oxa, oxb) of output row oy through the per-pixel kernel, EC_DW_PIX at a time. */
+static void ec_dw_pixels(const ec_dw_plan *p, ec_dw_kern_fn kern, const int8_t *x, int8_t *out,
+                         int oy, int oxa, int oxb, const int8_t **taps, int32_t *acc) {
+    int ox, q;
+    for (ox = oxa; ox < oxb; ox += EC_DW_PIX) {
+        int n = oxb - ox < EC_DW_PIX ? oxb - ox : EC_DW_PIX;
+        for (q = 0; q < EC_DW_PIX; q++) /* past the range: its last pixel, never stored */
+            ec_dw_fill_taps(p, x, oy, ox + (q < n ? q : n - 1), taps + q * p->ntaps);
+        kern(p, (const int8_t *const *)taps, n, out + ((size_t)oy * p->ow + ox) * p->cm, acc);
+    }
+}
+
+/* Whether the row kernel for 3x3 filters (depthwise_x86.h) runs this layer's interior. */
+static int ec_dw3_fits(const ec_dw_plan *p) {
+#if defined(EC_X86)
+    return ec_simd_isa(p->isa) == EC_ISA_AVX512VNNI && p->kh == 3 && p->kw == 3 && p->dw == 1 &&
+           (p->sw == 1 || p->sw == 2);
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
 static void ec_dw_rows(const ec_dw_plan *p, ec_dw_kern_fn kern, const int8_t *x, int8_t *out,
                        int oy0, int oy1, int slot) {
     const int8_t **taps = p->taps + (size_t)slot * ec_dw_taps_stride(p->ntaps);
     int32_t *acc = p->acc + (size_t)slot * ec_dw_acc_stride(p->cp);
-    int oy, ox, q;
+    const int row3 = ec_dw3_fits(p);
+    /* output columns whose 3 input columns are all inside the image: [lo, hi) */
+    const int lo = (p->pl + p->sw - 1) / p->sw;
+    int hi = p->w - 3 + p->pl >= 0 ? (p->w - 3 + p->pl) / p->sw + 1 : 0;
+    int oy;
+    if (hi > p->ow) hi = p->ow;
     for (oy = oy0; oy < oy1; oy++) {
-        for (ox = 0; ox < p->ow; ox += EC_DW_PIX) {
-            int n = p->ow - ox < EC_DW_PIX ? p->ow - ox : EC_DW_PIX;
-            for (q = 0; q < EC_DW_PIX; q++) /* past the row end: the last pixel, never stored */
-                ec_dw_fill_taps(p, x, oy, ox + (q < n ? q : n - 1), taps + q * p->ntaps);
-            kern(p, (const int8_t *const *)taps, n, out + ((size_t)oy * p->ow + ox) * p->cm, acc);
+        int iy0 = oy * p->sh - p->pt, nquad = hi > lo ? (hi - lo) / 4 : 0;
+        if (row3 && nquad > 0 && iy0 >= 0 && iy0 + 2 * p->dh < p->h) {
+#if defined(EC_X86)
+            const size_t line = (size_t)p->w * p->cm;
+            const int8_t *r0 = x + (size_t)iy0 * line;
+            ec_dw_pixels(p, kern, x, out, oy, 0, lo, taps, acc);
+            ec_dw3_row_avx512(p, r0, r0 + p->dh * line, r0 + 2 * p->dh * line, lo, nquad,
+                              out + (size_t)oy * p->ow * p->cm, acc);
+            ec_dw_pixels(p, kern, x, out, oy, lo + 4 * nquad, p->ow, taps, acc);
+            continue;
+#endif
         }
+        ec_dw_pixels(p, kern, x, out, oy, 0, p->ow, taps, acc);
     }
 }
 

@@ -200,6 +200,103 @@ EC_TGT_VNNI static void ec_dw_kern_avx512(const ec_dw_plan *p, const int8_t *con
     }
 }
 
+/* 3x3 filters with stride 1 or 2 and no dilation along W (MobileNet's depthwise layers): one
+ * output row, 32 channels at a time, 4 output pixels per step. The 9 taps' weights stay in 18
+ * registers across the whole row, and each input column (3 rows x 32 channels) is loaded and
+ * widened once per step for every pixel it feeds (6 columns for 4 pixels at stride 1, 9 at
+ * stride 2), where the per-pixel kernel above loads 9 per pixel through tap pointers. Same
+ * products, same folded bias', same requantization: the sums are the same int32 values.
+ * Only pixels whose 3 columns and 3 rows are all inside the image come here. */
+#define EC_DW3_X(RP, J) _mm512_cvtepi8_epi16(full ? _mm256_loadu_si256((const __m256i *)((RP) + (J) * (ptrdiff_t)cm)) \
+                                                  : _mm256_maskz_loadu_epi8(km, (RP) + (J) * (ptrdiff_t)cm))
+#define EC_DW3_MAC(Q, KY, KX)                                                                \
+    do {                                                                                     \
+        e##Q = _mm512_dpwssd_epi32(e##Q, xv, we##KY##KX);                                    \
+        o##Q = _mm512_dpwssd_epi32(o##Q, xv, wo##KY##KX);                                    \
+    } while (0)
+/* stride 1: column j feeds pixel q through kx = j - q */
+#define EC_DW3_ROW_S1(KY, RP)                                                                \
+    do {                                                                                     \
+        __m512i xv = EC_DW3_X(RP, 0);                                                        \
+        EC_DW3_MAC(0, KY, 0);                                                                \
+        xv = EC_DW3_X(RP, 1); EC_DW3_MAC(0, KY, 1); EC_DW3_MAC(1, KY, 0);                    \
+        xv = EC_DW3_X(RP, 2); EC_DW3_MAC(0, KY, 2); EC_DW3_MAC(1, KY, 1); EC_DW3_MAC(2, KY, 0); \
+        xv = EC_DW3_X(RP, 3); EC_DW3_MAC(1, KY, 2); EC_DW3_MAC(2, KY, 1); EC_DW3_MAC(3, KY, 0); \
+        xv = EC_DW3_X(RP, 4); EC_DW3_MAC(2, KY, 2); EC_DW3_MAC(3, KY, 1);                    \
+        xv = EC_DW3_X(RP, 5); EC_DW3_MAC(3, KY, 2);                                          \
+    } while (0)
+/* stride 2: column j feeds pixel q through kx = j - 2q */
+#define EC_DW3_ROW_S2(KY, RP)                                                                \
+    do {                                                                                     \
+        __m512i xv = EC_DW3_X(RP, 0);                                                        \
+        EC_DW3_MAC(0, KY, 0);                                                                \
+        xv = EC_DW3_X(RP, 1); EC_DW3_MAC(0, KY, 1);                                          \
+        xv = EC_DW3_X(RP, 2); EC_DW3_MAC(0, KY, 2); EC_DW3_MAC(1, KY, 0);                    \
+        xv = EC_DW3_X(RP, 3); EC_DW3_MAC(1, KY, 1);                                          \
+        xv = EC_DW3_X(RP, 4); EC_DW3_MAC(1, KY, 2); EC_DW3_MAC(2, KY, 0);                    \
+        xv = EC_DW3_X(RP, 5); EC_DW3_MAC(2, KY, 1);                                          \
+        xv = EC_DW3_X(RP, 6); EC_DW3_MAC(2, KY, 2); EC_DW3_MAC(3, KY, 0);                    \
+        xv = EC_DW3_X(RP, 7); EC_DW3_MAC(3, KY, 1);                                          \
+        xv = EC_DW3_X(RP, 8); EC_DW3_MAC(3, KY, 2);                                          \
+    } while (0)
+#define EC_DW3_W(KY, KX)                                                                     \
+    const __m512i we##KY##KX = _mm512_loadu_si512(w32 + (size_t)(KY * 3 + KX) * cp + c),     \
+                  wo##KY##KX = _mm512_loadu_si512(w32 + (size_t)(KY * 3 + KX) * cp + c + 16)
+
+/* nquad steps of 4 pixels from output column ox0 of one row: rows r0..r2 are the input rows
+ * (pointers at input column 0), out the output row. full: cm is a multiple of 32 in this
+ * block (plain loads), else masked loads of the n < 32 channels left. */
+EC_TGT_VNNI static inline __attribute__((always_inline)) void
+ec_dw3_block_avx512(const ec_dw_plan *p, const ec_dw_k512 *k, const int8_t *r0,
+                    const int8_t *r1, const int8_t *r2, int ox0, int nquad, int8_t *out, int c,
+                    __mmask32 km, int full, int sw, int32_t *acc) {
+    const int cm = p->cm, cp = p->cp;
+    const int32_t *w32 = p->w32;
+    const __m512i be = _mm512_loadu_si512(p->sp.bias + c), bo = _mm512_loadu_si512(p->sp.bias + c + 16);
+    EC_DW3_W(0, 0); EC_DW3_W(0, 1); EC_DW3_W(0, 2);
+    EC_DW3_W(1, 0); EC_DW3_W(1, 1); EC_DW3_W(1, 2);
+    EC_DW3_W(2, 0); EC_DW3_W(2, 1); EC_DW3_W(2, 2);
+    int s;
+    for (s = 0; s < nquad; s++) {
+        int ox = ox0 + 4 * s;
+        ptrdiff_t col = ((ptrdiff_t)ox * sw - p->pl) * cm + c;
+        __m512i e0 = be, e1 = be, e2 = be, e3 = be, o0 = bo, o1 = bo, o2 = bo, o3 = bo;
+        int8_t *dst = out + (size_t)ox * cm + c;
+        if (sw == 1) {
+            EC_DW3_ROW_S1(0, r0 + col);
+            EC_DW3_ROW_S1(1, r1 + col);
+            EC_DW3_ROW_S1(2, r2 + col);
+        } else {
+            EC_DW3_ROW_S2(0, r0 + col);
+            EC_DW3_ROW_S2(1, r1 + col);
+            EC_DW3_ROW_S2(2, r2 + col);
+        }
+        ec_dw_out32_avx512(p, k, c, e0, o0, dst, km, acc);
+        ec_dw_out32_avx512(p, k, c, e1, o1, dst + cm, km, acc);
+        ec_dw_out32_avx512(p, k, c, e2, o2, dst + 2 * (size_t)cm, km, acc);
+        ec_dw_out32_avx512(p, k, c, e3, o3, dst + 3 * (size_t)cm, km, acc);
+    }
+}
+
+EC_TGT_VNNI static void ec_dw3_row_avx512(const ec_dw_plan *p, const int8_t *r0,
+                                          const int8_t *r1, const int8_t *r2, int ox0,
+                                          int nquad, int8_t *out, int32_t *acc) {
+    ec_dw_k512 k;
+    int c;
+    ec_dw_k512_init(p, &k);
+    for (c = 0; c < p->cm; c += 32) {
+        int n = p->cm - c < 32 ? p->cm - c : 32;
+        __mmask32 km = n == 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1u);
+        if (p->sw == 1) {
+            if (n == 32) ec_dw3_block_avx512(p, &k, r0, r1, r2, ox0, nquad, out, c, km, 1, 1, acc);
+            else ec_dw3_block_avx512(p, &k, r0, r1, r2, ox0, nquad, out, c, km, 0, 1, acc);
+        } else {
+            if (n == 32) ec_dw3_block_avx512(p, &k, r0, r1, r2, ox0, nquad, out, c, km, 1, 2, acc);
+            else ec_dw3_block_avx512(p, &k, r0, r1, r2, ox0, nquad, out, c, km, 0, 2, acc);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- AVX2 */
 
 /* Plan fields and constants of a kernel call, in locals (see ec_dw_k512). */

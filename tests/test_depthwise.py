@@ -148,6 +148,38 @@ def test_bound_depthwise_every_isa(isa, policy):
         assert_exact(out, expected, f"{isa} case {i} (second call)")
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_bound_depthwise_3x3_rows_every_isa(isa, policy):
+    """3x3 filters at stride 1 and 2 along W (the AVX-512 row kernel's shapes, where it holds
+    the taps' weights in registers and runs 4 pixels per step): widths around multiples of 4
+    with and without side padding, rows cut off at the top and bottom, dilation along H,
+    channel tails below and above 32, M = 2."""
+    rng = np.random.default_rng([64, POLICIES.index(policy), ISAS.index(isa)])
+    configs = [(w, sw, pl, cm) for w, sw, pl, cm in
+               [(1, 1, 1, 32), (3, 1, 0, 32), (4, 1, 1, 48), (6, 1, 0, 16), (7, 1, 1, 144),
+                (9, 2, 0, 40), (10, 2, 1, 64), (13, 2, 1, 17), (17, 1, 1, 96), (18, 2, 0, 33)]]
+    for i, (w, sw, pl, cm) in enumerate(configs):
+        h, sh, dh = int(rng.integers(3, 8)), 1 + i % 2, 1 + (i % 3 == 2)
+        m = 2 if i % 4 == 3 and cm % 2 == 0 else 1
+        pt = int(rng.integers(0, 2))
+        oh = max(0, (h + 2 * pt - 2 * dh - 1)) // sh + 1
+        ow = (w + 2 * pl - 3) // sw + 1
+        if ow < 1 or oh < 1:
+            continue
+        zp_in = int(rng.integers(-128, 128))
+        p = DepthwiseParams(sh, sw, pt, pl, dh, 1, m, -zp_in)
+        x = rng.integers(-128, 128, size=(h, w, cm // m)).astype(np.int8)
+        wt = rng.integers(-127, 128, size=(3, 3, cm)).astype(np.int8)
+        bias = rng.integers(-30000, 30000, size=cm).astype(np.int32)
+        rq = make_requant(0.05, rng.uniform(0.002, 0.02, cm).astype(np.float32), 0.3,
+                          int(rng.integers(-20, 20)), ACTIVATIONS[i % 3], "depthwise", policy)
+        shape = (oh, ow, cm)
+        out, expected = np.full(shape, 99, np.int8), np.empty(shape, np.int8)
+        K.bind_depthwise_conv2d_s8(wt, bias, p, rq, x.shape, shape)(x, out)
+        spec.depthwise_conv2d_s8(x, wt, bias, p, rq, expected)
+        assert_exact(out, expected, f"{isa} case {i}: {p}, x {x.shape}")
+
+
 _BIG = {}
 
 
