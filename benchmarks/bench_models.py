@@ -138,7 +138,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--models", nargs="+", default=["lenet5", "alexnet"])
+    ap.add_argument("--models", nargs="*", default=["lenet5", "alexnet"],
+                    help="bundled models to time: lenet5, alexnet (none: only --tflite files)")
     ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "edgecnn-bench"))
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="a few runs only (CI)")
@@ -148,6 +149,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     runs = 3 if args.smoke else args.runs
     paths = build_models(args.out)
+    unknown = [m for m in args.models if m not in paths]
+    if unknown:
+        ap.error(f"--models {' '.join(unknown)}: bundled models are {', '.join(paths)}; "
+                 "time other files with --tflite NAME=PATH")
     for item in args.tflite:
         name, sep, path = item.partition("=")
         if not sep or not os.path.isfile(path):
