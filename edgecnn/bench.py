@@ -11,16 +11,16 @@ Floor: per thread count, the machine floor of the model for edgecnn's kernel pat
 peak + weight bytes / bandwidth) and edgecnn's ratio to it. ``per_layer`` also times each of
 edgecnn's steps alone (median of ``runs``) next to that layer's floor.
 
-Memory: ``rss_bytes`` is the growth of the process's resident set while the engine is built
-and run once at the first thread count (for edgecnn: reading the file into the graph, packed
-weight copies, arenas; for LiteRT: the interpreter with its file and XNNPACK's packed
-weights), from /proc/self/statm (0 where that is missing). ``arena_bytes`` is edgecnn's
-planned activation arenas alone.
+Memory: ``rss_bytes`` is each engine's peak resident-set growth while it is built and run
+once at the first thread count, measured in a fresh process of its own
+(``edgecnn.peak_memory``: in this process the figure would depend on what ran before; for
+edgecnn: the file read into the graph, packed weight copies, arenas, scratch; for LiteRT: the
+interpreter with its file and XNNPACK's packed weights). ``arena_bytes`` is edgecnn's planned
+activation arenas alone.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import litert, machine
+from . import litert, machine, peak_memory
 from .errors import UsageError
 from .tflite.validate import DEFAULT_MAX_MEMORY
 
@@ -65,7 +65,7 @@ class BenchReport:
     litert_version: str
     runs: int
     times: list = field(default_factory=list)  # EngineTimes, per engine and thread count
-    rss_bytes: dict = field(default_factory=dict)  # engine -> RSS growth at build + first run
+    rss_bytes: dict = field(default_factory=dict)  # engine -> peak RSS growth, build + run
     arena_bytes: int = 0  # edgecnn's planned activation arenas
     exact_vs_ref: bool = True  # edgecnn's output equals BUILTIN_REF's on the bench input
     floors: dict = field(default_factory=dict)  # threads -> machine.Floor
@@ -108,14 +108,6 @@ class BenchReport:
                 "exact_vs_ref": self.exact_vs_ref}
 
 
-def _rss() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def _litert_engine(path: str, threads: int, ref: bool) -> Callable[[np.ndarray], np.ndarray]:
     interpreter = litert._interpreter_module()
     kwargs = {"num_threads": threads}
@@ -150,12 +142,13 @@ def _edgecnn_layer_ms(rt, x: np.ndarray, runs: int) -> dict:
 
 def bench(model_path: str, threads: Sequence[int] = (1, 2), runs: int = 100, warmup: int = 5,
           ref_runs: int = 3, seed: int = 0, max_memory: int = DEFAULT_MAX_MEMORY,
-          floor: bool = True, per_layer: bool = False) -> BenchReport:
+          floor: bool = True, per_layer: bool = False, memory: bool = True) -> BenchReport:
     """Time edgecnn, LiteRT XNNPACK and LiteRT BUILTIN_REF on ``model_path`` (see module doc).
 
     ``runs`` timed invokes per engine and thread count after ``warmup`` untimed ones;
     BUILTIN_REF gets ``min(ref_runs, runs)`` (0 skips it). ``floor`` measures the machine
-    floor per thread count; ``per_layer`` times edgecnn's steps one by one as well.
+    floor per thread count; ``per_layer`` times edgecnn's steps one by one as well; ``memory``
+    measures each engine's peak memory in a fresh process.
     """
     from .backends import cython as K
     from .runtime import Runtime
@@ -163,8 +156,7 @@ def bench(model_path: str, threads: Sequence[int] = (1, 2), runs: int = 100, war
 
     if runs < 1 or warmup < 0 or any(int(n) < 1 for n in threads):
         raise UsageError("bench: runs must be 1 or more, warmup 0 or more and threads 1 or more")
-    litert._interpreter_module()  # load LiteRT's libraries before measuring RSS growth
-    rss_start = _rss()
+    litert._interpreter_module()
     graph = load_tflite(model_path, max_memory).graph
     want = graph.input
     rng = np.random.default_rng(seed)
@@ -176,24 +168,23 @@ def bench(model_path: str, threads: Sequence[int] = (1, 2), runs: int = 100, war
 
     engines, runtimes = {}, {}
     for n in threads:
-        before = rss_start if not engines else _rss()  # the first build counts the file read
         rt = Runtime(graph, backend="cython", threads=int(n))
         first = rt.invoke(x)
-        report.rss_bytes.setdefault("edgecnn", _rss() - before)
         report.arena_bytes = rt.arena_bytes
         engines[("edgecnn", n)] = rt.invoke
         runtimes[n] = rt
-        before = _rss()
         run = _litert_engine(model_path, int(n), ref=False)
         run(x)
-        report.rss_bytes.setdefault("litert", _rss() - before)
         engines[("litert", n)] = run
     n_ref = min(ref_runs, runs)
     if n_ref > 0:
-        before = _rss()
         ref = _litert_engine(model_path, 1, ref=True)
         report.exact_vs_ref = bool(np.array_equal(ref(x), first))
-        report.rss_bytes["litert-ref"] = _rss() - before
+    if memory:
+        for e in ENGINES if n_ref > 0 else ENGINES[:2]:
+            grown = peak_memory.peak_growth(model_path, e, int(threads[0]))
+            if grown is not None:
+                report.rss_bytes[e] = grown
     probe = machine.Probe(machine.weight_bytes(graph)) if floor else None
     every = max(1, runs // 10)  # floor trials spread over the rounds: the quietest moments
     timed = {}
@@ -246,7 +237,7 @@ def format_bench(report: BenchReport) -> str:
                          f"{f.bandwidth / 1e9:.1f} GB/s streamed)")
             lines.append(f"{n:>7}  {'ratio edgecnn/floor':<18} {report.floor_ratio(n):>8.2f}")
     mem = ", ".join(f"{e} {b / 2**20:.1f} MiB" for e, b in report.rss_bytes.items())
-    lines.append(f"RSS growth at build + first run: {mem}; edgecnn arenas "
+    lines.append(f"peak RSS growth at build + first run (fresh process each): {mem}; edgecnn arenas "
                  f"{report.arena_bytes / 2**10:.1f} KiB")
     for n in report.thread_counts:
         if n in report.layer_ms:

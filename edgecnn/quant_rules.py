@@ -75,7 +75,10 @@ def accumulator_bound(name: str, w: np.ndarray, bias: Optional[np.ndarray],
     w = np.moveaxis(np.asarray(w), out_axis, 0)  # output channels first
     w = w.reshape(w.shape[0], -1)  # int8: no int64 copy of AlexNet's 38 M weights
     lo_x, hi_x = -128 - int(zp_in), 127 - int(zp_in)
-    pos = np.maximum(w, 0).sum(axis=1, dtype=np.int64)  # sum of the positive weights
+    pos = np.empty(w.shape[0], np.int64)  # sum of the positive weights, per channel
+    step = max(1, (1 << 20) // max(1, w.shape[1]))  # rows per 1 MiB: no weight-sized temporary
+    for r in range(0, w.shape[0], step):
+        pos[r:r + step] = np.maximum(w[r:r + step], 0).sum(axis=1, dtype=np.int64)
     neg = w.sum(axis=1, dtype=np.int64) - pos
     b = np.zeros(w.shape[0], np.int64) if bias is None else bias.astype(np.int64)
     hi = b + pos * hi_x + neg * lo_x
