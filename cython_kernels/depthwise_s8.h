@@ -97,6 +97,26 @@ static void ec_dw_kern_generic(const ec_dw_plan *p, const int8_t *const *taps, i
     }
 }
 
+/* The ntaps tap pointers of output pixel (oy, ox); x has cm channels. */
+static inline void ec_dw_fill_taps(const ec_dw_plan *p, const int8_t *x, int oy, int ox,
+                                   const int8_t **taps) {
+    int iy0 = oy * p->sh - p->pt, ix0 = ox * p->sw - p->pl, ky, kx, t;
+    if (iy0 >= 0 && iy0 + (p->kh - 1) * p->dh < p->h && ix0 >= 0 &&
+        ix0 + (p->kw - 1) * p->dw < p->w) {
+        const int8_t *base = x + ((size_t)iy0 * p->w + ix0) * p->cm;
+        for (t = 0; t < p->ntaps; t++) taps[t] = base + p->off[t];
+        return;
+    }
+    for (ky = 0, t = 0; ky < p->kh; ky++) {
+        int iy = iy0 + ky * p->dh;
+        for (kx = 0; kx < p->kw; kx++, t++) {
+            int ix = ix0 + kx * p->dw;
+            taps[t] = (iy >= 0 && iy < p->h && ix >= 0 && ix < p->w)
+                          ? x + ((size_t)iy * p->w + ix) * p->cm : p->zrow;
+        }
+    }
+}
+
 #if defined(EC_X86)
 #include "depthwise_x86.h"
 #endif
@@ -130,25 +150,6 @@ static void ec_dw_geometry(ec_dw_plan *p, ptrdiff_t *off) {
             off[ky * p->kw + kx] = ((ptrdiff_t)ky * p->dh * p->w + (ptrdiff_t)kx * p->dw) * p->cm;
 }
 
-/* The ntaps tap pointers of output pixel (oy, ox); x has cm channels. */
-static inline void ec_dw_fill_taps(const ec_dw_plan *p, const int8_t *x, int oy, int ox,
-                                   const int8_t **taps) {
-    int iy0 = oy * p->sh - p->pt, ix0 = ox * p->sw - p->pl, ky, kx, t;
-    if (iy0 >= 0 && iy0 + (p->kh - 1) * p->dh < p->h && ix0 >= 0 &&
-        ix0 + (p->kw - 1) * p->dw < p->w) {
-        const int8_t *base = x + ((size_t)iy0 * p->w + ix0) * p->cm;
-        for (t = 0; t < p->ntaps; t++) taps[t] = base + p->off[t];
-        return;
-    }
-    for (ky = 0, t = 0; ky < p->kh; ky++) {
-        int iy = iy0 + ky * p->dh;
-        for (kx = 0; kx < p->kw; kx++, t++) {
-            int ix = ix0 + kx * p->dw;
-            taps[t] = (iy >= 0 && iy < p->h && ix >= 0 && ix < p->w)
-                          ? x + ((size_t)iy * p->w + ix) * p->cm : p->zrow;
-        }
-    }
-}
 
 /* Pixels [oxa, oxb) of output row oy through the per-pixel kernel, EC_DW_PIX at a time. */
 static void ec_dw_pixels(const ec_dw_plan *p, ec_dw_kern_fn kern, const int8_t *x, int8_t *out,
@@ -180,19 +181,14 @@ static void ec_dw_rows(const ec_dw_plan *p, ec_dw_kern_fn kern, const int8_t *x,
     const int row3 = ec_dw3_fits(p);
     /* output columns whose 3 input columns are all inside the image: [lo, hi) */
     const int lo = (p->pl + p->sw - 1) / p->sw;
-    int hi = p->w - 3 + p->pl >= 0 ? (p->w - 3 + p->pl) / p->sw + 1 : 0;
+    const int hi = p->w - 3 + p->pl >= 0 ? (p->w - 3 + p->pl) / p->sw + 1 : 0;
     int oy;
-    if (hi > p->ow) hi = p->ow;
     for (oy = oy0; oy < oy1; oy++) {
-        int iy0 = oy * p->sh - p->pt, nquad = hi > lo ? (hi - lo) / 4 : 0;
-        if (row3 && nquad > 0 && iy0 >= 0 && iy0 + 2 * p->dh < p->h) {
+        int iy0 = oy * p->sh - p->pt;
+        if (row3 && iy0 >= 0 && iy0 + 2 * p->dh < p->h) {
 #if defined(EC_X86)
-            const size_t line = (size_t)p->w * p->cm;
-            const int8_t *r0 = x + (size_t)iy0 * line;
-            ec_dw_pixels(p, kern, x, out, oy, 0, lo, taps, acc);
-            ec_dw3_row_avx512(p, r0, r0 + p->dh * line, r0 + 2 * p->dh * line, lo, nquad,
+            ec_dw3_row_avx512(p, x, oy, lo, hi < p->ow ? hi : p->ow, taps,
                               out + (size_t)oy * p->ow * p->cm, acc);
-            ec_dw_pixels(p, kern, x, out, oy, lo + 4 * nquad, p->ow, taps, acc);
             continue;
 #endif
         }

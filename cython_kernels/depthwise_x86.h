@@ -201,98 +201,140 @@ EC_TGT_VNNI static void ec_dw_kern_avx512(const ec_dw_plan *p, const int8_t *con
 }
 
 /* 3x3 filters with stride 1 or 2 and no dilation along W (MobileNet's depthwise layers): one
- * output row, 32 channels at a time, 4 output pixels per step. The 9 taps' weights stay in 18
- * registers across the whole row, and each input column (3 rows x 32 channels) is loaded and
- * widened once per step for every pixel it feeds (6 columns for 4 pixels at stride 1, 9 at
- * stride 2), where the per-pixel kernel above loads 9 per pixel through tap pointers. Same
- * products, same folded bias', same requantization: the sums are the same int32 values.
- * Only pixels whose 3 columns and 3 rows are all inside the image come here. */
-#define EC_DW3_X(RP, J) _mm512_cvtepi8_epi16(full ? _mm256_loadu_si256((const __m256i *)((RP) + (J) * (ptrdiff_t)cm)) \
-                                                  : _mm256_maskz_loadu_epi8(km, (RP) + (J) * (ptrdiff_t)cm))
+ * output row whose 3 input rows are inside the image, 32 channels at a time, 4 output pixels
+ * per step. The 9 taps' weights stay in 18 registers across the whole row, and each input
+ * column (3 rows x 32 channels) is loaded and widened once per step for every pixel it feeds
+ * (6 columns for 4 pixels at stride 1, 9 at stride 2), where the per-pixel kernel above loads
+ * 9 per pixel through tap pointers. Steps at the row's ends read the columns left or right of
+ * the image from the zero-point row (as the per-pixel kernel does); a last step of fewer than
+ * 4 pixels computes the missing ones from the columns after them and stores nothing for them.
+ * Same products, same folded bias', same requantization: the sums are the same int32 values.
+ * A last block of 16 channels or fewer goes through ec_dw_half_avx512. */
+#define EC_DW3_LOAD(PTR)                                                                     \
+    _mm512_cvtepi8_epi16(full ? _mm256_loadu_si256((const __m256i *)(PTR))                  \
+                              : _mm256_maskz_loadu_epi8(km, (PTR)))
 #define EC_DW3_MAC(Q, KY, KX)                                                                \
     do {                                                                                     \
         e##Q = _mm512_dpwssd_epi32(e##Q, xv, we##KY##KX);                                    \
         o##Q = _mm512_dpwssd_epi32(o##Q, xv, wo##KY##KX);                                    \
     } while (0)
-/* stride 1: column j feeds pixel q through kx = j - q */
-#define EC_DW3_ROW_S1(KY, RP)                                                                \
+/* stride 1: column j feeds pixel q through kx = j - q; COL(KY, J) is the column's address */
+#define EC_DW3_ROW_S1(KY, COL)                                                               \
     do {                                                                                     \
-        __m512i xv = EC_DW3_X(RP, 0);                                                        \
+        __m512i xv = EC_DW3_LOAD(COL(KY, 0));                                                \
         EC_DW3_MAC(0, KY, 0);                                                                \
-        xv = EC_DW3_X(RP, 1); EC_DW3_MAC(0, KY, 1); EC_DW3_MAC(1, KY, 0);                    \
-        xv = EC_DW3_X(RP, 2); EC_DW3_MAC(0, KY, 2); EC_DW3_MAC(1, KY, 1); EC_DW3_MAC(2, KY, 0); \
-        xv = EC_DW3_X(RP, 3); EC_DW3_MAC(1, KY, 2); EC_DW3_MAC(2, KY, 1); EC_DW3_MAC(3, KY, 0); \
-        xv = EC_DW3_X(RP, 4); EC_DW3_MAC(2, KY, 2); EC_DW3_MAC(3, KY, 1);                    \
-        xv = EC_DW3_X(RP, 5); EC_DW3_MAC(3, KY, 2);                                          \
+        xv = EC_DW3_LOAD(COL(KY, 1)); EC_DW3_MAC(0, KY, 1); EC_DW3_MAC(1, KY, 0);            \
+        xv = EC_DW3_LOAD(COL(KY, 2));                                                        \
+        EC_DW3_MAC(0, KY, 2); EC_DW3_MAC(1, KY, 1); EC_DW3_MAC(2, KY, 0);                    \
+        xv = EC_DW3_LOAD(COL(KY, 3));                                                        \
+        EC_DW3_MAC(1, KY, 2); EC_DW3_MAC(2, KY, 1); EC_DW3_MAC(3, KY, 0);                    \
+        xv = EC_DW3_LOAD(COL(KY, 4)); EC_DW3_MAC(2, KY, 2); EC_DW3_MAC(3, KY, 1);            \
+        xv = EC_DW3_LOAD(COL(KY, 5)); EC_DW3_MAC(3, KY, 2);                                  \
     } while (0)
 /* stride 2: column j feeds pixel q through kx = j - 2q */
-#define EC_DW3_ROW_S2(KY, RP)                                                                \
+#define EC_DW3_ROW_S2(KY, COL)                                                               \
     do {                                                                                     \
-        __m512i xv = EC_DW3_X(RP, 0);                                                        \
+        __m512i xv = EC_DW3_LOAD(COL(KY, 0));                                                \
         EC_DW3_MAC(0, KY, 0);                                                                \
-        xv = EC_DW3_X(RP, 1); EC_DW3_MAC(0, KY, 1);                                          \
-        xv = EC_DW3_X(RP, 2); EC_DW3_MAC(0, KY, 2); EC_DW3_MAC(1, KY, 0);                    \
-        xv = EC_DW3_X(RP, 3); EC_DW3_MAC(1, KY, 1);                                          \
-        xv = EC_DW3_X(RP, 4); EC_DW3_MAC(1, KY, 2); EC_DW3_MAC(2, KY, 0);                    \
-        xv = EC_DW3_X(RP, 5); EC_DW3_MAC(2, KY, 1);                                          \
-        xv = EC_DW3_X(RP, 6); EC_DW3_MAC(2, KY, 2); EC_DW3_MAC(3, KY, 0);                    \
-        xv = EC_DW3_X(RP, 7); EC_DW3_MAC(3, KY, 1);                                          \
-        xv = EC_DW3_X(RP, 8); EC_DW3_MAC(3, KY, 2);                                          \
+        xv = EC_DW3_LOAD(COL(KY, 1)); EC_DW3_MAC(0, KY, 1);                                  \
+        xv = EC_DW3_LOAD(COL(KY, 2)); EC_DW3_MAC(0, KY, 2); EC_DW3_MAC(1, KY, 0);            \
+        xv = EC_DW3_LOAD(COL(KY, 3)); EC_DW3_MAC(1, KY, 1);                                  \
+        xv = EC_DW3_LOAD(COL(KY, 4)); EC_DW3_MAC(1, KY, 2); EC_DW3_MAC(2, KY, 0);            \
+        xv = EC_DW3_LOAD(COL(KY, 5)); EC_DW3_MAC(2, KY, 1);                                  \
+        xv = EC_DW3_LOAD(COL(KY, 6)); EC_DW3_MAC(2, KY, 2); EC_DW3_MAC(3, KY, 0);            \
+        xv = EC_DW3_LOAD(COL(KY, 7)); EC_DW3_MAC(3, KY, 1);                                  \
+        xv = EC_DW3_LOAD(COL(KY, 8)); EC_DW3_MAC(3, KY, 2);                                  \
     } while (0)
 #define EC_DW3_W(KY, KX)                                                                     \
     const __m512i we##KY##KX = _mm512_loadu_si512(w32 + (size_t)(KY * 3 + KX) * cp + c),     \
                   wo##KY##KX = _mm512_loadu_si512(w32 + (size_t)(KY * 3 + KX) * cp + c + 16)
+#define EC_DW3_DIRECT(KY, J) (rows[KY] + col + (J) * (ptrdiff_t)cm)  /* inside the image */
+#define EC_DW3_TABLE(KY, J) (cols[KY][J] + c)                         /* at the row's ends */
 
-/* nquad steps of 4 pixels from output column ox0 of one row: rows r0..r2 are the input rows
- * (pointers at input column 0), out the output row. full: cm is a multiple of 32 in this
- * block (plain loads), else masked loads of the n < 32 channels left. */
+/* All of one output row for the channels [c, c + 32): rows[ky] are the input rows, out the
+ * output row. full: 32 channels (plain loads), else masked loads of the n < 32 left.
+ * [lo, hi): the output columns whose 3 input columns are inside the image. */
 EC_TGT_VNNI static inline __attribute__((always_inline)) void
-ec_dw3_block_avx512(const ec_dw_plan *p, const ec_dw_k512 *k, const int8_t *r0,
-                    const int8_t *r1, const int8_t *r2, int ox0, int nquad, int8_t *out, int c,
-                    __mmask32 km, int full, int sw, int32_t *acc) {
-    const int cm = p->cm, cp = p->cp;
+ec_dw3_block_avx512(const ec_dw_plan *p, const ec_dw_k512 *k, const int8_t *const *rows,
+                    int lo, int hi, int8_t *out, int c, __mmask32 km, int full, int sw,
+                    int32_t *acc) {
+    const int cm = p->cm, cp = p->cp, ow = p->ow;
     const int32_t *w32 = p->w32;
-    const __m512i be = _mm512_loadu_si512(p->sp.bias + c), bo = _mm512_loadu_si512(p->sp.bias + c + 16);
+    const __m512i be = _mm512_loadu_si512(p->sp.bias + c);
+    const __m512i bo = _mm512_loadu_si512(p->sp.bias + c + 16);
     EC_DW3_W(0, 0); EC_DW3_W(0, 1); EC_DW3_W(0, 2);
     EC_DW3_W(1, 0); EC_DW3_W(1, 1); EC_DW3_W(1, 2);
     EC_DW3_W(2, 0); EC_DW3_W(2, 1); EC_DW3_W(2, 2);
-    int s;
-    for (s = 0; s < nquad; s++) {
-        int ox = ox0 + 4 * s;
-        ptrdiff_t col = ((ptrdiff_t)ox * sw - p->pl) * cm + c;
+    int ox;
+    for (ox = 0; ox < ow; ox += 4) {
+        const int npix = ow - ox < 4 ? ow - ox : 4;
+        const ptrdiff_t col = ((ptrdiff_t)ox * sw - p->pl) * cm + c;
         __m512i e0 = be, e1 = be, e2 = be, e3 = be, o0 = bo, o1 = bo, o2 = bo, o3 = bo;
         int8_t *dst = out + (size_t)ox * cm + c;
-        if (sw == 1) {
-            EC_DW3_ROW_S1(0, r0 + col);
-            EC_DW3_ROW_S1(1, r1 + col);
-            EC_DW3_ROW_S1(2, r2 + col);
-        } else {
-            EC_DW3_ROW_S2(0, r0 + col);
-            EC_DW3_ROW_S2(1, r1 + col);
-            EC_DW3_ROW_S2(2, r2 + col);
+        if (ox >= lo && ox + 4 <= hi) {
+            if (sw == 1) {
+                EC_DW3_ROW_S1(0, EC_DW3_DIRECT);
+                EC_DW3_ROW_S1(1, EC_DW3_DIRECT);
+                EC_DW3_ROW_S1(2, EC_DW3_DIRECT);
+            } else {
+                EC_DW3_ROW_S2(0, EC_DW3_DIRECT);
+                EC_DW3_ROW_S2(1, EC_DW3_DIRECT);
+                EC_DW3_ROW_S2(2, EC_DW3_DIRECT);
+            }
+        } else { /* a column outside the image reads the zero-point row */
+            const int8_t *cols[3][9];
+            int ky, j, ix0 = ox * sw - p->pl;
+            for (ky = 0; ky < 3; ky++)
+                for (j = 0; j < 3 + 3 * sw; j++) { /* 6 columns at stride 1, 9 at 2 */
+                    int ix = ix0 + j;
+                    cols[ky][j] = ix >= 0 && ix < p->w ? rows[ky] + (ptrdiff_t)ix * cm : p->zrow;
+                }
+            if (sw == 1) {
+                EC_DW3_ROW_S1(0, EC_DW3_TABLE);
+                EC_DW3_ROW_S1(1, EC_DW3_TABLE);
+                EC_DW3_ROW_S1(2, EC_DW3_TABLE);
+            } else {
+                EC_DW3_ROW_S2(0, EC_DW3_TABLE);
+                EC_DW3_ROW_S2(1, EC_DW3_TABLE);
+                EC_DW3_ROW_S2(2, EC_DW3_TABLE);
+            }
         }
         ec_dw_out32_avx512(p, k, c, e0, o0, dst, km, acc);
-        ec_dw_out32_avx512(p, k, c, e1, o1, dst + cm, km, acc);
-        ec_dw_out32_avx512(p, k, c, e2, o2, dst + 2 * (size_t)cm, km, acc);
-        ec_dw_out32_avx512(p, k, c, e3, o3, dst + 3 * (size_t)cm, km, acc);
+        if (npix > 1) ec_dw_out32_avx512(p, k, c, e1, o1, dst + cm, km, acc);
+        if (npix > 2) ec_dw_out32_avx512(p, k, c, e2, o2, dst + 2 * (size_t)cm, km, acc);
+        if (npix > 3) ec_dw_out32_avx512(p, k, c, e3, o3, dst + 3 * (size_t)cm, km, acc);
     }
 }
 
-EC_TGT_VNNI static void ec_dw3_row_avx512(const ec_dw_plan *p, const int8_t *r0,
-                                          const int8_t *r1, const int8_t *r2, int ox0,
-                                          int nquad, int8_t *out, int32_t *acc) {
+/* Output row oy (its 3 input rows inside the image) of x, every channel. taps: scratch for
+ * EC_DW_PIX * 9 tap pointers (the last block of 16 channels or fewer). */
+EC_TGT_VNNI static void ec_dw3_row_avx512(const ec_dw_plan *p, const int8_t *x, int oy, int lo,
+                                          int hi, const int8_t **taps, int8_t *out,
+                                          int32_t *acc) {
+    const size_t line = (size_t)p->w * p->cm;
+    const int8_t *r0 = x + (size_t)(oy * p->sh - p->pt) * line;
+    const int8_t *rows[3] = {r0, r0 + p->dh * line, r0 + 2 * p->dh * line};
     ec_dw_k512 k;
     int c;
     ec_dw_k512_init(p, &k);
     for (c = 0; c < p->cm; c += 32) {
         int n = p->cm - c < 32 ? p->cm - c : 32;
         __mmask32 km = n == 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1u);
-        if (p->sw == 1) {
-            if (n == 32) ec_dw3_block_avx512(p, &k, r0, r1, r2, ox0, nquad, out, c, km, 1, 1, acc);
-            else ec_dw3_block_avx512(p, &k, r0, r1, r2, ox0, nquad, out, c, km, 0, 1, acc);
+        if (n <= 16) { /* ymm registers, through tap pointers */
+            int ox, q;
+            for (ox = 0; ox < p->ow; ox += EC_DW_PIX) {
+                int np = p->ow - ox < EC_DW_PIX ? p->ow - ox : EC_DW_PIX;
+                for (q = 0; q < EC_DW_PIX; q++)
+                    ec_dw_fill_taps(p, x, oy, ox + (q < np ? q : np - 1), taps + q * p->ntaps);
+                ec_dw_half_avx512(p, &k, (const int8_t *const *)taps, np,
+                                  out + (size_t)ox * p->cm, c, km, acc);
+            }
+        } else if (p->sw == 1) {
+            if (n == 32) ec_dw3_block_avx512(p, &k, rows, lo, hi, out, c, km, 1, 1, acc);
+            else ec_dw3_block_avx512(p, &k, rows, lo, hi, out, c, km, 0, 1, acc);
         } else {
-            if (n == 32) ec_dw3_block_avx512(p, &k, r0, r1, r2, ox0, nquad, out, c, km, 1, 2, acc);
-            else ec_dw3_block_avx512(p, &k, r0, r1, r2, ox0, nquad, out, c, km, 0, 2, acc);
+            if (n == 32) ec_dw3_block_avx512(p, &k, rows, lo, hi, out, c, km, 1, 2, acc);
+            else ec_dw3_block_avx512(p, &k, rows, lo, hi, out, c, km, 0, 2, acc);
         }
     }
 }
