@@ -1,9 +1,9 @@
-/* int8 MEAN over H and W, the twin of edgecnn/reference/mean.py (policy double: LiteRT BUILTIN_REF
- * reference_ops::QuantizedMeanOrSum; policy fp32: XNNPACK's, see ec_mean_out). x (H, W, C) ->
- * out (C,). Per channel the int32 sum of
- * count = H * W values (kept in uint32 so it wraps as LiteRT's int32 temp_sum; exact below 2^24
- * values), minus zp_in * count wrapped to int32, through MultiplyByQuantizedMultiplier with
- * 1/count folded into multiplier and shift at export time; clamped to int8.
+/* int8 MEAN over H and W, the twin of edgecnn/reference/mean.py. x (H, W, C) -> out (C,). Per
+ * channel the int32 sum of count = H * W values (kept in uint32 so it wraps as LiteRT's int32
+ * temp_sum; exact below 2^24 values) plus zp_in * count, then policy double (LiteRT BUILTIN_REF
+ * reference_ops::QuantizedMeanOrSum): that sum through MultiplyByQuantizedMultiplier with
+ * 1/count folded into multiplier and shift at export time; or policy fp32 (XNNPACK's, see
+ * ec_mean_out); clamped to int8.
  * The sums, channel by channel down the count rows of C bytes:
  *   C    one channel at a time.
  *   DSP  4 channels per word: SXTAB16 adds bytes 0, 2 and (rotated by 8) 1, 3 into int16 lane
