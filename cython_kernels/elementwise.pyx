@@ -3,8 +3,9 @@
 # Element-wise int8 kernels, twins of edgecnn/reference/quantize.py and softmax.py: requantize
 # (int32 (M, C) -> int8, per channel on the last axis), pad, quantize/dequantize, ReLU/ReLU6,
 # 256-entry table lookups (tanh/logistic tables built with the C library's tanhf/expf in
-# float32, as LiteRT's LUTPopulate), and the gemmlowp fixed-point int8 softmax (output scale
-# 1/256, zero point -128). Arrays are flat C-contiguous views; wrappers reshape without copying.
+# float32, as LiteRT's LUTPopulate), the gemmlowp fixed-point int8 softmax (output scale
+# 1/256, zero point -128) and LiteRT's optimized float32 one (--rounding fp32). Arrays are flat
+# C-contiguous views; wrappers reshape without copying.
 from libc.math cimport expf, roundf, tanhf
 from libc.stdint cimport int8_t, int32_t, uint32_t
 from libc.string cimport memcpy, memset
@@ -174,6 +175,69 @@ cdef class BoundSoftmax:
                     table[d] = <int8_t>min(max(y, -128), 127)
                 else:
                     table[d] = -128
+            for i in range(n):
+                out[i] = table[max_in_row - <int32_t>x[i]]
+
+
+cdef inline int8_t _softmax_float_out(float prob, int output_offset) noexcept nogil:
+    # prob = exp * inv in [0, 256 (1 + 2^-22)]: roundf (ties away, LiteRT's std::round) fits
+    cdef int32_t y = <int32_t>roundf(prob) + output_offset
+    return <int8_t>min(max(y, -128), 127)
+
+
+def softmax_float_s8(const int8_t[::1] x, const float[::1] exps, float output_scale,
+                     int output_offset, int8_t[::1] out):
+    """LiteRT's optimized int8 softmax (reference/softmax.py softmax_float_s8): the exps of
+    the table summed in float32 in index order, inv = 1 / (sum * s_out), round(exp * inv)."""
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef int32_t max_in_row = -128
+    cdef float total = 0, inv, prob
+    with nogil:
+        for i in range(n):
+            max_in_row = max(max_in_row, <int32_t>x[i])
+        for i in range(n):
+            total = total + exps[max_in_row - <int32_t>x[i]]
+        inv = <float>1 / <float>(total * output_scale)
+        for i in range(n):
+            prob = exps[max_in_row - <int32_t>x[i]] * inv
+            out[i] = _softmax_float_out(prob, output_offset)
+
+
+cdef class BoundSoftmaxFloat:
+    """softmax_float_s8 with its table copied once; a call sums the table's entries in input
+    order (the float32 sum depends on it), then rounds the 256 possible products once."""
+    cdef float exps[256]
+    cdef float output_scale
+    cdef int output_offset
+    cdef Py_ssize_t n
+
+    def __init__(self, const float[::1] exps, float output_scale, int output_offset,
+                 Py_ssize_t n):
+        cdef int d
+        for d in range(256):
+            self.exps[d] = exps[d]
+        self.output_scale = output_scale
+        self.output_offset = output_offset
+        self.n = n
+
+    def __call__(self, const int8_t[::1] x, int8_t[::1] out):
+        cdef Py_ssize_t n = x.shape[0], i
+        cdef int32_t max_in_row = -128
+        cdef int d
+        cdef float total = 0, inv, prob
+        cdef int8_t table[256]
+        if n != self.n or out.shape[0] != n:
+            raise ValueError(f"softmax: {n} inputs and {out.shape[0]} outputs, bound for "
+                             f"{self.n}")
+        with nogil:
+            for i in range(n):
+                max_in_row = max(max_in_row, <int32_t>x[i])
+            for i in range(n):
+                total = total + self.exps[max_in_row - <int32_t>x[i]]
+            inv = <float>1 / <float>(total * self.output_scale)
+            for d in range(max_in_row + 128 + 1):
+                prob = self.exps[d] * inv
+                table[d] = _softmax_float_out(prob, self.output_offset)
             for i in range(n):
                 out[i] = table[max_in_row - <int32_t>x[i]]
 

@@ -324,15 +324,18 @@ static void ec_add_s8(ec_add_run_fn run, const int8_t *x1, const int8_t *x2, int
  * it wraps exactly as LiteRT's temp_sum), then sum - zp * count wrapped to int32 (LiteRT's
  * int64 difference cast to int32) and MultiplyByQuantizedMultiplier (policy double): a left
  * shift (wrapping) when shift > 0, SRDHM as floor((x * M + 2^30) / 2^31) (M >= 0), then
- * RoundingDivideByPOT in its remainder-threshold form (no overflow for any int32). Channels go
- * in blocks of EC_MEAN_BLOCK accumulators on the stack; the row loop and the requantization
- * loop both vectorize. */
+ * RoundingDivideByPOT in its remainder-threshold form (no overflow for any int32). Policy fp32
+ * (XNNPACK's qs8 mean): rintf(float32(float32(sum) * scale) + bias), the product stored through
+ * a volatile so no compiler fuses it with the addition into one FMA rounding (XNNPACK rounds
+ * twice); per output channel only, so it costs nothing next to the row loop. Channels go in
+ * blocks of EC_MEAN_BLOCK accumulators on the stack; the row loop and the double policy's
+ * requantization loop both vectorize. */
 #define EC_MEAN_BLOCK 256
 EC_INLINE void ec_mean_body(const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier,
                             int32_t shift, int32_t input_offset, int32_t output_offset,
-                            int8_t *out) {
+                            int policy, float scale, float bias, int8_t *out) {
     uint32_t acc[EC_MEAN_BLOCK];
-    const uint32_t bias = (uint32_t)input_offset * (uint32_t)count;
+    const uint32_t offset = (uint32_t)input_offset * (uint32_t)count;
     const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
     const int32_t mask = (int32_t)((1u << right) - 1u), half = mask >> 1;
     const int64_t m = multiplier;
@@ -344,8 +347,17 @@ EC_INLINE void ec_mean_body(const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32
             const int8_t *row = x + r * c + c0;
             for (j = 0; j < cb; j++) acc[j] += (uint32_t)(int32_t)row[j];
         }
+        if (policy == EC_ROUND_FP32) {
+            for (j = 0; j < cb; j++) {
+                volatile float product = (float)(int32_t)acc[j] * scale;
+                float y = rintf(product + bias);
+                y = y > -128.0f ? y : -128.0f;
+                out[c0 + j] = (int8_t)(y < 127.0f ? y : 127.0f);
+            }
+            continue;
+        }
         for (j = 0; j < cb; j++) {
-            const int32_t v = (int32_t)((acc[j] + bias) << left);
+            const int32_t v = (int32_t)((acc[j] + offset) << left);
             const int32_t h = (int32_t)(((int64_t)v * m + ((int64_t)1 << 30)) >> 31);
             int32_t y = (h >> right) + ((h & mask) > (half - (h >> 31))) + output_offset;
             y = y > -128 ? y : -128;
@@ -358,40 +370,48 @@ EC_INLINE void ec_mean_body(const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32
  * needs SSE4.1's pmuldq or better to vectorize on x86). */
 static void ec_mean_s8_generic(const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier,
                                int32_t shift, int32_t input_offset, int32_t output_offset,
-                               int8_t *out) {
-    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, out);
+                               int policy, float scale, float bias, int8_t *out) {
+    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, policy, scale, bias,
+                 out);
 }
 
 #ifdef EC_X86
 __attribute__((target("avx2"))) static void ec_mean_s8_avx2(
     const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier, int32_t shift,
-    int32_t input_offset, int32_t output_offset, int8_t *out) {
-    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, out);
+    int32_t input_offset, int32_t output_offset, int policy, float scale, float bias,
+    int8_t *out) {
+    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, policy, scale, bias,
+                 out);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void ec_mean_s8_avx512(
     const int8_t *x, ptrdiff_t count, ptrdiff_t c, int32_t multiplier, int32_t shift,
-    int32_t input_offset, int32_t output_offset, int8_t *out) {
-    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, out);
+    int32_t input_offset, int32_t output_offset, int policy, float scale, float bias,
+    int8_t *out) {
+    ec_mean_body(x, count, c, multiplier, shift, input_offset, output_offset, policy, scale, bias,
+                 out);
 }
 #endif
 
 static void ec_mean_s8(int isa, const int8_t *x, ptrdiff_t count, ptrdiff_t c,
                        int32_t multiplier, int32_t shift, int32_t input_offset,
-                       int32_t output_offset, int8_t *out) {
+                       int32_t output_offset, int policy, float scale, float bias, int8_t *out) {
     isa = ec_simd_isa(isa);
 #ifdef EC_X86
     if (isa == EC_ISA_AVX512VNNI) {
-        ec_mean_s8_avx512(x, count, c, multiplier, shift, input_offset, output_offset, out);
+        ec_mean_s8_avx512(x, count, c, multiplier, shift, input_offset, output_offset, policy,
+                          scale, bias, out);
         return;
     }
     if (isa == EC_ISA_AVX2) {
-        ec_mean_s8_avx2(x, count, c, multiplier, shift, input_offset, output_offset, out);
+        ec_mean_s8_avx2(x, count, c, multiplier, shift, input_offset, output_offset, policy,
+                        scale, bias, out);
         return;
     }
 #endif
     (void)isa;
-    ec_mean_s8_generic(x, count, c, multiplier, shift, input_offset, output_offset, out);
+    ec_mean_s8_generic(x, count, c, multiplier, shift, input_offset, output_offset, policy, scale,
+                       bias, out);
 }
 
 #endif /* EDGECNN_GRAPH_OPS_H */

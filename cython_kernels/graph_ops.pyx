@@ -40,7 +40,7 @@ cdef extern from "graph_ops.h" nogil:
                    const ec_add_k* k, int nthreads)
     void ec_mean_s8(int isa, const int8_t* x, Py_ssize_t count, Py_ssize_t c,
                     int32_t multiplier, int32_t shift, int32_t input_offset,
-                    int32_t output_offset, int8_t* out)
+                    int32_t output_offset, int policy, float scale, float bias, int8_t* out)
 
 
 cdef int _num_threads = 1
@@ -108,12 +108,13 @@ cdef class BoundAdd:
 
 
 def mean_s8(const int8_t[:, :, ::1] x, int multiplier, int shift, int input_offset,
-            int output_offset, int8_t[::1] out):
-    """x (H, W, C) -> out (C,); count = H * W; on the current ISA path."""
+            int output_offset, int policy, float scale, float bias, int8_t[::1] out):
+    """x (H, W, C) -> out (C,); count = H * W; on the current ISA path. policy: EC_ROUND_DOUBLE
+    (multiplier, shift, offsets) or EC_ROUND_FP32 (scale, bias: float32 values)."""
     cdef int isa = ec_current_isa()
     with nogil:
         ec_mean_s8(isa, &x[0, 0, 0], x.shape[0] * x.shape[1], x.shape[2], multiplier, shift,
-                   input_offset, output_offset, &out[0])
+                   input_offset, output_offset, policy, scale, bias, &out[0])
 
 
 cdef enum:

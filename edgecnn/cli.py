@@ -256,11 +256,6 @@ def format_verify(report) -> str:
                      "rescales in float32 with ties to even, which --rounding fp32 reproduces "
                      "(--tolerance N turns this report into a check)")
         return "\n".join(lines)
-    differing = {r.op.split("+")[0] for r in report.rows if r.max_diff > 0}
-    if report.against == "litert" and differing == {"Softmax"}:
-        lines.append("note: only SOFTMAX differs: LiteRT's default path computes int8 SOFTMAX "
-                     "differently from its reference kernel, which edgecnn's softmax follows "
-                     "under every rounding")
     verdict = "bit-exact" if report.tolerance == 0 else f"within {report.tolerance} LSB"
     lines.append(f"{'PASS' if report.ok else 'FAIL'}: contract is {verdict}; max difference "
                  f"{report.max_diff:g}")

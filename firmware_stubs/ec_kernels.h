@@ -19,7 +19,7 @@
 
 /* Bumped whenever a struct below or a kernel signature changes; the generated model records
  * the version it was written for and ec_model_init() refuses a mismatch. */
-#define EC_FORMAT_VERSION 3
+#define EC_FORMAT_VERSION 4
 
 typedef struct {
     int32_t h, w, c;
@@ -59,6 +59,13 @@ typedef struct {
     int32_t input_left_shift; /* >= 0 */
     int32_t diff_min;         /* x - max below this gives exp = 0 */
 } ec_softmax_params_t;
+
+/* int8 SOFTMAX as LiteRT's default path runs it (optimized_ops::Softmax, float32; policy fp32). */
+typedef struct {
+    const float *exps;     /* [256]: exps[d] = expf(-beta * s_in * d) for d = max(x) - x */
+    float output_scale;    /* s_out */
+    int32_t output_offset; /* zp_out */
+} ec_softmax_float_params_t;
 
 typedef struct {
     int32_t input_offset; /* zp_in, subtracted */
@@ -148,13 +155,17 @@ typedef struct {
     int32_t inputs_count;
 } ec_concat_params_t;
 
-/* int8 MEAN over H, W (LiteRT reference_ops::QuantizedMeanOrSum), 1/count folded in. */
+/* int8 MEAN over H, W: policy double is LiteRT's reference_ops::QuantizedMeanOrSum (1/count
+ * folded into multiplier and shift), policy fp32 XNNPACK's (scale and bias, float32). */
 typedef struct {
     int32_t multiplier;
     int32_t shift;
     int32_t input_offset; /* -zp_in */
     int32_t output_offset;
     int32_t count; /* H * W */
+    int32_t policy; /* EC_ROUND_DOUBLE or EC_ROUND_FP32 */
+    float scale;    /* fp32: float32(s_in / s_out) * float32(1 / count) */
+    float bias;     /* fp32: zp_out - count * zp_in * scale, in float32 */
 } ec_mean_params_t;
 
 /* One output channel through the model's rounding policy (fixedpoint.h does the arithmetic);
@@ -194,6 +205,10 @@ void ec_avg_pool_s8(const int8_t *x, const ec_dims_t *x_dims, const ec_pool_para
 void ec_pad_s8(const int8_t *x, const ec_dims_t *x_dims, int32_t pad_top, int32_t pad_left,
                int32_t pad_value, int8_t *out, const ec_dims_t *out_dims);
 void ec_softmax_s8(const int8_t *x, int32_t n, const ec_softmax_params_t *p, int8_t *out);
+#if EC_ROUND_FP32_USED
+void ec_softmax_float_s8(const int8_t *x, int32_t n, const ec_softmax_float_params_t *p,
+                         int8_t *out);
+#endif
 void ec_relu_s8_params(const int8_t *x, int32_t n, const ec_relu_params_t *p, int8_t *out);
 void ec_lut_s8(const int8_t *x, int32_t n, const int8_t *lut, int8_t *out);
 void ec_quantize_s8(const float *x, int32_t n, float scale, int32_t zero_point, int8_t *out);

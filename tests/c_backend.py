@@ -76,14 +76,19 @@ _f64p = ctypes.POINTER(ctypes.c_double)
 _f32p = ctypes.POINTER(ctypes.c_float)
 
 
-def _int_struct(cls) -> type:
-    """A ctypes struct of int32 fields named like the dataclass ``cls``."""
+def _ctype(field):
+    return ctypes.c_float if field.type == "float" else ctypes.c_int32
+
+
+def _scalar_struct(cls) -> type:
+    """A ctypes struct named like the dataclass ``cls``: int32 fields, float32 for its floats."""
     return type(cls.__name__ + "_c", (ctypes.Structure,),
-                {"_fields_": [(f.name, ctypes.c_int32) for f in dataclasses.fields(cls)]})
+                {"_fields_": [(f.name, _ctype(f)) for f in dataclasses.fields(cls)]})
 
 
 def _fill(ctype, record):
-    return ctype(*(int(getattr(record, f.name)) for f in dataclasses.fields(record)))
+    return ctype(*(float(getattr(record, f.name)) if _ctype(f) is ctypes.c_float
+                   else int(getattr(record, f.name)) for f in dataclasses.fields(record)))
 
 
 class Dims(ctypes.Structure):
@@ -97,7 +102,7 @@ class RequantC(ctypes.Structure):
 
 
 ConvC, DepthwiseC, PoolC, SoftmaxC, ReluC, AddC, ConcatC, MeanC = (
-    _int_struct(c) for c in (P.ConvParams, P.DepthwiseParams, P.PoolParams, P.SoftmaxParams,
+    _scalar_struct(c) for c in (P.ConvParams, P.DepthwiseParams, P.PoolParams, P.SoftmaxParams,
                              P.ReluParams, P.AddParams, P.ConcatParams, P.MeanParams))
 
 
@@ -212,6 +217,17 @@ def requantize(acc, rq: P.Requant, out) -> None:
 
 def softmax_s8(x, p: P.SoftmaxParams, out) -> None:
     _lib.ec_softmax_s8(_ptr(x, _i8p), x.size, ctypes.byref(_fill(SoftmaxC, p)), _ptr(out, _i8p))
+
+
+class SoftmaxFloatC(ctypes.Structure):
+    _fields_ = [("exps", _f32p), ("output_scale", ctypes.c_float),
+                ("output_offset", ctypes.c_int32)]
+
+
+def softmax_float_s8(x, p: P.SoftmaxFloatParams, out) -> None:
+    exps = np.ascontiguousarray(p.exps, np.float32)
+    rec = SoftmaxFloatC(_ptr(exps, _f32p), p.output_scale, p.output_offset)
+    _lib.ec_softmax_float_s8(_ptr(x, _i8p), x.size, ctypes.byref(rec), _ptr(out, _i8p))
 
 
 def quantize_s8(x, scale: float, zero_point: int, out) -> None:

@@ -17,7 +17,7 @@
  *         weights (int16), bias, wsum, rq2 (0 bytes: NULL), input;
  *   add:  rank, rank sizes, rank strides of x1, of x2, the 12 ec_add_params_t fields, in place
  *         (0 no, 1 out is x1, 2 out is x2), x1, x2;
- *   mean: in h w c, the 5 ec_mean_params_t fields, input;
+ *   mean: in h w c, the 8 ec_mean_params_t fields (scale and bias as float32 bits), input;
  * requant: policy, output_offset, act_min, act_max, rq_per_channel, n, then n multipliers, n
  * shifts, a zero word where needed to bring the next to a multiple of 8 bytes from the file's
  * start, and n doubles; an array: its byte count, then the bytes padded to 4.
@@ -43,6 +43,13 @@ static int32_t next(void) {
         return 0;
     }
     return *rd++;
+}
+
+static float next_float(void) {
+    const int32_t bits = next();
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
 }
 
 /* An array in the file: returns its bytes in place (4-byte aligned), sets *n. */
@@ -253,7 +260,8 @@ int main(int argc, char **argv) {
             const int8_t *x;
             read_dims(&in);
             p.multiplier = next(), p.shift = next(), p.input_offset = next();
-            p.output_offset = next(), p.count = next();
+            p.output_offset = next(), p.count = next(), p.policy = next();
+            p.scale = next_float(), p.bias = next_float();
             x = array(&n);
             n_out = in.c;
             if (bad || out + n_out + GUARD > (int8_t *)ec_pool + POOL_BYTES) break;

@@ -106,7 +106,8 @@ def test_param_structs_have_the_python_field_names():
                        (P.SoftmaxParams, "ec_softmax_params_t"),
                        (P.ReluParams, "ec_relu_params_t"), (P.Requant, "ec_requant_t"),
                        (P.AddParams, "ec_add_params_t"), (P.Broadcast, "ec_broadcast_t"),
-                       (P.ConcatParams, "ec_concat_params_t"), (P.MeanParams, "ec_mean_params_t")):
+                       (P.ConcatParams, "ec_concat_params_t"), (P.MeanParams, "ec_mean_params_t"),
+                       (P.SoftmaxFloatParams, "ec_softmax_float_params_t")):
         assert structs[cname] == [f.name for f in dataclasses.fields(cls)], cname
 
 
@@ -156,6 +157,23 @@ def test_host_tf_fixtures(tmp_path, name):
     for program in ("model_test", "model_test_asan"):
         got, _ = _parse(_run(tmp_path / "fw", [f"./{program}", "in.bin"]), graph)
         assert_exact(got, want, f"{name} {program}")
+
+
+def test_host_fp32_is_litert_default_path(tmp_path):
+    """export-c --rounding fp32 on a file with MEAN and SOFTMAX (the Fire concat): the C
+    firmware's outputs are LiteRT's default path's (XNNPACK's MEAN, the float SOFTMAX)."""
+    path = os.path.join(FIXTURES, "graph", "tf_fire_concat_int8_io.tflite")
+    graph = load_tflite(path).graph
+    rng = np.random.default_rng(8)
+    inputs = [rng.integers(-128, 128, graph.input.shape).astype(np.int8) for _ in range(8)]
+    litert = LiteRTRunner(path, "litert")
+    want = np.array([litert.invoke(x).ravel() for x in inputs])
+    assert_exact(_expected(path, graph, inputs, "fp32"), want, "runtime fp32 vs LiteRT default")
+    export_c(path, tmp_path / "fw", rounding="fp32")
+    _make(tmp_path / "fw", "all")
+    _write_inputs(tmp_path / "fw", inputs)
+    got, _ = _parse(_run(tmp_path / "fw", ["./model_test", "in.bin"]), graph)
+    assert_exact(got, want, "export-c fp32 vs LiteRT default")
 
 
 def _elf_sizes(folder):

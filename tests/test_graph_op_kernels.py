@@ -127,12 +127,13 @@ def test_add_two_threads():
 
 @pytest.mark.parametrize("isa", K.supported_isas())
 def test_mean_every_isa_path(isa):
-    """The Cython MEAN (its requantization vectorizes per ISA) on every path, every sum."""
+    """The Cython MEAN (its requantization vectorizes per ISA) on every path, every sum, both
+    arithmetics (the reference's and XNNPACK's)."""
     K.force_isa(isa)
     try:
-        for h, w, *quant in MEAN_SWEEPS:
+        for (h, w, *quant), rounding in zip(MEAN_SWEEPS * 2, ["litert-ref", "fp32"] * 5):
             x = all_sums(h, w)
-            p = make_mean_params((1,) + x.shape, [1, 2], *quant)
+            p = make_mean_params((1,) + x.shape, [1, 2], *quant, rounding)
             out, expected = np.empty(x.shape[2], np.int8), np.empty(x.shape[2], np.int8)
             K.mean_s8(x, p, out)
             spec.mean_s8(x, p, expected)
@@ -180,6 +181,27 @@ def test_mean_random(backend, quant):
         backend.mean_s8(x, p, out)
         spec.mean_s8(x, p, expected)
         assert_exact(out, expected, f"mean {(h, w, c)}: {p}")
+
+
+def test_mean_fp32_random(backend):
+    """XNNPACK's MEAN (--rounding fp32): random shapes and quantizations, every sum of three
+    sweeps, and sums past 2^24 where float32(sum) itself rounds."""
+    rng = np.random.default_rng(61)
+    cases = []
+    for i in range(12):
+        h, w = (int(v) for v in rng.integers(1, 16, size=2))
+        cases.append((int8(rng, (h, w, int(rng.integers(1, 300)))),
+                      mean_quant(rng, equal=i % 3 == 0, ties=i % 3 == 2)))
+    cases += [(all_sums(h, w), tuple(q)) for h, w, *q in MEAN_SWEEPS[:3]]
+    big = np.full((400, 400, 3), 127, np.int8)  # sum 127 * 160000 > 2^24
+    big[0, 0] = (126, 125, 124)
+    cases.append((big, (0.01, -5, 0.02, 3)))
+    for x, quant in cases:
+        p = make_mean_params((1,) + x.shape, [1, 2], *quant, "fp32")
+        out, expected = np.empty(x.shape[2], np.int8), np.empty(x.shape[2], np.int8)
+        backend.mean_s8(x, p, out)
+        spec.mean_s8(x, p, expected)
+        assert_exact(out, expected, f"fp32 mean {x.shape}: {p}")
 
 
 @pytest.mark.parametrize("case", range(len(MEAN_SWEEPS)))

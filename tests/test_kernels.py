@@ -16,7 +16,7 @@ from edgecnn._kernels import pool as _pool
 from edgecnn.reference.fixedpoint import round_half_away
 from edgecnn.reference.params import (ROUNDING_POLICIES, ConvParams, FCParams, PoolParams,
                                       Requant, activation_range, make_requant,
-                                      make_softmax_params)
+                                      make_softmax_float_params, make_softmax_params)
 from exact import assert_exact
 
 POLICIES = ("litert-ref", "double", "single", "fp32", "f64")
@@ -145,6 +145,27 @@ def test_softmax_random(backend):
         backend.softmax_s8(x, p, out)
         spec.softmax_s8(x, p, expected)
         assert_same(out, expected, f"softmax case {i}: n={n} {p}")
+
+
+def test_softmax_float_random(backend):
+    """LiteRT's optimized float softmax (--rounding fp32): lengths up to 1100, all-equal rows
+    (512 equal values give exactly 0.5: std::round's tie, away from zero), output scales near
+    1/256 as LiteRT allows them."""
+    rng = np.random.default_rng(41)
+    for i in range(16):
+        n = 512 if i == 0 else int(rng.integers(1, 1100))
+        x = rng.integers(-128, 128, size=n).astype(np.int8)
+        if i % 4 == 0:
+            x[:] = x[0]
+        s_out = 1 / 256 * (1 + float(rng.uniform(-0.0009, 0.0009)) * (i % 2))
+        p = make_softmax_float_params(float(rng.uniform(0.001, 1.0)),
+                                      float(rng.choice([1.0, 0.3, 4.0])), s_out, -128)
+        out, expected = np.empty(n, np.int8), np.empty(n, np.int8)
+        backend.softmax_float_s8(x, p, out)
+        spec.softmax_float_s8(x, p, expected)
+        assert_same(out, expected, f"float softmax case {i}: n={n}")
+        if i == 0:
+            assert (expected == -127).all()  # round(0.5) = 1
 
 
 def test_elementwise_random(backend):

@@ -10,7 +10,7 @@ import pytest
 
 import edgecnn.backends.reference as spec
 from edgecnn.reference.params import (ConvParams, FCParams, PoolParams, make_requant,
-                                      make_softmax_params)
+                                      make_softmax_float_params, make_softmax_params)
 
 from edgecnn.backends import cython as K  # noqa: E402
 from exact import assert_exact
@@ -242,3 +242,24 @@ def test_bound_softmax_random():
             assert_exact(out, expected, f"bound softmax case {i}.{j}: n={n} {p}")
     with pytest.raises(ValueError, match="bound for 5"):
         K.bind_softmax_s8(p, (5,), (5,))(np.zeros(6, np.int8), np.zeros(6, np.int8))
+
+
+def test_bound_softmax_float_random():
+    """The bound float softmax (--rounding fp32) against the spec: lengths 1..1000, all-equal
+    rows, a bound kernel reused."""
+    rng = np.random.default_rng(78)
+    for i in range(20):
+        n = int(rng.integers(1, 1001))
+        p = make_softmax_float_params(float(rng.uniform(0.001, 1.0)),
+                                      float(rng.choice([1.0, 0.3, 4.0, 50.0])), 1 / 256, -128)
+        run = K.bind_softmax_float_s8(p, (n,), (n,))
+        for j in range(2):
+            x = rng.integers(-128, 128, size=n).astype(np.int8)
+            if (i + j) % 4 == 0:
+                x[:] = x[0]
+            out, expected = np.full(n, 9, np.int8), np.empty(n, np.int8)
+            run(x, out)
+            spec.softmax_float_s8(x, p, expected)
+            assert_exact(out, expected, f"bound float softmax case {i}.{j}: n={n}")
+    with pytest.raises(ValueError, match="bound for 5"):
+        K.bind_softmax_float_s8(p, (5,), (5,))(np.zeros(6, np.int8), np.zeros(6, np.int8))

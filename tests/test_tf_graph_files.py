@@ -4,8 +4,9 @@ MobileNetV1 VWW and FC autoencoder, MobileNetV2 0.35/96, a Fire concat, concats 
 depth multipliers with dilation, PAD before a stride-2 depthwise, MEAN with and without
 keep_dims; int8 and float input/output. None was written by edgecnn.
 
-Every tensor of every file is bit-exact against LiteRT BUILTIN_REF on both backends; the
-dynamic-batch flatten (SHAPE, STRIDED_SLICE, PACK, RESHAPE) folds into one static RESHAPE.
+Every tensor of every file is bit-exact against LiteRT BUILTIN_REF on both backends, and with
+--rounding fp32 every output against LiteRT's default path (XNNPACK); the dynamic-batch flatten
+(SHAPE, STRIDED_SLICE, PACK, RESHAPE) folds into one static RESHAPE.
 """
 
 from __future__ import annotations
@@ -104,34 +105,14 @@ def test_mobilenet_v2_224_every_tensor_bit_exact(backend):
     assert report.ok and not diffs and len(report.rows) == 66, diffs
 
 
-
-# Where LiteRT's default path is not reproduced bit for bit: the file, and the largest output
-# difference seen (LSB of the int8 output; the float-output twins show it as one output step).
-NOT_XNNPACK_EXACT = {
-    # LiteRT's default int8 SOFTMAX is not its reference kernel; edgecnn's softmax is the
-    # reference's under every rounding
-    "tf_mobilenet_v2_035_96": 2,
-    # 1 LSB from the MEAN: cutting the model after each layer, every layer before the MEAN is
-    # exact and the MEAN is not; XNNPACK's int8 MEAN rounds differently from LiteRT's
-    # reference MEAN, which edgecnn follows under every rounding
-    "tf_dw_mult_dilation": 1,
-    "tf_grouped_conv": 1,
-}
-
-
 @pytest.mark.parametrize("name", FILES)
 def test_fp32_rounding_reproduces_litert_default_path(name):
     """LiteRT's default path (XNNPACK) rescales in float32 with ties to even; edgecnn's fp32
-    policy does the same, so the outputs of deep graphs (ResNet-8, DS-CNN, MobileNetV1) are
-    bit-exact with it, except where NOT_XNNPACK_EXACT says."""
+    policy does the same, and runs XNNPACK's MEAN and LiteRT's optimized float SOFTMAX, so the
+    output of every file (ResNet-8, DS-CNN, MobileNetV1 and V2 included) is bit-exact with it."""
     report = verify(path_of(name), None, against="litert", rounding="fp32", count=4, seed=5)
-    allowed = next((v for k, v in NOT_XNNPACK_EXACT.items() if name.startswith(k)), 0)
     out = report.rows[0]
-    steps = out.max_diff
-    if out.dtype == "float32":  # a DEQUANTIZE output: count in steps of its int8 input
-        graph = load_tflite(path_of(name)).graph
-        steps /= float(graph.tensor(graph.producer(out.name).inputs[0]).quant.scale[0])
-    assert len(report.rows) == 1 and round(steps, 3) <= allowed, (out.name, out.max_diff)
+    assert len(report.rows) == 1 and out.max_diff == 0, (out.name, out.max_diff)
 
 
 @pytest.mark.parametrize("name", [n for n in FILES if n.endswith("_int8_io")])

@@ -27,8 +27,8 @@ from .._kernels import graph_ops as _graph
 from .._kernels import pool as _pool
 from ..reference.depthwise_conv import check_depthwise
 from ..reference.params import (AddParams, ConcatParams, ConvParams, DepthwiseParams, FCParams,
-                                MeanParams, PoolParams, ReluParams, Requant, SoftmaxParams,
-                                make_broadcast, make_relu_params)
+                                MeanParams, PoolParams, ReluParams, Requant, SoftmaxFloatParams,
+                                SoftmaxParams, make_broadcast, make_relu_params)
 
 NAME = "cython"
 
@@ -36,7 +36,8 @@ __all__ = ["set_num_threads", "kernel_isa", "supported_isas", "amx_missing", "fo
            "bind_depthwise_conv2d_s8", "bind_fully_connected_s8", "bind_max_pool_s8",
            "bind_avg_pool_s8", "conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8",
            "max_pool_s8", "avg_pool_s8",
-           "pad_s8", "requantize", "softmax_s8", "bind_softmax_s8", "quantize_s8",
+           "pad_s8", "requantize", "softmax_s8", "bind_softmax_s8", "softmax_float_s8",
+           "bind_softmax_float_s8", "quantize_s8",
            "dequantize_s8", "relu_s8",
            "relu6_s8", "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut",
            "bind_add_s8", "add_s8", "concat_s8", "mean_s8"]
@@ -180,6 +181,15 @@ def bind_softmax_s8(p: SoftmaxParams, in_shape, out_shape):
                             int(np.prod(in_shape)))
 
 
+def softmax_float_s8(x, p: SoftmaxFloatParams, out) -> None:
+    _ew.softmax_float_s8(x, p.exps, p.output_scale, p.output_offset, out)
+
+
+def bind_softmax_float_s8(p: SoftmaxFloatParams, in_shape, out_shape):
+    """Bind LiteRT's float softmax over ``in_shape`` (N,); returns run(x, out)."""
+    return _ew.BoundSoftmaxFloat(p.exps, p.output_scale, p.output_offset, int(np.prod(in_shape)))
+
+
 def quantize_s8(x, scale: float, zero_point: int, out) -> None:
     _ew.quantize_s8(x.reshape(-1), float(np.float32(scale)), zero_point, out.reshape(-1))
 
@@ -251,4 +261,5 @@ def concat_s8(inputs, axis: int, p: ConcatParams, out) -> None:
 
 
 def mean_s8(x, p: MeanParams, out) -> None:
-    _graph.mean_s8(x, p.multiplier, p.shift, p.input_offset, p.output_offset, out)
+    _graph.mean_s8(x, p.multiplier, p.shift, p.input_offset, p.output_offset, p.policy, p.scale,
+                   p.bias, out)

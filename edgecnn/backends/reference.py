@@ -18,12 +18,12 @@ from ..reference.params import AddParams, make_relu_params
 from ..reference.pool import avg_pool_s8, max_pool_s8
 from ..reference.quantize import (activation_lut, dequantize_s8, lut_s8, pad_s8, quantize_s8,
                                   relu_s8_params, requantize)
-from ..reference.softmax import softmax_s8
+from ..reference.softmax import softmax_float_s8, softmax_s8
 
 NAME = "reference"
 
 __all__ = ["conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8", "max_pool_s8", "avg_pool_s8", "pad_s8",
-           "requantize", "softmax_s8", "quantize_s8", "dequantize_s8", "relu_s8", "relu6_s8",
+           "requantize", "softmax_s8", "softmax_float_s8", "quantize_s8", "dequantize_s8", "relu_s8", "relu6_s8",
            "tanh_s8", "logistic_s8", "lut_s8", "relu_s8_params", "activation_lut", "add_s8",
            "bind_add_s8", "concat_s8", "mean_s8"]
 

@@ -18,7 +18,8 @@ class Constants:
     """const arrays in flash, 4-byte aligned, counted for the flash report."""
 
     CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
-              np.dtype(np.int32): "int32_t", np.dtype(np.float64): "double"}
+              np.dtype(np.int32): "int32_t", np.dtype(np.float32): "float",
+              np.dtype(np.float64): "double"}
 
     def __init__(self):
         self.chunks = []
@@ -27,8 +28,9 @@ class Constants:
     def add(self, name: str, values, dtype) -> str:
         a = np.ascontiguousarray(values, dtype).ravel()
         ctype = self.CTYPES[np.dtype(dtype)]
-        fmt = c_double if a.dtype == np.float64 else str
-        per_line = 4 if a.dtype == np.float64 else 16
+        floating = a.dtype.kind == "f"  # hex literals: a float32 value is exact as a double
+        fmt = c_double if floating else str
+        per_line = 4 if floating else 16
         lines = [", ".join(fmt(v) for v in a[i:i + per_line].tolist())
                  for i in range(0, a.size, per_line)]
         body = ",\n    ".join(lines)

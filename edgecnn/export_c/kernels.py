@@ -36,7 +36,7 @@ from ..errors import UnsupportedOpError
 from ..reference import params as P
 from .exact_f64 import POLICY_F64_INT, accumulator_range, integer_rescale
 
-FORMAT_VERSION = 3  # EC_FORMAT_VERSION in firmware_stubs/ec_kernels.h
+FORMAT_VERSION = 4  # EC_FORMAT_VERSION in firmware_stubs/ec_kernels.h
 PATHS = {"c": "plain C99", "dsp": "Armv7E-M DSP (SMLAD)", "mve": "Helium MVE (VMLADAV)"}
 
 

@@ -1,5 +1,7 @@
 """MEAN over H and W of an NHWC tensor: Google's converter writes global average pooling this
-way (GlobalAveragePooling2D, keep_dims true or false). Other axes are refused.
+way (GlobalAveragePooling2D, keep_dims true or false). Other axes are refused. LiteRT's
+reference MEAN under every rounding but fp32, which runs XNNPACK's (LiteRT's default path
+delegates int8 MEAN to it): edgecnn/reference/mean.py.
 """
 
 from __future__ import annotations
@@ -45,14 +47,21 @@ class Mean(Op):
         s_in, zp_in = scalar_quant(x, self.name)
         s_out, zp_out = scalar_quant(self.output, self.name)
         try:
-            p = P.make_mean_params(x.shape, SPATIAL, s_in, zp_in, s_out, zp_out)
+            p = P.make_mean_params(x.shape, SPATIAL, s_in, zp_in, s_out, zp_out, rounding)
         except ValueError as e:
             raise ModelFormatError(f"{self.name}: {e}") from None
         return KernelCall("mean_s8", (p,), (view3(x.shape),), (x.shape[3],))
 
     def emit_c(self, call, c):
         din = c.dims("in", call.in_shapes[0])
-        return f"ec_mean_s8({c.src(0)}, {din}, {c.params('ec_mean_params_t', call.args[0])}, {c.dst});"
+        p = call.args[0]
+        if c.log is not None and p.policy == P.POLICY_FP32:
+            c.log.policies.add(p.policy)  # ec_config.h then compiles the float rescale
+        fields = {k: int(getattr(p, k)) for k in ("multiplier", "shift", "input_offset",
+                                                  "output_offset", "count", "policy")}
+        pp = c.struct("ec_mean_params_t", "params",
+                      {**fields, "scale": c.double(p.scale), "bias": c.double(p.bias)})
+        return f"ec_mean_s8({c.src(0)}, {din}, {pp}, {c.dst});"
 
     def cost(self, in_shapes):
         return Cost(mixes_all=True)

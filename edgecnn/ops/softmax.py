@@ -1,11 +1,14 @@
-"""SOFTMAX over the class axis of a (1, N) tensor, int8 (LiteRT reference int8 softmax:
-gemmlowp fixed point, 5 integer bits for the input differences); output scale 1/256, zero
-point -128."""
+"""SOFTMAX over the class axis of a (1, N) tensor, int8; output scale 1/256, zero point -128.
+LiteRT's reference int8 softmax (gemmlowp fixed point, 5 integer bits for the input
+differences) under every rounding but fp32, which runs what LiteRT's default path runs: its
+optimized float32 softmax over an expf table (edgecnn/reference/softmax.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
+
+import numpy as np
 
 from .. import ir, quant_rules as Q
 from ..reference import float_ops as F
@@ -40,6 +43,10 @@ class Softmax(Op):
         s_in, _ = scalar_quant(x, self.name)
         s_out, zp_out = scalar_quant(self.output, self.name)
         sp = Q.softmax_params(self.name, s_in, self.beta, x.shape[1], s_out, zp_out)
+        if rounding == "fp32":
+            return KernelCall("softmax_float_s8",
+                              (P.make_softmax_float_params(s_in, self.beta, s_out, zp_out),),
+                              ((x.shape[1],),), (self.output.shape[1],))
         return KernelCall("softmax_s8", (sp,), ((x.shape[1],),), (self.output.shape[1],))
 
     @classmethod
@@ -54,5 +61,14 @@ class Softmax(Op):
                  "SoftmaxOptions", opts)
 
     def emit_c(self, call, c):
+        n = call.in_shapes[0][0]
+        if call.kernel == "softmax_float_s8":
+            p = call.args[0]
+            if c.log is not None:
+                c.log.policies.add(P.POLICY_FP32)  # ec_config.h then compiles the float kernel
+            pp = c.struct("ec_softmax_float_params_t", "params", {
+                "exps": c.const("exps", p.exps, np.float32),
+                "output_scale": c.double(p.output_scale), "output_offset": p.output_offset})
+            return f"ec_softmax_float_s8({c.src(0)}, {n}, {pp}, {c.dst});"
         pp = c.params("ec_softmax_params_t", call.args[0])
-        return f"ec_softmax_s8({c.src(0)}, {call.in_shapes[0][0]}, {pp}, {c.dst});"
+        return f"ec_softmax_s8({c.src(0)}, {n}, {pp}, {c.dst});"

@@ -100,6 +100,16 @@ class SoftmaxParams:
     diff_min: int  # input differences (x - max) below this give exp = 0 (output -128)
 
 
+@dataclass(frozen=True, eq=False)
+class SoftmaxFloatParams:
+    """LiteRT's optimized int8 softmax (optimized_ops::Softmax, the kernel its default resolver
+    runs on x86-64: XNNPACK takes no int8 SOFTMAX), in float32 through a 256-entry exp table."""
+
+    exps: np.ndarray  # float32[256]: exps[d] = expf(float32(-beta * s_in) * d), d = max(x) - x
+    output_scale: float  # float32 s_out (within 0.001/256 of 1/256)
+    output_offset: int  # zp_out (-128)
+
+
 @dataclass(frozen=True)
 class ReluParams:
     """Standalone RELU / RELU6: out = clamp(zp_out + MBQM(x - zp_in, M0, shift))."""
@@ -185,6 +195,17 @@ def make_softmax_params(s_in: float, beta: float) -> SoftmaxParams:
     return SoftmaxParams(int(multiplier), int(left_shift), -int(math.floor(radius)))
 
 
+def make_softmax_float_params(s_in: float, beta: float, s_out: float,
+                              zp_out: int) -> SoftmaxFloatParams:
+    """LiteRT SoftmaxPrepare (kGenericOptimized) and PopulateSoftmaxLookupTable: scale =
+    float32(-s_in * beta), table entry for a difference d = expf(scale * d) in float32, with the
+    C library's expf (the one LiteRT calls: glibc's on Linux)."""
+    from .quantize import c_expf
+    scale = np.float32(-np.float32(s_in) * np.float32(beta))
+    exps = np.array([c_expf(np.float32(scale * np.float32(d))) for d in range(256)], np.float32)
+    return SoftmaxFloatParams(exps, float(np.float32(s_out)), int(zp_out))
+
+
 def make_relu_params(s_in: float, zp_in: int, s_out: float, zp_out: int,
                      six: bool = False) -> ReluParams:
     """TFLite ReluPrepare/QuantizedReluX: M = float32(s_in / s_out); bounds via roundf(f / s)."""
@@ -247,15 +268,20 @@ class ConcatParams:
 
 @dataclass(frozen=True)
 class MeanParams:
-    """int8 MEAN over H, W (reference_ops::QuantizedMeanOrSum, compute_sum false):
+    """int8 MEAN over H, W. Policy double (LiteRT BUILTIN_REF, reference_ops::QuantizedMeanOrSum):
     out = clamp(MBQM(int32(sum + input_offset * count), multiplier, shift) + output_offset)
-    with the sum wrapping in int32 and 1/count folded into multiplier/shift."""
+    with the sum wrapping in int32 and 1/count folded into multiplier/shift. Policy fp32
+    (XNNPACK's qs8 mean: reduce-nd's int32 sum, then its int32 -> qs8 convert):
+    out = clamp(rint(float32(float32(sum) * scale) + bias)), every operation in float32."""
 
     multiplier: int
     shift: int
     input_offset: int  # -zp_in
     output_offset: int  # zp_out
     count: int  # H * W, the reduced elements per output
+    policy: int  # POLICY_DOUBLE or POLICY_FP32
+    scale: float  # fp32: float32(float32(s_in / s_out) * float32(1 / count))
+    bias: float  # fp32: float32(zp_out - float32(float32(count * zp_in) * scale))
 
 
 def _check_quant(op: str, **quant) -> None:
@@ -387,16 +413,27 @@ def mean_shape(in_shape, axes, keep_dims: bool) -> tuple:
 
 
 def make_mean_params(in_shape, axes, s_in: float, zp_in: int, s_out: float,
-                     zp_out: int) -> MeanParams:
+                     zp_out: int, model_policy: str = "litert-ref") -> MeanParams:
     """reduce.cc PrepareMeanOrSum: QuantizeMultiplier(double(s_in) / double(s_out)); then
     QuantizedMeanOrSum folds 1/count in: shift = min(floor(log2 count), 32, 31 + shift0),
     multiplier = (M0 << shift) // count (truncating), shift0 - shift. The same for keep_dims
-    on or off and for equal or different quantization (BUILTIN_REF has no special case)."""
+    on or off and for equal or different quantization (BUILTIN_REF has no special case).
+
+    ``model_policy`` "fp32" selects XNNPACK's arithmetic (LiteRT's default path delegates int8
+    MEAN to it): xnn_init_qs8_reduce_scalar_params takes float32 s_in / s_out, reshape
+    multiplies it by float32 1 / count, and folds the input zero point into the convert's float
+    output zero point (bias); every other policy runs the reference's."""
     mean_shape(in_shape, axes, True)
+    if model_policy not in MODEL_POLICIES:
+        raise ValueError(f"unknown rounding {model_policy!r}; expected one of {MODEL_POLICIES}")
     _check_quant("MEAN", input_scale=s_in, output_scale=s_out, input_zero_point=zp_in,
                  output_zero_point=zp_out)
     m0, shift0 = quantize_multiplier(float(np.float32(s_in)) / float(np.float32(s_out)))
     count = int(in_shape[1]) * int(in_shape[2])
     shift = min(count.bit_length() - 1, 32, 31 + shift0)
+    f32 = np.float32
+    scale = f32(f32(f32(s_in) / f32(s_out)) * f32(f32(1.0) / f32(count)))
+    bias = f32(f32(zp_out) - f32(f32(count * int(zp_in)) * scale))
+    policy = POLICY_FP32 if model_policy == "fp32" else POLICY_DOUBLE
     return MeanParams(int((m0 << shift) // count), int(shift0 - shift), -int(zp_in), int(zp_out),
-                      count)
+                      count, policy, float(scale), float(bias))

@@ -23,6 +23,12 @@ for _name in ("tanhf", "expf"):
     getattr(_libm, _name).argtypes = [ctypes.c_float]
 
 
+def c_expf(v) -> np.float32:
+    """The C library's float32 expf (LiteRT's tables call it; glibc's is not always correctly
+    rounded, so no NumPy exp stands in for it)."""
+    return np.float32(_libm.expf(float(np.float32(v))))
+
+
 def scale_acc(acc, rq: Requant) -> np.ndarray:
     """int32 accumulators (channels on the last axis) -> rescaled int64, before offset/clamp."""
     if rq.policy == POLICY_DOUBLE:

@@ -1,10 +1,22 @@
-"""Reference int8 SOFTMAX (the spec), matching LiteRT BUILTIN_REF (reference_ops::Softmax).
+"""Reference int8 SOFTMAX (the spec): softmax_s8 matches LiteRT BUILTIN_REF
+(reference_ops::Softmax); softmax_float_s8 (--rounding fp32) LiteRT's default path.
+
+softmax_s8:
 
 x int8 (N,), out int8 (N,) with scale 1/256 and zero point -128. gemmlowp fixed point:
 d = x - max(x) rescaled to Q5.26 by (input_multiplier, input_left_shift); exp(d) in Q0.31 for
 d >= diff_min (else 0); the sum in Q12.19; its reciprocal by Newton-Raphson; each output is
 RoundingDivideByPOT(recip * exp, num_bits_over_unit + 23) - 128, clamped. That exponent stays
 <= 31 while the sum of exps is below 2^28, i.e. for any input when N < 512 (gemmlowp's limit).
+
+softmax_float_s8: XNNPACK takes no int8 SOFTMAX, so LiteRT's default resolver runs its builtin
+optimized kernel, optimized_ops::Softmax on x86-64 (an aarch64 clang build would take
+SoftmaxInt8LUT instead), all in float32:
+  e[i]   = exps[max(x) - x[i]]           (the 256-entry expf table of make_softmax_float_params)
+  sum    = e[0] + e[1] + ... + e[N-1]    (float32, in index order: the order changes the bits)
+  inv    = 1 / (sum * s_out)             (float32, two roundings)
+  y[i]   = round(e[i] * inv) + zp_out    (std::round: ties away from zero), clamped to int8
+e[i] * inv lies in [0, 256 (1 + 2^-22)], so its rounding fits any int type.
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fixedpoint as fp
-from .params import SoftmaxParams
+from .params import SoftmaxFloatParams, SoftmaxParams
 
 _SCALED_DIFF_INTEGER_BITS = 5
 _ACCUMULATION_INTEGER_BITS = 12
@@ -88,4 +100,13 @@ def softmax_s8(x: np.ndarray, p: SoftmaxParams, out: np.ndarray) -> None:
     recip, num_bits_over_unit = get_reciprocal(sum_of_exps, _ACCUMULATION_INTEGER_BITS)
     unsat = fp.rounding_divide_by_pot(_mul(recip, exps), num_bits_over_unit + 31 - 8)
     y = np.where(valid, unsat - 128, -128)
+    out[...] = np.clip(y, -128, 127)
+
+
+def softmax_float_s8(x: np.ndarray, p: SoftmaxFloatParams, out: np.ndarray) -> None:
+    e = p.exps[int(x.max()) - x.astype(np.int64)]
+    # float32 sum in index order: accumulate is sequential (np.sum would add pairwise)
+    total = np.add.accumulate(e, dtype=np.float32)[-1]
+    inv = np.float32(np.float32(1) / np.float32(total * np.float32(p.output_scale)))
+    y = fp.round_half_away((e * inv).astype(np.float32)) + p.output_offset
     out[...] = np.clip(y, -128, 127)
