@@ -28,6 +28,7 @@ TESTS=(tests/test_platform.py tests/arm64 tests/test_kernels.py tests/test_kerne
        tests/test_graph_op_kernels.py tests/test_graph_op_kernels_litert.py
        tests/test_depthwise.py::test_bound_depthwise_every_isa
        tests/test_depthwise.py::test_bound_depthwise_threads_mobilenet_scale
+       tests/test_depthwise.py::test_bound_depthwise_3x3_rows_every_isa
        tests/test_end_to_end.py tests/test_cli.py)
 # tflite-micro has no aarch64 wheel: its comparisons run in the x86 suite.
 DESELECT="not test_demo_command and not bit_exact_against_litert_reference[reference] and not tflite_micro"
