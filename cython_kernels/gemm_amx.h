@@ -26,10 +26,11 @@
  * or KH * KW runs of Cin with dilated columns; out-of-image taps are the input zero point,
  * whose products the folded bias cancels), never reading past a run.
  * Order: blocks of 32 pixels, outer, each against every panel of 32 channels (the panel from
- * L2, the A block from L1), unless the weights are large or the pixels few (ec_amx_shared):
- * then the layer's whole A is gathered once into plan.amx_a, and panels go outer, each
- * streamed from memory once (ResNet's 7x7x512 layers: 2.4 MB of weights, 49 pixels); with 2+
- * threads the panels are split between the threads, each streaming only its own.
+ * L2, the A block from L1), threads taking blocks, unless the weights outgrow an L2
+ * (ec_amx_shared): then the layer's whole A is gathered once into plan.amx_a, and panels go
+ * outer, each streamed from memory once (ResNet's 7x7x512 layers: 2.4 MB of weights, 49
+ * pixels); with 2+ threads the panels are split between the threads in pairs, each streaming
+ * only its own.
  * Requantization (gemm_amx_rq.h) runs on the vector units while the next tile multiplies.
  */
 #ifndef EDGECNN_GEMM_AMX_H
@@ -41,7 +42,7 @@
 #define EC_AMX_MB 32                    /* pixels per block: two A tiles */
 #define EC_AMX_BLOCK_BYTES(p) ((size_t)EC_AMX_MB * (p)->kp + 64) /* a block's A and slack */
 #define EC_AMX_SHARED_A_MAX (1 << 20)   /* bytes: a layer's A gathered at once at most */
-#define EC_AMX_BIG_B (1 << 20)          /* bytes of packed weights: panels outer from here */
+#define EC_AMX_BIG_B (2 << 20)          /* bytes of packed weights (an L2 here): panels outer from here */
 
 typedef struct {
     uint8_t palette, start_row;
@@ -346,12 +347,13 @@ static size_t ec_amx_a_bytes(const ec_conv_plan *p) {
     return n <= EC_AMX_SHARED_A_MAX ? n : 0;
 }
 
-/* The shared order (panels outer) when the weights would not stay in L2 across blocks, or
- * when threads have too few blocks to share. */
-static int ec_amx_shared(const ec_conv_plan *p, int nmb, int nthreads) {
-    if (!p->amx_a || p->npanels < 2) return 0;
-    if (ec_packed_b_bytes(p) >= EC_AMX_BIG_B && nmb > 1) return 1;
-    return nthreads > 1 && nmb < 4 * nthreads && p->npanels >= 2 * nthreads;
+/* The shared order (panels outer) when the weights would not stay in L2 across blocks. Not
+ * for sharing few blocks between threads: split by panels, two threads wrote alternate
+ * 32-byte halves of every output line and each read all of A, and MobileNetV2's 7x7 and
+ * 14x14 layers took 1.3-3.5x as long as split by blocks (7x7x960 -> 160: 19.6 vs 5.5 us,
+ * 14x14x128 -> 256 3x3: 59 vs 30 us, on 2 threads). */
+static int ec_amx_shared(const ec_conv_plan *p, int nmb) {
+    return p->amx_a && p->npanels >= 2 && ec_packed_b_bytes(p) >= EC_AMX_BIG_B && nmb > 1;
 }
 
 static void ec_conv_run_amx(const ec_conv_plan *p, const int8_t *x, int8_t *out, int nthreads) {
@@ -363,7 +365,7 @@ static void ec_conv_run_amx(const ec_conv_plan *p, const int8_t *x, int8_t *out,
     j.nmb = (m_total + EC_AMX_MB - 1) / EC_AMX_MB;
     if (nthreads > p->max_threads) nthreads = p->max_threads;
     if ((double)m_total * p->cout * (p->kp + 256) < EC_SERIAL_MACS) nthreads = 1;
-    if (ec_amx_shared(p, j.nmb, nthreads)) {
+    if (ec_amx_shared(p, j.nmb)) {
         int chunks = nthreads > 1 ? 4 * nthreads : 1;
         j.blocks_per_chunk = (j.nmb + chunks - 1) / chunks;
         if (p->amx_direct) { /* only the last blocks, which cannot be read in place */
@@ -381,7 +383,10 @@ static void ec_conv_run_amx(const ec_conv_plan *p, const int8_t *x, int8_t *out,
             j.blocks_per_chunk = j.nmb;
             ec_amx_chunk_gather(&j, 0, 0);
         }
+        /* an even number of 32-column panels: a chunk writes whole 64-byte pieces of each
+         * output row, so two threads write the same cache line only where rows meet */
         j.panels_per_chunk = (p->npanels + chunks - 1) / chunks;
+        if (p->L.nr * j.panels_per_chunk < 64) j.panels_per_chunk = (64 + p->L.nr - 1) / p->L.nr;
         ec_pool_run(ec_amx_chunk_panels, &j, (p->npanels + j.panels_per_chunk - 1) /
                     j.panels_per_chunk, nthreads);
         return;

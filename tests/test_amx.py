@@ -135,6 +135,37 @@ def test_conv_big_layer_two_threads(isa):
         K.set_num_threads(1)
 
 
+_LARGE_WEIGHTS = {}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(7, 512, 512, 3), (4, 2048, 1024, 1)],
+                         ids=["resnet18-7x7x512-3x3", "pointwise-2048-1024"])
+def test_conv_weights_beyond_l2_panels_outer(isa, shape, threads):
+    """Packed weights of 2 MiB and more (ResNet-18's last 3x3 convs, ResNet-50-sized pointwise
+    ones) run panels outer on AMX, each streamed once, split between threads by pairs of
+    panels: the same bytes as the reference, on every path."""
+    hw, cin, cout, k = shape
+    if shape not in _LARGE_WEIGHTS:
+        rng = np.random.default_rng([45, cin])
+        x = rng.integers(-128, 128, size=(hw, hw, cin)).astype(np.int8)
+        wt = rng.integers(-127, 128, size=(cout, k, k, cin)).astype(np.int8)
+        bias = rng.integers(-2**20, 2**20, size=cout).astype(np.int32)
+        p = ConvParams(1, 1, k // 2, k // 2, 1, 1, 9)
+        rq = _rq(rng, cout, 0.01, k * k * cin, "litert-ref", "conv")
+        expected = np.empty((hw, hw, cout), np.int8)
+        spec.conv2d_s8(x, wt, bias, p, rq, expected)
+        _LARGE_WEIGHTS[shape] = (x, wt, bias, p, rq, expected)
+    x, wt, bias, p, rq, expected = _LARGE_WEIGHTS[shape]
+    K.set_num_threads(threads)
+    try:
+        out = np.full_like(expected, 5)
+        K.bind_conv2d_s8(wt, bias, p, rq, x.shape, out.shape)(x, out)
+    finally:
+        K.set_num_threads(1)
+    assert_same(out, expected, f"{isa} conv {shape}, {threads} threads")
+
+
 @pytest.mark.parametrize("n", [1, 63, 64, 65, 255, 257, 4097])
 def test_dense_row_stream_edges(isa, n):
     """Rows of every length around the 64- and 256-byte steps of the row stream."""
