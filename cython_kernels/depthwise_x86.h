@@ -245,6 +245,15 @@ EC_TGT_VNNI static void ec_dw_kern_avx512(const ec_dw_plan *p, const int8_t *con
         xv = EC_DW3_LOAD(COL(KY, 7)); EC_DW3_MAC(3, KY, 1);                                  \
         xv = EC_DW3_LOAD(COL(KY, 8)); EC_DW3_MAC(3, KY, 2);                                  \
     } while (0)
+/* the 3 rows' taps of 4 pixels at stride sw (1 or 2) */
+#define EC_DW3_TAPS(COL)                                                                     \
+    do {                                                                                     \
+        if (sw == 1) {                                                                       \
+            EC_DW3_ROW_S1(0, COL); EC_DW3_ROW_S1(1, COL); EC_DW3_ROW_S1(2, COL);             \
+        } else {                                                                             \
+            EC_DW3_ROW_S2(0, COL); EC_DW3_ROW_S2(1, COL); EC_DW3_ROW_S2(2, COL);             \
+        }                                                                                    \
+    } while (0)
 #define EC_DW3_W(KY, KX)                                                                     \
     const __m512i we##KY##KX = _mm512_loadu_si512(w32 + (size_t)(KY * 3 + KX) * cp + c),     \
                   wo##KY##KX = _mm512_loadu_si512(w32 + (size_t)(KY * 3 + KX) * cp + c + 16)
@@ -272,15 +281,7 @@ ec_dw3_block_avx512(const ec_dw_plan *p, const ec_dw_k512 *k, const int8_t *cons
         __m512i e0 = be, e1 = be, e2 = be, e3 = be, o0 = bo, o1 = bo, o2 = bo, o3 = bo;
         int8_t *dst = out + (size_t)ox * cm + c;
         if (ox >= lo && ox + 4 <= hi) {
-            if (sw == 1) {
-                EC_DW3_ROW_S1(0, EC_DW3_DIRECT);
-                EC_DW3_ROW_S1(1, EC_DW3_DIRECT);
-                EC_DW3_ROW_S1(2, EC_DW3_DIRECT);
-            } else {
-                EC_DW3_ROW_S2(0, EC_DW3_DIRECT);
-                EC_DW3_ROW_S2(1, EC_DW3_DIRECT);
-                EC_DW3_ROW_S2(2, EC_DW3_DIRECT);
-            }
+            EC_DW3_TAPS(EC_DW3_DIRECT);
         } else { /* a column outside the image reads the zero-point row */
             const int8_t *cols[3][9];
             int ky, j, ix0 = ox * sw - p->pl;
@@ -289,15 +290,7 @@ ec_dw3_block_avx512(const ec_dw_plan *p, const ec_dw_k512 *k, const int8_t *cons
                     int ix = ix0 + j;
                     cols[ky][j] = ix >= 0 && ix < p->w ? rows[ky] + (ptrdiff_t)ix * cm : p->zrow;
                 }
-            if (sw == 1) {
-                EC_DW3_ROW_S1(0, EC_DW3_TABLE);
-                EC_DW3_ROW_S1(1, EC_DW3_TABLE);
-                EC_DW3_ROW_S1(2, EC_DW3_TABLE);
-            } else {
-                EC_DW3_ROW_S2(0, EC_DW3_TABLE);
-                EC_DW3_ROW_S2(1, EC_DW3_TABLE);
-                EC_DW3_ROW_S2(2, EC_DW3_TABLE);
-            }
+            EC_DW3_TAPS(EC_DW3_TABLE);
         }
         ec_dw_out32_avx512(p, k, c, e0, o0, dst, km, acc);
         if (npix > 1) ec_dw_out32_avx512(p, k, c, e1, o1, dst + cm, km, acc);

@@ -134,6 +134,19 @@ def softmax_s8(const int8_t[::1] x, int input_multiplier, int input_left_shift, 
                 out[i] = -128
 
 
+cdef inline int32_t _row_max(const int8_t[::1] x) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef int32_t m = -128
+    for i in range(x.shape[0]):
+        m = max(m, <int32_t>x[i])
+    return m
+
+
+cdef _check_bound_length(Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t bound):
+    if n_in != bound or n_out != n_in:
+        raise ValueError(f"softmax: {n_in} inputs and {n_out} outputs, bound for {bound}")
+
+
 cdef class BoundSoftmax:
     """softmax_s8 with its exps computed once: a difference x - max lies in [-255, 0], so the
     256 values _scaled_exp can take are a table (bind time); a call finds the max, sums the
@@ -158,12 +171,9 @@ cdef class BoundSoftmax:
         cdef int32_t max_in_row = -128, sum_of_exps = 0, recip, y, d_lo
         cdef int num_bits_over_unit, d
         cdef int8_t table[256]
-        if n != self.n or out.shape[0] != n:
-            raise ValueError(f"softmax: {n} inputs and {out.shape[0]} outputs, bound for "
-                             f"{self.n}")
+        _check_bound_length(n, out.shape[0], self.n)
         with nogil:
-            for i in range(n):
-                max_in_row = max(max_in_row, <int32_t>x[i])
+            max_in_row = _row_max(x)
             d_lo = max_in_row + 128  # the largest -diff any input can have
             for i in range(n):
                 sum_of_exps = sum_of_exps + self.exps12[max_in_row - <int32_t>x[i]]
@@ -188,19 +198,9 @@ cdef inline int8_t _softmax_float_out(float prob, int output_offset) noexcept no
 def softmax_float_s8(const int8_t[::1] x, const float[::1] exps, float output_scale,
                      int output_offset, int8_t[::1] out):
     """LiteRT's optimized int8 softmax (reference/softmax.py softmax_float_s8): the exps of
-    the table summed in float32 in index order, inv = 1 / (sum * s_out), round(exp * inv)."""
-    cdef Py_ssize_t n = x.shape[0], i
-    cdef int32_t max_in_row = -128
-    cdef float total = 0, inv, prob
-    with nogil:
-        for i in range(n):
-            max_in_row = max(max_in_row, <int32_t>x[i])
-        for i in range(n):
-            total = total + exps[max_in_row - <int32_t>x[i]]
-        inv = <float>1 / <float>(total * output_scale)
-        for i in range(n):
-            prob = exps[max_in_row - <int32_t>x[i]] * inv
-            out[i] = _softmax_float_out(prob, output_offset)
+    the table summed in float32 in index order, inv = 1 / (sum * s_out), round(exp * inv).
+    Binds and runs in one call; prepared models bind once (BoundSoftmaxFloat)."""
+    BoundSoftmaxFloat(exps, output_scale, output_offset, x.shape[0])(x, out)
 
 
 cdef class BoundSoftmaxFloat:
@@ -226,12 +226,9 @@ cdef class BoundSoftmaxFloat:
         cdef int d
         cdef float total = 0, inv, prob
         cdef int8_t table[256]
-        if n != self.n or out.shape[0] != n:
-            raise ValueError(f"softmax: {n} inputs and {out.shape[0]} outputs, bound for "
-                             f"{self.n}")
+        _check_bound_length(n, out.shape[0], self.n)
         with nogil:
-            for i in range(n):
-                max_in_row = max(max_in_row, <int32_t>x[i])
+            max_in_row = _row_max(x)
             for i in range(n):
                 total = total + self.exps[max_in_row - <int32_t>x[i]]
             inv = <float>1 / <float>(total * self.output_scale)

@@ -223,43 +223,30 @@ def test_bound_pool_shapes_are_checked():
         run(np.zeros((4, 5, 3), np.int8), np.zeros((2, 2, 3), np.int8))
 
 
-def test_bound_softmax_random():
-    """The bound softmax (exps tabulated at bind time) against the spec: lengths 1..1000,
-    betas whose diff_min cuts the table short, all-equal rows, a bound kernel reused."""
-    rng = np.random.default_rng(77)
+@pytest.mark.parametrize("arithmetic", ["reference", "float"])
+def test_bound_softmax_random(arithmetic):
+    """The bound softmax (exps tabulated at bind time; "float": LiteRT's optimized kernel,
+    --rounding fp32) against the spec: lengths 1..1000, betas whose diff_min cuts the table
+    short, all-equal rows, a bound kernel reused."""
+    rng = np.random.default_rng(77 if arithmetic == "reference" else 78)
+    if arithmetic == "reference":
+        make = make_softmax_params
+        bind, run_spec = K.bind_softmax_s8, spec.softmax_s8
+    else:
+        def make(s_in, beta):
+            return make_softmax_float_params(s_in, beta, 1 / 256, -128)
+        bind, run_spec = K.bind_softmax_float_s8, spec.softmax_float_s8
     for i in range(30):
         n = int(rng.integers(1, 1001))
-        p = make_softmax_params(float(rng.uniform(0.001, 1.0)),
-                                float(rng.choice([1.0, 0.3, 4.0, 50.0])))
-        run = K.bind_softmax_s8(p, (n,), (n,))
+        p = make(float(rng.uniform(0.001, 1.0)), float(rng.choice([1.0, 0.3, 4.0, 50.0])))
+        run = bind(p, (n,), (n,))
         for j in range(2):
             x = rng.integers(-128, 128, size=n).astype(np.int8)
             if (i + j) % 4 == 0:
                 x[:] = x[0]
             out, expected = np.full(n, 9, np.int8), np.empty(n, np.int8)
             run(x, out)
-            spec.softmax_s8(x, p, expected)
-            assert_exact(out, expected, f"bound softmax case {i}.{j}: n={n} {p}")
+            run_spec(x, p, expected)
+            assert_exact(out, expected, f"bound {arithmetic} softmax case {i}.{j}: n={n} {p}")
     with pytest.raises(ValueError, match="bound for 5"):
-        K.bind_softmax_s8(p, (5,), (5,))(np.zeros(6, np.int8), np.zeros(6, np.int8))
-
-
-def test_bound_softmax_float_random():
-    """The bound float softmax (--rounding fp32) against the spec: lengths 1..1000, all-equal
-    rows, a bound kernel reused."""
-    rng = np.random.default_rng(78)
-    for i in range(20):
-        n = int(rng.integers(1, 1001))
-        p = make_softmax_float_params(float(rng.uniform(0.001, 1.0)),
-                                      float(rng.choice([1.0, 0.3, 4.0, 50.0])), 1 / 256, -128)
-        run = K.bind_softmax_float_s8(p, (n,), (n,))
-        for j in range(2):
-            x = rng.integers(-128, 128, size=n).astype(np.int8)
-            if (i + j) % 4 == 0:
-                x[:] = x[0]
-            out, expected = np.full(n, 9, np.int8), np.empty(n, np.int8)
-            run(x, out)
-            spec.softmax_float_s8(x, p, expected)
-            assert_exact(out, expected, f"bound float softmax case {i}.{j}: n={n}")
-    with pytest.raises(ValueError, match="bound for 5"):
-        K.bind_softmax_float_s8(p, (5,), (5,))(np.zeros(6, np.int8), np.zeros(6, np.int8))
+        bind(p, (5,), (5,))(np.zeros(6, np.int8), np.zeros(6, np.int8))
