@@ -121,7 +121,7 @@ def cpu_description() -> tuple[str, str]:
 def summary_table(reports: dict) -> list:
     """One line per model and thread count: the numbers the targets are stated in."""
     lines = [f"{'model':<9} {'threads':>7} {'edgecnn ms':>17} {'XNNPACK ms':>17} {'ratio':>6} "
-             f"{'floor ms':>9} {'x floor':>8} {'RSS MiB edgecnn/LiteRT':>23}",
+             f"{'floor ms':>9} {'x floor':>8} {'peak RSS MiB edgecnn/LiteRT':>28}",
              f"{'':<9} {'':>7} {'median   min':>17} {'median   min':>17}"]
     for m, r in reports.items():
         rss = f"{r.rss_bytes.get('edgecnn', 0) / 2**20:.1f} / {r.rss_bytes.get('litert', 0) / 2**20:.1f}"
@@ -130,7 +130,7 @@ def summary_table(reports: dict) -> list:
             floor = r.floors[n].seconds * 1e3
             lines.append(f"{m:<9} {n:>7} {e.median_ms:>9.3f} {e.min_ms:>7.3f} "
                          f"{x.median_ms:>9.3f} {x.min_ms:>7.3f} {r.ratio(n):>6.2f} "
-                         f"{floor:>9.3f} {r.floor_ratio(n):>8.2f} {rss:>23}")
+                         f"{floor:>9.3f} {r.floor_ratio(n):>8.2f} {rss:>28}")
     return lines
 
 
