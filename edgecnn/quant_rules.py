@@ -57,7 +57,7 @@ SOFTMAX_MAX_LENGTH = 4095  # N * 2^19 (exp(0) in Q12.19) must fit int32
 
 
 def _fail(name: str, what: str):
-    raise ModelFormatError(f"{name}: {what}")
+    raise ModelFormatError(f"layer {name!r}: {what}")
 
 
 # ----------------------------------------------------------------------------- accumulators

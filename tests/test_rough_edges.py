@@ -268,7 +268,7 @@ def test_convert_refuses_a_model_litert_would_not_load(tmp_path):
             "--mean", "0.5", "--std", "0.5", "-o", tmp_path / "dead.tflite")
     assert r.exit_code != 0 and not (tmp_path / "dead.tflite").exists()
     line = r.stderr.strip().splitlines()[-1]
-    assert "would not load in LiteRT: 0: output scale" in line and "RELU6" in line, line
+    assert "would not load in LiteRT: layer '0': output scale" in line and "RELU6" in line, line
 
 
 def test_evaluate_runs_the_float_source_at_the_converted_size(tmp_path):
