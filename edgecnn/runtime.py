@@ -3,7 +3,9 @@
 Memory: every activation is a view into one arena laid out by edgecnn.memory (the plan
 export-c uses too): tensors whose lifetimes do not overlap share bytes, a reshape is a view of
 its input, an element-wise op may write over an input that dies there. ``preserve_all=True``
-gives every tensor its own buffer instead, so verify can read each one after ``invoke``.
+gives every tensor its own buffer instead, so verify can read each one after ``invoke``;
+without it a PAD before a conv is merged into the conv's padding (passes.merge_zero_point_padding),
+and its tensor does not exist.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from . import ir
 from .errors import EdgecnnError, UsageError
 from .memory import nbytes, plan_memory
+from .passes import merge_zero_point_padding
 from .prepare import prepare_calls
 
 BACKENDS = ("cython", "reference")
@@ -61,6 +64,9 @@ class Runtime:
             raise UsageError(f"--threads {threads}: give 1 or more")
         if hasattr(kernels, "set_num_threads"):
             kernels.set_num_threads(threads)  # process-wide: the kernels' worker pool
+        if not preserve_all:  # every tensor kept: verify reads the padded copies too
+            graph = merge_zero_point_padding(graph)
+            self.graph = graph
         self.calls = prepare_calls(graph, rounding)
         self.buffers, self.arena_bytes = _buffers(graph, self.calls, preserve_all)
         self._steps = []
