@@ -9,8 +9,8 @@ literals, README.md), as are the file name and the command line, and the firmwar
 with -Wall -Wextra -Werror and run on the host (plain and ASan/UBSan) and on every Cortex-M
 target under QEMU. The payload would create a marker file; it must not exist, the outputs
 must equal edgecnn's runtime, the labels and the output's name (ec_model_outputs) must read
-back exactly from C, and the per-layer
-profile (which prints layer names) must print only printable ASCII.
+back exactly from C, and the per-layer profile (which prints layer names) must print only
+printable ASCII.
 """
 
 from __future__ import annotations
