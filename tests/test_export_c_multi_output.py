@@ -19,6 +19,7 @@ from PIL import Image
 
 from edgecnn import ir, ops
 from edgecnn.calibrate import calibrate
+from edgecnn.errors import UsageError
 from edgecnn.convert import prepare_float_graph
 from edgecnn.export_c import export_c
 from edgecnn.litert import LiteRTRunner
@@ -38,7 +39,7 @@ def _float(name: str) -> ir.Tensor:
 
 
 def _build(path: str, names=OUTPUTS) -> ir.Graph:
-    """conv 3x3 (the feature map, read again by a ReLU) -> conv 3x3 s2 + ReLU -> MEAN -> FC
+    """conv 3x3 (the feature map, read again by a ReLU) -> PAD, conv 3x3 s2 + ReLU -> MEAN -> FC
     (logits) -> SOFTMAX -> DEQUANTIZE (float32 probabilities); outputs named ``names``."""
     rng = np.random.default_rng(11)
     f, lg, pf = names
@@ -205,6 +206,20 @@ def test_cortex_m4_under_qemu_every_output_bit_exact(three_heads, tmp_path):
     stdout = _run(out, ["make", "-s", "run"])
     _assert_records(_parse(stdout, graph), want[:3], "cortex-m4 under QEMU")
     assert re.search(r"# inferences 3 ticks \d+", stdout), stdout[-300:]
+    prof = _run(out, ["make", "-s", "EC_PROFILE=1", "run"])  # the same outputs, and per layer
+    _assert_records(_parse(prof, graph), want[:3], "cortex-m4 EC_PROFILE=1")
+    layers = re.findall(r"^# layer \d+ ticks \d+ (\w+)", prof, re.M)
+    assert layers == ["Conv2D", "ReLU", "Pad", "Conv2D", "Mean", "FullyConnected", "Softmax",
+                      "Dequantize"], layers
+
+
+def test_budgets_count_every_output(three_heads, tmp_path):
+    """--ram below the arena (which holds all three outputs at the end) is refused."""
+    path, _, _, _ = three_heads
+    arena = export_c(path, tmp_path / "fw").arena_bytes
+    assert arena >= 512 + 5 + 20  # the feature map, the logits and the float32 probabilities
+    with pytest.raises(UsageError, match=f"needs [0-9,]+ bytes of RAM \\({arena:,} arena"):
+        export_c(path, tmp_path / "fw2", target="cortex-m4", ram_budget=arena)
 
 
 def test_an_output_name_cannot_inject_code(tmp_path):

@@ -94,7 +94,7 @@ def _output_text(graph) -> str:
                 "the arena. `EC_MODEL_OUTPUT<k>_COUNT`, `_BYTES`, `_SCALE`, `_ZERO_POINT` and "
                 "`_IS_FLOAT` give the same at compile time (to size your own buffers); there is "
                 "no `ec_model_output()`, so code written for a single output does not compile "
-                "against this model."]
+                "against this model.\n"]
         for k, t in enumerate(outs):
             text += _one_output_text(t, k, False)
     if graph.labels:
