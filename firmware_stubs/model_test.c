@@ -1,9 +1,10 @@
-/* Runs the generated model over a file of input records and prints one line of outputs each.
+/* Runs the generated model over a file of input records and prints its outputs for each.
  *
  *   model_test [in.bin]     (default in.bin; on Cortex-M the file is read over semihosting)
  *
  * in.bin holds records of EC_MODEL_INPUT_BYTES bytes each (the input tensor, NHWC, int8 or
- * little-endian float32). Each output line is the output tensor as decimal int8 values, or for a
+ * little-endian float32). For each record the program prints one line per model output, in the
+ * model's output order (ec_model_outputs[k]): the tensor as decimal int8 values, or for a
  * float32 output the IEEE bit patterns in hex (exact). A last line "# inferences N ticks T unit U"
  * gives the port's timer total over the N invocations and its unit (ec_port_tick_unit); built
  * with EC_PROFILE=1, lines "# layer K ticks T name" follow, one per layer. Exit status 0, or 1
@@ -44,23 +45,24 @@ static void ec_put_int(int32_t v) {
     ec_put_uint(v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v, 10, 1);
 }
 
-static void ec_print_output(void) {
-    int32_t i;
-    for (i = 0; i < EC_MODEL_OUTPUT_COUNT; i++) {
-        if (i) ec_put(" ", 1);
-#if EC_MODEL_OUTPUT_IS_FLOAT
-        {
-            uint32_t bits;
-            memcpy(&bits, (const float *)ec_model_output() + i, 4);
-            ec_put("0x", 2);
-            ec_put_uint(bits, 16, 8);
+static void ec_print_outputs(void) {
+    int32_t k, i;
+    for (k = 0; k < EC_MODEL_NUM_OUTPUTS; k++) {
+        const ec_model_output_t *out = &ec_model_outputs[k];
+        for (i = 0; i < out->count; i++) {
+            if (i) ec_put(" ", 1);
+            if (out->is_float) {
+                uint32_t bits; /* the float's bytes as they are: no float arithmetic */
+                memcpy(&bits, (const uint8_t *)out->data + 4 * i, 4);
+                ec_put("0x", 2);
+                ec_put_uint(bits, 16, 8);
+            } else {
+                ec_put_int(((const int8_t *)out->data)[i]);
+            }
         }
-#else
-        ec_put_int(((const int8_t *)ec_model_output())[i]);
-#endif
+        ec_put("\n", 1);
+        ec_flush();
     }
-    ec_put("\n", 1);
-    ec_flush();
 }
 
 int main(int argc, char **argv) {
@@ -90,7 +92,7 @@ int main(int argc, char **argv) {
         t0 = ec_port_ticks();
         ec_model_invoke();
         ticks += ec_port_ticks() - t0;
-        ec_print_output();
+        ec_print_outputs();
         count++;
     }
     ec_port_close(handle);

@@ -8,8 +8,9 @@ as a hostile file would carry them), its labels are payloads too (model.h/model.
 literals, README.md), as are the file name and the command line, and the firmware is built
 with -Wall -Wextra -Werror and run on the host (plain and ASan/UBSan) and on every Cortex-M
 target under QEMU. The payload would create a marker file; it must not exist, the outputs
-must equal edgecnn's runtime, the labels must read back exactly from C, and the per-layer
-profile (which prints layer names) must print only printable ASCII.
+must equal edgecnn's runtime, the labels and the output's name (ec_model_outputs) must read
+back exactly from C, and the per-layer profile (which prints layer names) must print only
+printable ASCII.
 """
 
 from __future__ import annotations
@@ -164,14 +165,17 @@ def test_hostile_labels_read_back_exactly_and_profile_prints_ascii(hostile, tmp_
     (out / "labels.c").write_text(
         '#include <stdio.h>\n#include "model.h"\nint main(void) { int i;\n'
         '    for (i = 0; i < EC_MODEL_LABEL_COUNT; i++) { fputs(ec_model_labels[i], stdout);'
-        ' putchar(0); }\n    return 0; }\n')
+        ' putchar(0); }\n    fputs(ec_model_outputs[0].name, stdout); putchar(0);\n'
+        '    return 0; }\n')
     srcs = [str(out / f) for f in ("labels.c", "model.c", "ec_conv.c", "ec_fully_connected.c",
                                     "ec_pool.c", "ec_elementwise.c", "ec_softmax.c")]
     subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", *srcs, "-lm", "-o",
                     str(out / "labels")], check=True)
     got = subprocess.run([str(out / "labels")], capture_output=True, check=True).stdout
     # a C string ends at its first NUL: each label reads back up to there, byte for byte
-    assert got.split(b"\0")[:-1] == [name.encode().split(b"\0")[0] for name in graph.labels]
+    # and the output's name (a payload too: every tensor is renamed), in ec_model_outputs
+    assert got.split(b"\0")[:-1] == [name.encode().split(b"\0")[0]
+                                     for name in graph.labels + graph.outputs]
     with open(out / "in.bin", "wb") as f:
         f.write(b"".join(np.ascontiguousarray(x).tobytes() for x in inputs))
     r = subprocess.run(["make", "-s", "-C", str(out), "EC_PROFILE=1", "run"], capture_output=True,

@@ -179,8 +179,8 @@ def test_receptive_field_follows_branches():
     assert summarize(g).arena_bytes >= 4 * (16 * 16 + 14 * 14)  # x and p1 alive with p2
 
 
-def test_a_multi_output_graph_runs_verifies_and_export_c_says_what_it_lacks(tmp_path):
-    from edgecnn.errors import UnsupportedOpError
+def test_a_multi_output_graph_runs_verifies_and_exports(tmp_path):
+    """(test_export_c_multi_output.py builds and runs such firmware.)"""
     from edgecnn.export_c import export_c
     from edgecnn.tflite.writer import write_tflite
     from edgecnn.verify import verify
@@ -195,6 +195,8 @@ def test_a_multi_output_graph_runs_verifies_and_export_c_says_what_it_lacks(tmp_
     rt = Runtime(ir.Graph(x, (a, p), ("a", "p")), "cython")
     outs = rt.invoke_all(np.zeros((1, 6, 6, 2), np.int8))
     assert [o.shape for o in outs] == [(1, 6, 6, 2), (1, 3, 3, 2)]
-    with pytest.raises(UnsupportedOpError, match="has 2 outputs; export-c writes firmware for "
-                                                 "single-output models"):
-        export_c(str(path), tmp_path / "fw")
+    export_c(str(path), tmp_path / "fw")
+    header = (tmp_path / "fw" / "model.h").read_text()
+    assert "#define EC_MODEL_NUM_OUTPUTS 2" in header
+    assert "#define EC_MODEL_OUTPUT0_COUNT 72" in header
+    assert "#define EC_MODEL_OUTPUT1_COUNT 18" in header

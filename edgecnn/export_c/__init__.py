@@ -17,7 +17,6 @@ readme.py write what a board needs (model.h constants, labels, --images check fi
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import shutil
 import string
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..errors import InputFileError, UnsupportedOpError, UsageError
+from ..errors import InputFileError, UsageError
 from ..memory import nbytes, plan_memory
 from ..prepare import prepare_calls
 from ..text import printable
@@ -33,7 +32,7 @@ from ..reference import params as P
 from ..tflite.reader import load_tflite
 from ..tflite.validate import DEFAULT_MAX_MEMORY
 from . import ctext
-from .board import board_blocks, image_inputs, write_check_files
+from .board import board_blocks, image_inputs, output_blocks, write_check_files
 from .codegen import CContext, Constants
 from .kernels import FORMAT_VERSION, PATHS, ExportLog, scratch_bytes
 from .readme import readme_text, rounding_lines
@@ -93,6 +92,14 @@ def _provenance(model_path: str, digest: str, target: Target, rounding: str,
             f" * target: {target.name}, rounding: {rounding}\n"
             f" * command line: {line}\n */")
 
+def _use_outputs(count: int) -> str:
+    """model.h's first comment, on reading the outputs (the single-output API where it has one)."""
+    if count == 1:
+        return " * the EC_MODEL_OUTPUT_COUNT values at ec_model_output() (or ec_model_outputs[0])."
+    return (f" * each of the EC_MODEL_NUM_OUTPUTS ({count}) outputs at ec_model_outputs[k].data,"
+            " k in the\n * model's output order (EC_MODEL_OUTPUT<k>_COUNT values each).")
+
+
 def _check_out_dir(out_dir: str, force: bool):
     if os.path.isfile(out_dir):
         raise InputFileError(f"{out_dir} is a file; give a folder for the firmware project")
@@ -140,10 +147,6 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     _check_out_dir(out_dir, force)
     tgt = TARGETS[target]
     graph = load_tflite(model_path, max_memory).graph
-    if len(graph.outputs) != 1:
-        raise UnsupportedOpError(
-            f"{os.path.basename(model_path)} has {len(graph.outputs)} outputs; export-c writes "
-            "firmware for single-output models (model_test and model.h read one output tensor)")
     inputs, image_names = image_inputs(graph, model_path, images) if images else ([], [])
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
@@ -167,18 +170,21 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
                           images=len(inputs), budget=(flash_budget, ram_budget))
     _check_fits(report)
     board_decls, board_defs = board_blocks(graph, profiled)
+    output_decls, output_defs = output_blocks(
+        [(t, f"ec_arena.bytes + {offsets[t.name]}") for t in graph.output_tensors()])
 
-    out, inp = graph.output, graph.input
+    inp = graph.input
     prov = _provenance(model_path, digest, tgt, rounding, command_line)
     plan_comment = "\n".join(f" *   {r.offset:>8} +{r.bytes:<8} {ctext.comment(r.tensor)} {r.shape}"
                              + (f" (shares {ctext.comment(r.shares)})" if r.shares else "")
                              for r in rows)
     fill = dict(
         provenance=prov, format_version=FORMAT_VERSION, input_bytes=nbytes(inp),
-        output_count=math.prod(out.shape), board_decls=board_decls, board_defs=board_defs,
+        use_outputs=_use_outputs(len(graph.outputs)), output_decls=output_decls,
+        output_defs=output_defs, board_decls=board_decls, board_defs=board_defs,
         arena_bytes=arena, plan_comment=plan_comment, constants=consts.text(),
-        layers="".join(layers), input_offset=offsets[inp.name], output_offset=offsets[out.name],
-        calls="".join(calls), **target_mk(tgt))
+        layers="".join(layers), input_offset=offsets[inp.name], calls="".join(calls),
+        **target_mk(tgt))
     stubs = stubs_dir()
     os.makedirs(out_dir, exist_ok=True)
     written = []

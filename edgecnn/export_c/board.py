@@ -14,10 +14,12 @@ import os
 import numpy as np
 
 from .. import ir
-from ..errors import ImageError, InputFileError, UsageError
+from ..errors import ImageError, InputFileError, UnsupportedOpError, UsageError
+from ..memory import nbytes
 from ..model import input_from_float
 from ..preprocess import load_images, normalize_pixels
 from ..runtime import Runtime, kernels_for
+from ..text import printable
 from . import ctext
 
 
@@ -54,12 +56,71 @@ def pixel_lut(graph: ir.Graph) -> np.ndarray:
     return out.reshape(256, pre.channels).T
 
 
+OUTPUT_TYPEDEF = """\
+/* One entry per model output, in the model's output order (ec_model_outputs[k]). */
+typedef struct {
+    const char *name;     /* the output tensor's name in the model file (a C string) */
+    const void *data;     /* its values after ec_model_invoke(): int8_t or float, in the arena */
+    const int32_t *shape; /* rank dimensions, batch first (NHWC for a feature map) */
+    int32_t rank;
+    int32_t count;        /* values: the product of shape */
+    int32_t bytes;        /* count for int8, 4 * count for float32 */
+    int32_t is_float;     /* 1: IEEE float32 values; 0: int8 */
+    float scale;          /* int8: real = (q - zero_point) * scale; float32: 0 */
+    int32_t zero_point;
+} ec_model_output_t;
+"""
+
+
+def output_blocks(outputs) -> tuple[str, str]:
+    """(model.h declarations, model.c definitions) for the model's outputs. ``outputs``:
+    (tensor, C address expression of its first byte) per graph output, in order.
+
+    Every model gets EC_MODEL_NUM_OUTPUTS, the EC_MODEL_OUTPUT<k>_* macros (compile-time sizes
+    for the application's buffers) and the ``ec_model_outputs`` table; a single-output model
+    keeps EC_MODEL_OUTPUT_* and ``ec_model_output()`` as before. A multi-output model has no
+    ``ec_model_output()``: code written for one output stops at compile time instead of
+    reading the wrong tensor. Tensor names reach C only as ctext.c_string() literals and
+    ctext.comment() text."""
+    decl = [f"#define EC_MODEL_NUM_OUTPUTS {len(outputs)}\n"]
+    defs = []
+    rows = []
+    for k, (t, address) in enumerate(outputs):
+        if t.dtype not in ("int8", "float32"):
+            raise UnsupportedOpError(f"output {printable(t.name)!r} is {t.dtype}; export-c "
+                                     "writes firmware for int8 and float32 outputs")
+        decl.append(_tensor_macros(f"EC_MODEL_OUTPUT{k}", t,
+                                   f"output {k}, {ctext.comment(t.name)}")
+                    + f"#define EC_MODEL_OUTPUT{k}_COUNT {math.prod(t.shape)}\n"
+                    f"#define EC_MODEL_OUTPUT{k}_BYTES {nbytes(t)}\n")
+        shape = ", ".join(str(int(d)) for d in t.shape) or "1"
+        defs.append(f"static const int32_t ec_model_output{k}_shape[{max(1, len(t.shape))}] = "
+                    f"{{{shape}}};\n")
+        scale, zp = t.quant.scalar() if t.dtype == "int8" else (0.0, 0)
+        rows.append(f"    {{{ctext.c_string(t.name)}, (const void *)({address}), "
+                    f"ec_model_output{k}_shape, {len(t.shape)}, {math.prod(t.shape)}, "
+                    f"{nbytes(t)}, {int(t.dtype == 'float32')}, {c_float(scale)}, {int(zp)}}}")
+    if len(outputs) == 1:
+        t, address = outputs[0]
+        decl.append("/* The single output, as EC_MODEL_OUTPUT<k>_* with k = 0 and as "
+                    "ec_model_output(). */\n" + _tensor_macros("EC_MODEL_OUTPUT", t, "output")
+                    + f"#define EC_MODEL_OUTPUT_COUNT {math.prod(t.shape)}\n")
+        defs.append(f"const void *ec_model_output(void) {{ return {address}; }}\n")
+    decl.append(OUTPUT_TYPEDEF + "extern const ec_model_output_t "
+                "ec_model_outputs[EC_MODEL_NUM_OUTPUTS];\n")
+    if len(outputs) == 1:
+        decl.append("/* The output tensor lives in the arena: fill the input, invoke, read it. */\n"
+                    "const void *ec_model_output(void);\n")
+    defs.append(f"const ec_model_output_t ec_model_outputs[{len(outputs)}] = {{\n"
+                + ",\n".join(rows) + "};\n")
+    return "\n".join(decl), "".join(defs)
+
+
 def board_blocks(graph: ir.Graph, profile_names: list) -> tuple[str, str]:
     """(declarations for model.h, definitions for model.c). The arrays are const and separate
     symbols, so a program that does not use them does not link them (--gc-sections)."""
-    inp, out = graph.input, graph.output
-    decl = [_tensor_macros("EC_MODEL_INPUT", inp, "input"),
-            _tensor_macros("EC_MODEL_OUTPUT", out, "output")]
+    inp = graph.input
+    decl = [_tensor_macros("EC_MODEL_INPUT", inp, "input")]
     defs = []
     pre = graph.preprocess
     if pre is None:
@@ -142,13 +203,14 @@ def output_line(y: np.ndarray) -> str:
 def write_check_files(out_dir: str, graph: ir.Graph, inputs: list, names: list,
                       rounding: str) -> None:
     """in.bin (the input records), expected.txt (edgecnn's reference runtime, line for line what
-    model_test prints) and in.txt (which image each record is)."""
+    model_test prints: one line per output, in the model's output order, per record) and
+    in.txt (which image each record is)."""
     rt = Runtime(graph, "reference", rounding)
     with open(os.path.join(out_dir, "in.bin"), "wb") as f:
         for x in inputs:
             f.write(np.ascontiguousarray(x).tobytes())
     with open(os.path.join(out_dir, "expected.txt"), "w") as f:
-        f.writelines(output_line(rt.invoke(x)) + "\n" for x in inputs)
+        f.writelines(output_line(y) + "\n" for x in inputs for y in rt.invoke_all(x))
     width = max(1, math.ceil(math.log10(len(names) + 1)))
     with open(os.path.join(out_dir, "in.txt"), "w") as f:
         f.writelines(f"{i:>{width}} {ctext.comment(os.path.basename(n), limit=120)}\n"

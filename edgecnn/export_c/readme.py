@@ -7,6 +7,7 @@ else is edgecnn's own text.
 
 from __future__ import annotations
 
+import math
 import os
 
 from . import ctext
@@ -66,20 +67,53 @@ def _input_text(graph) -> str:
     return "\n".join(text)
 
 
-def _output_text(graph) -> str:
-    t = graph.output
-    text = [f"- `ec_model_output()`: `EC_MODEL_OUTPUT_COUNT` values, `{t.dtype}`, shape "
-            f"`{tuple(t.shape)}`."]
+def _one_output_text(t, k: int, single: bool) -> list:
+    macro = "EC_MODEL_OUTPUT" if single else f"EC_MODEL_OUTPUT{k}"
+    where = "`ec_model_output()`" if single else f"`ec_model_outputs[{k}].data`"
+    name = ctext.markdown(t.name, limit=40)
+    text = [f"- {where} ({name}): `{macro}_COUNT` = {math.prod(t.shape):,} values, `{t.dtype}`, "
+            f"shape `{tuple(t.shape)}`."]
     if t.dtype == "int8":
         scale, zp = t.quant.scalar()
-        text.append(f"- `real = (q - {zp}) * {float(scale):.9g}` (`EC_MODEL_OUTPUT_SCALE`, "
-                    "`EC_MODEL_OUTPUT_ZERO_POINT`); the largest `q` is the top class.")
+        text.append(f"  `real = (q - {zp}) * {float(scale):.9g}` (`{macro}_SCALE`, "
+                    f"`{macro}_ZERO_POINT`).")
+    return text
+
+
+def _output_text(graph) -> str:
+    outs = graph.output_tensors()
+    single = len(outs) == 1
+    if single:
+        text = _one_output_text(outs[0], 0, True)
+        if outs[0].dtype == "int8":
+            text[-1] += " The largest `q` is the top class."
+    else:
+        text = [f"The model has {len(outs)} outputs (`EC_MODEL_NUM_OUTPUTS`), in the model's "
+                "order; `ec_model_outputs[k]` gives each one's name (a C string), shape, "
+                "`count`, `bytes`, `is_float`, `scale`, `zero_point` and `data`, a pointer into "
+                "the arena. `EC_MODEL_OUTPUT<k>_COUNT`, `_BYTES`, `_SCALE`, `_ZERO_POINT` and "
+                "`_IS_FLOAT` give the same at compile time (to size your own buffers); there is "
+                "no `ec_model_output()`, so code written for a single output does not compile "
+                "against this model.\n"]
+        for k, t in enumerate(outs):
+            text += _one_output_text(t, k, False)
     if graph.labels:
         shown = ", ".join(f"{i}: {ctext.markdown(name, limit=40)}"
                           for i, name in enumerate(graph.labels[:20]))
         more = f", and {len(graph.labels) - 20} more" if len(graph.labels) > 20 else ""
         text.append(f"- Labels (`ec_model_labels[i]`, {len(graph.labels)}): {shown}{more}.")
     return "\n".join(text)
+
+
+def _use_code(graph) -> str:
+    """The README's example: the single-output call, or a loop over the outputs."""
+    if len(graph.outputs) == 1:
+        return """const int8_t *out = ec_model_output();    /* EC_MODEL_OUTPUT_COUNT values (float if
+                                             EC_MODEL_OUTPUT_IS_FLOAT) */"""
+    return """for (int k = 0; k < EC_MODEL_NUM_OUTPUTS; k++) {
+    const ec_model_output_t *o = &ec_model_outputs[k];   /* model output order */
+    const int8_t *values = o->data;       /* o->count values (float if o->is_float) */
+}"""
 
 
 def readme_text(report, graph, images: int, files) -> str:
@@ -113,14 +147,13 @@ if (ec_model_init() != 0) {{ /* kernels and model from different edgecnn version
 int8_t *in = ec_model_input();            /* EC_MODEL_INPUT_BYTES bytes */
 /* ... fill it (see Input) ... */
 ec_model_invoke();                        /* runs every layer; blocks until done */
-const int8_t *out = ec_model_output();    /* EC_MODEL_OUTPUT_COUNT values (float if
-                                             EC_MODEL_OUTPUT_IS_FLOAT) */
+{_use_code(graph)}
 ```
 
 `ec_model_init()` once at start-up; `ec_model_invoke()` as often as you have inputs, one at a
 time (one static arena of {report.arena_bytes:,} bytes holds every activation; nothing
-allocates, nothing is reentrant). Input and output live in that arena: copy the output out
-before the next invoke.
+allocates, nothing is reentrant). Input and outputs live in that arena: read or copy the
+outputs before you write the next input: the planner may place them in the same bytes.
 
 ## Input
 
@@ -170,8 +203,9 @@ rounding chosen at export:
 ## Check and measure (this folder's harness)
 
 - `make` builds `model_test` for {t.name}{"" if t.is_host else f" (QEMU board {t.board})"};
-  `make run` runs it on `in.bin`; each line is one output, the last line the tick count and
-  its unit: {ticks}.
+  `make run` runs it on `in.bin`; it prints one line per model output per input record (the
+  outputs in the model's order, int8 as decimals, float32 as hex bit patterns), the last line
+  the tick count and its unit: {ticks}.
 - `make EC_PROFILE=1 run` builds `model_test_profile` and adds the ticks of each layer.
 - {check}
 """
