@@ -38,6 +38,7 @@ import numpy as np
 from . import ir
 from .errors import ArchitectureError
 from .memory import plan_memory
+from .passes import merge_zero_point_padding
 from .ops import KernelCall
 from .text import layer_label, printable
 
@@ -143,9 +144,10 @@ def summarize(graph: ir.Graph) -> Summary:
             activation_bytes=out_bytes, weight_bytes=cost.weight_bytes,
             receptive_field=None if not image else (graph.input.shape[1:3] if mixed else rf)))
     largest = max(graph.tensors(), key=lambda t: tensor_bytes[t.name])
-    plan = plan_memory(graph, [(node, KernelCall(None if node.is_view else "run"))
-                               for node in graph.nodes])
-    peak, peak_layer = _peak_alive(graph, plan, tensor_bytes)
+    run = merge_zero_point_padding(graph)  # the graph the runtime runs: no padded copies
+    plan = plan_memory(run, [(node, KernelCall(None if node.is_view else "run"))
+                             for node in run.nodes])
+    peak, peak_layer = _peak_alive(run, plan, tensor_bytes)
     return Summary(
         name=graph.name, quantized=graph.is_quantized, input_shape=tuple(graph.input.shape),
         input_bytes=tensor_bytes[graph.input.name], layers=tuple(rows),

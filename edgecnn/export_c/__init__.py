@@ -26,6 +26,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import InputFileError, UsageError
 from ..memory import nbytes, plan_memory
+from ..passes import merge_zero_point_padding
 from ..prepare import prepare_calls
 from ..text import printable
 from ..reference import params as P
@@ -146,7 +147,7 @@ def export_c(model_path, out_dir, target: str = "host", rounding: str = "litert-
     model_path, out_dir = os.fspath(model_path), os.fspath(out_dir)
     _check_out_dir(out_dir, force)
     tgt = TARGETS[target]
-    graph = load_tflite(model_path, max_memory).graph
+    graph = merge_zero_point_padding(load_tflite(model_path, max_memory).graph)  # as Runtime
     inputs, image_names = image_inputs(graph, model_path, images) if images else ([], [])
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
